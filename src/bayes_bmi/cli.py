@@ -1,0 +1,122 @@
+"""Command line: ``bayes-bmi parse | ml | ...``.
+
+Commands are thin: they read inputs, call library functions, print tables and write files
+atomically. Every expected failure (bad syntax, a bad model, bad data) ends in a short error
+on stderr and exit code 2, with nothing written to the output folder.
+"""
+
+from __future__ import annotations
+
+import os
+
+# SEM matrices are tiny: BLAS threads only slow them down. Set before numpy loads.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from collections.abc import Callable  # noqa: E402
+from functools import wraps  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated, Any  # noqa: E402
+
+import typer  # noqa: E402
+
+app = typer.Typer(
+    name="bayes-bmi",
+    help="Bayesian structural equation modelling in lavaan syntax.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from bayes_bmi.data import DataError
+    from bayes_bmi.expressions import ExpressionError
+    from bayes_bmi.partable import ModelSpecError
+    from bayes_bmi.syntax import ModelSyntaxError
+
+    return (DataError, ModelSpecError, ModelSyntaxError, ExpressionError)
+
+
+def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected user errors into a message and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except _user_errors() as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def _print_table(df: Any, title: str) -> None:
+    import pandas as pd
+
+    typer.echo(f"\n{title}")
+    with pd.option_context(
+        "display.max_rows", 500, "display.max_columns", 30, "display.width", 160
+    ):
+        typer.echo(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep=""))
+
+
+@app.command()
+@_friendly
+def parse(
+    model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
+    std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
+) -> None:
+    """Print the parameter table of a model."""
+    from bayes_bmi.model import read_model
+    from bayes_bmi.partable import ModelOptions
+
+    m = read_model(model, ModelOptions(std_lv=std_lv))
+    _print_table(m.partable.drop(columns=["block", "group"]), f"Parameter table of {model}")
+
+
+@app.command()
+@_friendly
+def ml(
+    model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
+    data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for estimates.csv and fit.json.")],
+    std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
+) -> None:
+    """Fit a model by maximum likelihood (lavaan's sem() defaults)."""
+    from bayes_bmi.data import read_data
+    from bayes_bmi.io import atomic_write_csv, atomic_write_json
+    from bayes_bmi.ml import fit_ml
+    from bayes_bmi.model import read_model
+    from bayes_bmi.partable import ModelOptions
+
+    m = read_model(model, ModelOptions(std_lv=std_lv))
+    df = read_data(data)
+    result = fit_ml(m, df, source=str(data))
+    table = result.table()
+    fit = {k: result.fit[k] for k in result.fit}
+    fit["converged"] = result.converged
+    fit["warnings"] = list(result.warnings)
+
+    _print_table(table, f"ML estimates: {model} on {data} (n = {result.stats.n})")
+    f = result.fit
+    typer.echo(
+        f"\nchisq = {f['chisq']:.3f}, df = {f['df']}, p = {f['pvalue']:.4f}; "
+        f"CFI = {f['cfi']:.3f}, TLI = {f['tli']:.3f}, RMSEA = {f['rmsea']:.3f} "
+        f"[{f['rmsea_ci_lower']:.3f}, {f['rmsea_ci_upper']:.3f}], SRMR = {f['srmr']:.3f}; "
+        f"AIC = {f['aic']:.2f}, BIC = {f['bic']:.2f}, logl = {f['logl']:.3f}, npar = {f['npar']}"
+    )
+    for w in result.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    atomic_write_csv(out / "estimates.csv", table)
+    atomic_write_json(out / "fit.json", fit)
+    typer.echo(f"\nwrote {out / 'estimates.csv'} and {out / 'fit.json'}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Run the command-line application."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

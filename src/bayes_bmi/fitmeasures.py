@@ -1,0 +1,215 @@
+"""Fit measures with lavaan's definitions (``fitMeasures``), computed from moments.
+
+All functions are pure. ``n`` is the number of observations (lavaan's ``likelihood =
+"normal"`` uses ``N``, not ``N - 1``). The ML discrepancy is
+``F = log|Sigma| + tr(S Sigma^-1) - log|S| - p + (ybar - mu)' Sigma^-1 (ybar - mu)`` and the
+test statistic is ``chisq = N * F`` (lavaan's ``fmin`` is ``F / 2``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import optimize, stats
+
+from bayes_bmi.data import SampleStats
+
+__all__ = [
+    "baseline_sigma",
+    "count_moments",
+    "fit_measures",
+    "loglik",
+    "ml_discrepancy",
+    "rmsea_ci",
+]
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def ml_discrepancy(
+    cov: np.ndarray, mean: np.ndarray, sigma: np.ndarray, mu: np.ndarray, meanstructure: bool
+) -> float:
+    """ML discrepancy ``F`` between sample moments and implied moments.
+
+    Returns ``inf`` when ``sigma`` is not positive definite.
+    """
+    try:
+        chol = np.linalg.cholesky(sigma)
+    except np.linalg.LinAlgError:
+        return math.inf
+    p = cov.shape[0]
+    logdet_sigma = 2.0 * np.log(np.diag(chol)).sum()
+    _, logdet_s = np.linalg.slogdet(cov)
+    inv = np.linalg.inv(sigma)
+    f = logdet_sigma + np.trace(cov @ inv) - logdet_s - p
+    if meanstructure:
+        d = mean - mu
+        f += d @ inv @ d
+    return float(f)
+
+
+def loglik(n: int, cov: np.ndarray, mean: np.ndarray, sigma: np.ndarray, mu: np.ndarray) -> float:
+    """Multivariate-normal log-likelihood of the data from its sufficient statistics.
+
+    ``cov`` is the ML (divisor ``n``) sample covariance; the result equals the sum of the
+    casewise log-densities.
+    """
+    p = cov.shape[0]
+    sign, logdet = np.linalg.slogdet(sigma)
+    if sign <= 0:
+        return -math.inf
+    inv = np.linalg.inv(sigma)
+    d = mean - mu
+    return float(-0.5 * n * (p * LOG_2PI + logdet + np.trace(cov @ inv) + d @ inv @ d))
+
+
+def count_moments(p: int, nx: int, meanstructure: bool) -> int:
+    """Number of sample moments that the model has to reproduce (lavaan's ``ndat``).
+
+    The moments of fixed exogenous covariates (``nx`` of them) are not counted.
+    """
+    ndat = p * (p + 1) // 2 - nx * (nx + 1) // 2
+    if meanstructure:
+        ndat += p - nx
+    return ndat
+
+
+def baseline_sigma(cov: np.ndarray, x_idx: np.ndarray) -> np.ndarray:
+    """Implied covariance of the independence (baseline) model.
+
+    Variances free (estimated at the sample variances); the block of fixed exogenous
+    covariates keeps its sample covariances.
+    """
+    out = np.diag(np.diag(cov))
+    if x_idx.size:
+        out[np.ix_(x_idx, x_idx)] = cov[np.ix_(x_idx, x_idx)]
+    return out
+
+
+def rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[float, float]:
+    """Confidence interval of the RMSEA from the noncentral chi-square distribution."""
+    if df <= 0:
+        return (math.nan, math.nan)
+    lo_q, hi_q = (1 + level) / 2, (1 - level) / 2
+
+    def solve(q: float) -> float:
+        if stats.chi2.cdf(chisq, df) < q:
+            return 0.0
+
+        def g(lam: float) -> float:
+            return stats.ncx2.cdf(chisq, df, lam) - q
+
+        upper = max(chisq, 1.0)
+        while g(upper) > 0:
+            upper *= 2.0
+        return optimize.brentq(g, 1e-12, upper, xtol=1e-12, rtol=1e-12)
+
+    lam_lo, lam_hi = solve(lo_q), solve(hi_q)
+    return (math.sqrt(lam_lo / (n * df)), math.sqrt(lam_hi / (n * df)))
+
+
+def _srmr(
+    cov: np.ndarray, mean: np.ndarray, sigma: np.ndarray, mu: np.ndarray, meanstructure: bool
+) -> float:
+    """Bentler's SRMR: residuals scaled by the sample standard deviations."""
+    sd = np.sqrt(np.diag(cov))
+    resid = (cov - sigma) / np.outer(sd, sd)
+    tri = np.tril_indices_from(resid)
+    sq = list(resid[tri] ** 2)
+    if meanstructure:
+        sq += list(((mean - mu) / sd) ** 2)
+    return float(np.sqrt(np.mean(sq)))
+
+
+def fit_measures(
+    stats_: SampleStats,
+    sigma: np.ndarray,
+    mu: np.ndarray,
+    npar: int,
+    meanstructure: bool,
+    x_idx: np.ndarray,
+) -> dict[str, float]:
+    """Lavaan's main fit measures for an ML fit.
+
+    Parameters
+    ----------
+    stats_ : SampleStats
+    sigma, mu : numpy.ndarray
+        Implied moments at the ML estimates.
+    npar : int
+        Number of free parameters (equality-constrained parameters counted once).
+    meanstructure : bool
+    x_idx : numpy.ndarray
+        Indices of fixed exogenous covariates among the observed variables.
+
+    Returns
+    -------
+    dict
+        Keys named as lavaan's ``fitMeasures`` with dots replaced by underscores
+        (``rmsea_ci_lower``, ``baseline_chisq``, ...).
+    """
+    n, p = stats_.n, stats_.p
+    s, ybar = stats_.cov, stats_.mean
+    nx = int(x_idx.size)
+    mu_eff = mu if meanstructure else ybar
+    f = ml_discrepancy(s, ybar, sigma, mu_eff, meanstructure)
+    chisq = n * f
+    ndat = count_moments(p, nx, meanstructure)
+    df = ndat - npar
+    pvalue = float(stats.chi2.sf(chisq, df)) if df > 0 else math.nan
+
+    sig_b = baseline_sigma(s, x_idx)
+    chisq_b = n * ml_discrepancy(s, ybar, sig_b, ybar, meanstructure)
+    npar_b = (p - nx) * (2 if meanstructure else 1)
+    df_b = ndat - npar_b
+
+    t1 = max(chisq - df, 0.0)
+    t2 = max(chisq - df, chisq_b - df_b, 0.0)
+    cfi = 1.0 if t1 == 0 and t2 == 0 else 1.0 - t1 / t2
+    if df > 0 and df_b > 0:
+        tli = (chisq_b / df_b - chisq / df) / (chisq_b / df_b - 1.0)
+        nfi = (chisq_b - chisq) / chisq_b
+        rfi = (chisq_b / df_b - chisq / df) / (chisq_b / df_b)
+        ifi = (chisq_b - chisq) / (chisq_b - df)
+    else:
+        tli = nfi = rfi = ifi = math.nan if df < 0 else 1.0
+    rni = 1.0 - (chisq - df) / (chisq_b - df_b) if chisq_b != df_b else math.nan
+
+    if df > 0:
+        rmsea = math.sqrt(max(chisq - df, 0.0) / (df * n))
+        lo, hi = rmsea_ci(chisq, df, n)
+        pclose = float(stats.ncx2.sf(chisq, df, n * df * 0.05**2))
+    else:
+        rmsea, lo, hi, pclose = 0.0 if df == 0 else math.nan, math.nan, math.nan, math.nan
+
+    logl = loglik(n, s, ybar, sigma, mu_eff)
+    logl_h1 = loglik(n, s, ybar, s, ybar)
+    return {
+        "npar": npar,
+        "ntotal": n,
+        "fmin": f / 2.0,
+        "chisq": chisq,
+        "df": df,
+        "pvalue": pvalue,
+        "baseline_chisq": chisq_b,
+        "baseline_df": df_b,
+        "baseline_pvalue": float(stats.chi2.sf(chisq_b, df_b)) if df_b > 0 else math.nan,
+        "cfi": cfi,
+        "tli": tli,
+        "nnfi": tli,
+        "rfi": rfi,
+        "nfi": nfi,
+        "ifi": ifi,
+        "rni": rni,
+        "logl": logl,
+        "unrestricted_logl": logl_h1,
+        "aic": -2.0 * logl + 2.0 * npar,
+        "bic": -2.0 * logl + npar * math.log(n),
+        "bic2": -2.0 * logl + npar * math.log((n + 2.0) / 24.0),
+        "rmsea": rmsea,
+        "rmsea_ci_lower": lo,
+        "rmsea_ci_upper": hi,
+        "rmsea_pvalue": pclose,
+        "srmr": _srmr(s, ybar, sigma, mu_eff, meanstructure),
+    }

@@ -1,0 +1,121 @@
+"""The ML fit reproduces lavaan 0.6-14 on its reference models (tests/data/README.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_bmi.ml import fit_ml
+from bayes_bmi.model import read_model
+from conftest import MODELS, load_reference
+
+CASES = {
+    "hs_cfa": ("hs_cfa.lav", "hs_data"),
+    "poldem_sem": ("poldem_sem.lav", "poldem_data"),
+    "poldem_indirect_ml": ("poldem_indirect.lav", "poldem_data"),
+}
+
+FIT_KEYS = {
+    "chisq": "chisq",
+    "df": "df",
+    "pvalue": "pvalue",
+    "baseline_chisq": "baseline.chisq",
+    "baseline_df": "baseline.df",
+    "cfi": "cfi",
+    "tli": "tli",
+    "rmsea": "rmsea",
+    "rmsea_ci_lower": "rmsea.ci.lower",
+    "rmsea_ci_upper": "rmsea.ci.upper",
+    "rmsea_pvalue": "rmsea.pvalue",
+    "srmr": "srmr",
+    "aic": "aic",
+    "bic": "bic",
+    "bic2": "bic2",
+    "logl": "logl",
+    "unrestricted_logl": "unrestricted.logl",
+    "npar": "npar",
+    "fmin": "fmin",
+    "nfi": "nfi",
+    "rfi": "rfi",
+    "ifi": "ifi",
+    "rni": "rni",
+}
+
+
+def _key(row: pd.Series) -> tuple[str, str, str]:
+    lhs, op, rhs = row["lhs"], row["op"], row["rhs"]
+    if op == "~~" and rhs < lhs:
+        lhs, rhs = rhs, lhs
+    if op == "~1":
+        rhs = ""
+    return (lhs, op, rhs)
+
+
+def assert_close(ours: float, ref: float, what: str, tol: float = 1e-3) -> None:
+    """Absolute tolerance, relative for values above 1 in magnitude."""
+    scale = max(1.0, abs(ref))
+    assert abs(ours - ref) <= tol * scale, f"{what}: ours {ours!r}, lavaan {ref!r}"
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def case(request):
+    name = request.param
+    model_file, data_fixture = CASES[name]
+    data = request.getfixturevalue(data_fixture)
+    result = fit_ml(read_model(MODELS / model_file), data)
+    params, fit = load_reference(name)
+    return name, result, params, fit
+
+
+def test_converged(case):
+    name, result, _, _ = case
+    assert result.converged, result.warnings
+    assert result.warnings == ()
+
+
+def test_same_rows(case):
+    _, result, params, _ = case
+    ours = {_key(r) for _, r in result.estimates.iterrows()}
+    ref = {_key(r) for _, r in params.iterrows()}
+    assert ours == ref
+
+
+@pytest.mark.parametrize(
+    "column,ref_column",
+    [("est", "est"), ("se", "se"), ("std_all", "std.all"), ("std_lv", "std.lv")],
+)
+def test_estimates_match_lavaan(case, column, ref_column):
+    _, result, params, _ = case
+    ours = {_key(r): r for _, r in result.estimates.iterrows()}
+    for _, ref in params.iterrows():
+        row = ours[_key(ref)]
+        value = row[column]
+        if column == "se" and row["free"] == 0 and row["op"] != ":=":
+            assert np.isnan(value)
+            value = 0.0
+        assert_close(float(value), float(ref[ref_column]), f"{_key(ref)} {column}")
+
+
+def test_z_p_ci_match_lavaan(case):
+    _, result, params, _ = case
+    ours = {_key(r): r for _, r in result.estimates.iterrows()}
+    for _, ref in params.iterrows():
+        row = ours[_key(ref)]
+        if np.isnan(ref["z"]):
+            continue
+        assert_close(row["z"], ref["z"], f"{_key(ref)} z", tol=2e-3)
+        assert_close(row["pvalue"], ref["pvalue"], f"{_key(ref)} pvalue")
+        assert_close(row["ci_lower"], ref["ci.lower"], f"{_key(ref)} ci.lower")
+        assert_close(row["ci_upper"], ref["ci.upper"], f"{_key(ref)} ci.upper")
+
+
+def test_fit_measures_match_lavaan(case):
+    _, result, _, fit = case
+    ref = fit["fit_measures_all"]
+    for ours_key, ref_key in FIT_KEYS.items():
+        ours, theirs = float(result.fit[ours_key]), float(ref[ref_key])
+        if theirs == 0.0:
+            assert abs(ours) < 1e-6, f"{ours_key}: ours {ours}, lavaan 0"
+        else:
+            assert abs(ours - theirs) <= 1e-3 * abs(theirs), f"{ours_key}: {ours} vs {theirs}"
