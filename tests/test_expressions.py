@@ -91,7 +91,7 @@ def test_parse_expression(text: str, tree: Expr) -> None:
         ("a b", 3, "expected an operator (+ - * / ^) or the end of the expression after 'a'"),
         ("2 3", 3, "found number 3"),
         ("exp(a)", 4, "function calls such as 'exp(...)' are not supported"),
-        ("a**2", 2, "'**' is not supported; use '^' for powers"),
+        ("a**2", 2, "'**' is not supported; expected '^' for powers"),
         ("a $ b", 3, "unexpected character '$'"),
         ("a.b$c", 4, "unexpected character '$'"),
         ("a[1]", 2, "unexpected character '['"),
@@ -109,11 +109,7 @@ def test_parse_errors(text: str, col: int, reason: str) -> None:
         parse_expression(text)
     assert info.value.col == col
     assert reason in info.value.reason
-    assert (
-        "expected" in info.value.reason
-        or "not supported" in info.value.reason
-        or ("too large" in info.value.reason)
-    )
+    assert " expected " in f" {info.value.reason} "
     assert str(info.value) == f"column {col}: {info.value.reason}"
 
 

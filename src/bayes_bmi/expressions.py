@@ -335,7 +335,10 @@ class _Parser:
         expr = self._sum()
         tok = self.tok
         if tok.kind == ")":
-            raise self._error("unexpected ')' without a matching '('")
+            raise self._error(
+                "unexpected ')' without a matching '('; expected an operator (+ - * / ^) "
+                "or the end of the expression"
+            )
         if tok.kind != "end":
             raise self._error(
                 f"expected an operator (+ - * / ^) or the end of the expression {self._after()}, "
@@ -405,7 +408,7 @@ class _Parser:
             return inner
         prev = self.tokens[self.index - 1] if self.index else None
         if tok.text == "*" and prev is not None and prev.text == "*" and prev.pos + 1 == tok.pos:
-            raise self._error("'**' is not supported; use '^' for powers", prev)
+            raise self._error("'**' is not supported; expected '^' for powers", prev)
         raise self._error(
             f"expected a number, a name or '(' {self._after()}, found {_describe(tok)}"
         )
