@@ -1,0 +1,115 @@
+"""Generate the synthetic BMI survey and its ground truth.
+
+With no arguments this regenerates the shipped files exactly::
+
+    python scripts/generate_survey.py
+    # -> data/bmi_survey.csv (632 firms, seed 20261127) and data/ground_truth.json
+
+Other designs: choose the sample size, the seed and the paths, and write elsewhere::
+
+    python scripts/generate_survey.py --n 300 --seed 7 --path CP=0.2 --path TI=0.1 --b 0.3 \\
+        --out my/survey.csv --truth my/truth.json
+
+``--from-truth FILE`` starts from a truth JSON (e.g. an edited copy of
+``data/ground_truth.json``) instead of the built-in default. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from bayes_bmi.io import atomic_write_csv, atomic_write_json
+from bayes_bmi.simulate import (
+    SHIPPED_N,
+    SHIPPED_SEED,
+    SurveyTruth,
+    default_truth,
+    simulate_survey,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _parse_path(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected DRIVER=VALUE, got {text!r}")
+    try:
+        return name.strip(), float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a number") from exc
+
+
+def build_truth(args: argparse.Namespace) -> SurveyTruth:
+    truth = (
+        SurveyTruth.from_json(args.from_truth.read_text(encoding="utf-8"))
+        if args.from_truth
+        else default_truth()
+    )
+    changes: dict[str, object] = {}
+    if args.path:
+        paths = dict(truth.paths)
+        for name, value in args.path:
+            if name not in paths:
+                raise ValueError(
+                    f"--path {name}=...: unknown driver. Must be one of: {', '.join(paths)}"
+                )
+            paths[name] = value
+        changes["paths"] = paths
+    if args.b is not None:
+        changes["b"] = args.b
+    return dataclasses.replace(truth, **changes) if changes else truth
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Generate the synthetic BMI survey (Likert items + firm descriptors)."
+    )
+    parser.add_argument("--n", type=int, default=SHIPPED_N, help="number of firms (632)")
+    parser.add_argument("--seed", type=int, default=SHIPPED_SEED, help="random seed (20261127)")
+    parser.add_argument(
+        "--truth",
+        type=Path,
+        default=ROOT / "data" / "ground_truth.json",
+        help="where to write the ground truth used (data/ground_truth.json)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "data" / "bmi_survey.csv",
+        help="where to write the survey (data/bmi_survey.csv)",
+    )
+    parser.add_argument(
+        "--from-truth", type=Path, default=None, help="start from this truth JSON file"
+    )
+    parser.add_argument(
+        "--path",
+        type=_parse_path,
+        action="append",
+        metavar="DRIVER=VALUE",
+        help="set a standardized driver -> BMI path, e.g. --path CP=0.2 (repeatable)",
+    )
+    parser.add_argument("--b", type=float, default=None, help="standardized BMI -> FP path")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be a positive integer")
+    try:
+        truth = build_truth(args)
+        survey = simulate_survey(truth, args.n, args.seed)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    atomic_write_json(args.truth, truth.to_dict())
+    atomic_write_csv(args.out, survey)
+    print(
+        f"wrote {args.out} ({args.n} firms, {len(truth.items)} items, seed {args.seed}) and "
+        f"{args.truth} (R^2 of {truth.second_order} = {truth.r2_bmi:.3f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
