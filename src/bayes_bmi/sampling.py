@@ -173,6 +173,30 @@ class BayesResult:
         """Whether every convergence check passed."""
         return bool(self.diagnostics.get("converged", False))
 
+    def draw_rows(self, group: str = "posterior") -> np.ndarray:
+        """Per-row parameter values of every draw, shape (chain, draw, nrow).
+
+        Fixed rows hold their fixed values, ``:=`` rows their defined values; under
+        ``std_lv`` the signs are aligned as in the stored posterior.
+        """
+        base = self.idata["constant_data"]["fixed_values"].values
+        pt = self.model.partable
+        if group == "prior":
+            theta = self.idata["prior"]["theta"].values
+            rows = np.broadcast_to(base, (*theta.shape[:-1], base.size)).copy()
+            rows[..., self.spec.free_rows] = theta[..., self.spec.free_k]
+            if self.spec.corr_k.size:
+                rows[..., self.spec.corr_rows] = theta[..., self.spec.corr_k]
+        else:
+            z = self.idata["posterior"]["z"].transpose("chain", "draw", ...).values
+            rows = rows_from_z(self.spec, z, base)
+            if self.model.options.std_lv:
+                rows = align_signs(pt, self.model.representation, rows)
+        def_idx = np.flatnonzero(pt["op"].to_numpy() == ":=")
+        if def_idx.size:
+            rows[..., def_idx] = defined_draws(pt, rows)
+        return rows
+
 
 def bayesian_model(model: Model) -> Model:
     """The same model with a mean structure (re-specified if it had none)."""
@@ -438,6 +462,7 @@ def fit_bayes(
             "sample_mean": (("variable",), stats.mean),
             "sample_cov": (("variable", "variable2"), stats.cov),
             "n_obs": ((), stats.n),
+            "fixed_values": (("table_row",), base),
         },
         coords={"variable": list(model.ov_names), "variable2": list(model.ov_names)},
     )
