@@ -113,6 +113,80 @@ def ml(
     typer.echo(f"\nwrote {out / 'estimates.csv'} and {out / 'fit.json'}")
 
 
+@app.command()
+@_friendly
+def fit(
+    model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
+    data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the posterior and tables.")],
+    draws: Annotated[int, typer.Option(help="Draws kept per chain.")] = 1000,
+    tune: Annotated[int, typer.Option(help="Warm-up steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option(help="Number of chains.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same draws).")] = 1,
+    sampler: Annotated[str, typer.Option(help="nutpie or pymc.")] = "nutpie",
+    target_accept: Annotated[float, typer.Option(help="NUTS target acceptance.")] = 0.8,
+    std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
+    factor_scores: Annotated[
+        bool, typer.Option("--factor-scores", help="Also draw latent scores per case.")
+    ] = False,
+    allow_unconverged: Annotated[
+        bool,
+        typer.Option("--allow-unconverged", help="Exit 0 even when convergence checks fail."),
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Fit a model by NUTS (Bayesian SEM) beside its ML cross-check."""
+    from bayes_bmi.data import read_data
+    from bayes_bmi.io import atomic_write_csv, atomic_write_datatree, atomic_write_json
+    from bayes_bmi.model import read_model
+    from bayes_bmi.partable import ModelOptions
+    from bayes_bmi.sampling import SUMMARY_COLUMNS, SamplerConfig, fit_bayes
+
+    try:
+        config = SamplerConfig(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            sampler=sampler,
+            target_accept=target_accept,
+            progress=progress,
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    m = read_model(model, ModelOptions(std_lv=std_lv))
+    df = read_data(data)
+    result = fit_bayes(m, df, config=config, factor_scores=factor_scores, source=str(data))
+    summary = result.summary[list(SUMMARY_COLUMNS)]
+    _print_table(
+        summary.drop(columns=["ess_tail"]),
+        f"Posterior of {model} on {data} (n = {result.stats.n}; {chains} chains x {draws} draws; "
+        "95% HDI; ML estimate and SE beside)",
+    )
+    diag = result.diagnostics
+    typer.echo(
+        f"\nmin bulk ESS = {diag['min_ess_bulk']:.0f}, max R-hat = {diag['max_r_hat']:.3f}, "
+        f"divergences = {diag['divergences']}; compile {diag['compile_seconds']:.1f} s, "
+        f"sampling {diag['sampling_seconds']:.1f} s"
+    )
+    atomic_write_datatree(out / "posterior.nc", result.idata)
+    atomic_write_csv(out / "summary.csv", summary)
+    atomic_write_json(out / "diagnostics.json", diag)
+    typer.echo(f"wrote {out / 'posterior.nc'}, {out / 'summary.csv'}, {out / 'diagnostics.json'}")
+    if not result.converged:
+        typer.echo("\nWARNING: the chains have NOT converged:", err=True)
+        for problem in diag["problems"]:
+            typer.echo(f"  - {problem}", err=True)
+        if not allow_unconverged:
+            typer.echo(
+                "Results are written but must not be used; rerun as suggested, or pass "
+                "--allow-unconverged to accept them.",
+                err=True,
+            )
+            raise typer.Exit(code=1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     """Run the command-line application."""
     app()

@@ -15,7 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["atomic_write_bytes", "atomic_write_csv", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_csv",
+    "atomic_write_datatree",
+    "atomic_write_json",
+    "atomic_write_text",
+]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -58,3 +64,34 @@ def _clean(value: Any) -> Any:
 def atomic_write_json(path: str | Path, obj: Mapping[str, Any]) -> Path:
     """Write a mapping as JSON atomically (NaN and infinities become ``null``)."""
     return atomic_write_text(path, json.dumps(_clean(obj), indent=2) + "\n")
+
+
+def atomic_write_datatree(path: str | Path, tree: Any) -> Path:
+    """Write an ``xarray.DataTree`` to netCDF (h5netcdf) atomically.
+
+    Variables of object dtype (free-text sampler messages) are dropped: netCDF cannot hold
+    them. Read the file back with ``xarray.open_datatree(path, engine="h5netcdf")``.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean = {}
+    for node in tree.subtree:
+        ds = node.to_dataset()
+        drop = [k for k, v in ds.data_vars.items() if v.dtype == object]
+        ds = ds.drop_vars(drop)
+        for k, v in ds.data_vars.items():
+            if v.dtype == bool:
+                ds[k] = v.astype("int8")
+        clean[node.path] = ds
+    out = xr.DataTree.from_dict(clean)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        out.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

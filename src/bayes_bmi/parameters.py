@@ -148,7 +148,12 @@ def param_spec(model: Model, priors: dict[str, Prior] | None = None) -> ParamSpe
     where_file = model.filename or "<model>"
     for i in np.flatnonzero(free > 0):
         k = free[i] - 1
-        lhs, op, rhs, label = pt["lhs"].iat[i], pt["op"].iat[i], pt["rhs"].iat[i], pt["label"].iat[i]
+        lhs, op, rhs, label = (
+            pt["lhs"].iat[i],
+            pt["op"].iat[i],
+            pt["rhs"].iat[i],
+            pt["label"].iat[i],
+        )
         if not names[k]:
             names[k] = _param_name(lhs, op, rhs, label)
             kind = _kind(pt, i, lv)

@@ -108,9 +108,7 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     "rho": Prior("beta", (1.0, 1.0)),
 }
 
-_PRIOR_RE = re.compile(
-    r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*\(([^()]*)\)\s*(?:\[\s*(sd|var)\s*\])?\s*$"
-)
+_PRIOR_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*\(([^()]*)\)\s*(?:\[\s*(sd|var)\s*\])?\s*$")
 
 
 def parse_prior(text: str) -> Prior:
@@ -131,7 +129,9 @@ def parse_prior(text: str) -> Prior:
     name = m.group(1).lower()
     name = _ALIASES.get(name, name)
     if name not in FAMILIES:
-        raise PriorError(f"unknown prior family {m.group(1)!r} in {text!r}. Must be one of: {families}")
+        raise PriorError(
+            f"unknown prior family {m.group(1)!r} in {text!r}. Must be one of: {families}"
+        )
     try:
         params = tuple(float(v) for v in m.group(2).split(",")) if m.group(2).strip() else ()
     except ValueError:
@@ -141,8 +141,16 @@ def parse_prior(text: str) -> Prior:
         raise PriorError(f"prior {text!r}: {name} takes {nparams} parameter(s), got {len(params)}")
     if not all(math.isfinite(v) for v in params):
         raise PriorError(f"prior {text!r}: parameters must be finite")
-    scale_idx = {"normal": [1], "student_t": [0, 2], "cauchy": [1], "gamma": [0, 1],
-                 "lognormal": [1], "halfnormal": [0], "exponential": [0], "beta": [0, 1]}
+    scale_idx = {
+        "normal": [1],
+        "student_t": [0, 2],
+        "cauchy": [1],
+        "gamma": [0, 1],
+        "lognormal": [1],
+        "halfnormal": [0],
+        "exponential": [0],
+        "beta": [0, 1],
+    }
     for i in scale_idx.get(name, []):
         if params[i] <= 0:
             raise PriorError(f"prior {text!r}: parameter {i + 1} of {name} must be positive")
@@ -169,7 +177,11 @@ def check_prior_fits(prior: Prior, kind: str, where: str) -> None:
     have = FAMILIES[prior.family][2]
     ok = have == need or (need == "corr" and have in ("unit", "corr"))
     if not ok:
-        allowed = [f for f, (_, _, s) in FAMILIES.items() if s == need or (need == "corr" and s in ("unit", "corr"))]
+        allowed = [
+            f
+            for f, (_, _, s) in FAMILIES.items()
+            if s == need or (need == "corr" and s in ("unit", "corr"))
+        ]
         raise PriorError(
             f"{where}: prior {prior} does not fit a {kind} parameter; use one of: "
             f"{', '.join(allowed)}"

@@ -104,7 +104,9 @@ class SamplerConfig:
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}. Must be one of: {', '.join(SAMPLERS)}")
+            raise ValueError(
+                f"unknown sampler {self.sampler!r}. Must be one of: {', '.join(SAMPLERS)}"
+            )
         for name in ("draws", "tune", "chains", "cores"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -245,7 +247,11 @@ def _prior_group(spec: ParamSpec, model: Model, base: np.ndarray, n: int, seed: 
         else:
             z[0, :, k] = x
     rows = rows_from_z(spec, z, base)
-    return {"rows": rows, "theta": _theta_from_rows(spec, rows), "defined": defined_draws(model.partable, rows)}
+    return {
+        "rows": rows,
+        "theta": _theta_from_rows(spec, rows),
+        "defined": defined_draws(model.partable, rows),
+    }
 
 
 def _theta_from_rows(spec: ParamSpec, rows: np.ndarray) -> np.ndarray:
@@ -451,7 +457,11 @@ def fit_bayes(
     )
     ll_ds = xr.Dataset(
         {"y": (("chain", "draw", "case"), loglik)},
-        coords={"chain": coords["chain"], "draw": coords["draw"], "case": complete.index.to_numpy()},
+        coords={
+            "chain": coords["chain"],
+            "draw": coords["draw"],
+            "case": complete.index.to_numpy(),
+        },
     )
     obs_ds = xr.Dataset(
         {"y": (("case", "variable"), y)},
@@ -565,7 +575,8 @@ def _summarise(
     ]
     bad_rhat = [n for n, v in zip(names, rhat, strict=True) if not v <= config.rhat_max]
     bad_ess = [
-        n for n, b, t in zip(names, ess_b, ess_t, strict=True)
+        n
+        for n, b, t in zip(names, ess_b, ess_t, strict=True)
         if not (b >= config.ess_min and t >= config.ess_min)
     ]
     problems = []
