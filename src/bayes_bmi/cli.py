@@ -28,6 +28,13 @@ app = typer.Typer(
 )
 
 
+def _register_commands() -> None:
+    """Add the commands that live in their own modules."""
+    from bayes_bmi.cli_measurement import register as register_measurement
+
+    register_measurement(app)
+
+
 def _user_errors() -> tuple[type[Exception], ...]:
     from bayes_bmi.data import DataError
     from bayes_bmi.expressions import ExpressionError
@@ -185,6 +192,9 @@ def fit(
                 err=True,
             )
             raise typer.Exit(code=1)
+
+
+_register_commands()
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -89,8 +89,8 @@ def baseline_sigma(cov: np.ndarray, x_idx: np.ndarray) -> np.ndarray:
 
 def rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[float, float]:
     """Confidence interval of the RMSEA from the noncentral chi-square distribution."""
-    if df <= 0:
-        return (math.nan, math.nan)
+    if df < 1:  # lavaan: both bounds 0 for a saturated model
+        return (0.0, 0.0)
     lo_q, hi_q = (1 + level) / 2, (1 - level) / 2
 
     def solve(q: float) -> float:
@@ -181,7 +181,8 @@ def fit_measures(
         lo, hi = rmsea_ci(chisq, df, n)
         pclose = float(stats.ncx2.sf(chisq, df, n * df * 0.05**2))
     else:
-        rmsea, lo, hi, pclose = 0.0 if df == 0 else math.nan, math.nan, math.nan, math.nan
+        rmsea, pclose = (0.0 if df == 0 else math.nan), math.nan
+        lo, hi = (0.0, 0.0) if df == 0 else (math.nan, math.nan)
 
     logl = loglik(n, s, ybar, sigma, mu_eff)
     logl_h1 = loglik(n, s, ybar, s, ybar)

@@ -26,6 +26,7 @@ from bayes_bmi.representation import MATRIX_NAMES, SYMMETRIC, Representation
 
 __all__ = [
     "implied_moments_pt",
+    "matrices_pt",
     "mvn_suffstat_loglik_pt",
     "prior_logp_pt",
     "rows_pt",
@@ -64,12 +65,15 @@ def rows_pt(
     return rows
 
 
-def implied_moments_pt(
-    rep: Representation, rows: TensorVariable
-) -> tuple[TensorVariable, TensorVariable]:
-    """Implied covariance and mean from per-row values, one scatter per matrix."""
-    mats = {}
+def matrices_pt(rep: Representation, rows: TensorVariable) -> dict[str, TensorVariable]:
+    """The LISREL matrices from per-row values, one scatter per matrix.
+
+    Returns a dict with ``lambda, theta, psi, beta, nu, alpha`` and ``a_inv`` (``None`` when
+    the model has no ``beta`` entries, i.e. ``(I - B)^-1 = I``).
+    """
+    mats: dict[str, TensorVariable] = {}
     mat_arr = np.asarray(rep.mat, dtype=object)
+    has_beta = False
     for name in MATRIX_NAMES:
         shape = rep.shape(name)
         idx = np.flatnonzero(mat_arr == name)
@@ -92,17 +96,21 @@ def implied_moments_pt(
                 )
             else:
                 out = pt.set_subtensor(out[r, c], vals)
-        mats[name] = (out, idx.size > 0)
-    lam = mats["lambda"][0]
-    beta, has_beta = mats["beta"]
-    if has_beta:
-        a_inv = pt.linalg.inv(pt.eye(rep.m) - beta)
-        g = lam @ a_inv
-    else:
-        g = lam
-    sigma = g @ mats["psi"][0] @ g.T + mats["theta"][0]
+            has_beta = has_beta or name == "beta"
+        mats[name] = out
+    mats["a_inv"] = pt.linalg.inv(pt.eye(rep.m) - mats["beta"]) if has_beta else None
+    return mats
+
+
+def implied_moments_pt(
+    rep: Representation, rows: TensorVariable
+) -> tuple[TensorVariable, TensorVariable]:
+    """Implied covariance and mean from per-row values (twin of ``implied_moments``)."""
+    mats = matrices_pt(rep, rows)
+    g = mats["lambda"] if mats["a_inv"] is None else mats["lambda"] @ mats["a_inv"]
+    sigma = g @ mats["psi"] @ g.T + mats["theta"]
     sigma = 0.5 * (sigma + sigma.T)
-    mu = mats["nu"][0] + g @ mats["alpha"][0]
+    mu = mats["nu"] + g @ mats["alpha"]
     return sigma, mu
 
 

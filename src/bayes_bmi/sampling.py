@@ -316,6 +316,7 @@ def _sample(
         target_accept=config.target_accept,
         progressbar=config.progress,
         compute_convergence_checks=False,
+        init="adapt_diag",  # our own jittered ML starts; no extra jitter
     )
 
 
