@@ -38,10 +38,19 @@ def _register_commands() -> None:
 def _user_errors() -> tuple[type[Exception], ...]:
     from bayes_bmi.data import DataError
     from bayes_bmi.expressions import ExpressionError
+    from bayes_bmi.hypotheses import HypothesisError
     from bayes_bmi.partable import ModelSpecError
+    from bayes_bmi.priors import PriorError
     from bayes_bmi.syntax import ModelSyntaxError
 
-    return (DataError, ModelSpecError, ModelSyntaxError, ExpressionError)
+    return (
+        DataError,
+        ModelSpecError,
+        ModelSyntaxError,
+        ExpressionError,
+        PriorError,
+        HypothesisError,
+    )
 
 
 def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -131,7 +140,7 @@ def fit(
     chains: Annotated[int, typer.Option(help="Number of chains.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same draws).")] = 1,
     sampler: Annotated[str, typer.Option(help="nutpie or pymc.")] = "nutpie",
-    target_accept: Annotated[float, typer.Option(help="NUTS target acceptance.")] = 0.8,
+    target_accept: Annotated[float, typer.Option(help="NUTS target acceptance.")] = 0.9,
     std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
     factor_scores: Annotated[
         bool, typer.Option("--factor-scores", help="Also draw latent scores per case.")
@@ -192,6 +201,75 @@ def fit(
                 err=True,
             )
             raise typer.Exit(code=1)
+
+
+@app.command()
+@_friendly
+def study(
+    data: Annotated[Path, typer.Option(help="Survey data (.csv, .xlsx or .sav).")] = Path(
+        "data/bmi_survey.csv"
+    ),
+    model: Annotated[Path, typer.Option(help="Main model (.lav).")] = Path(
+        "models/bmi_drivers.lav"
+    ),
+    hypotheses: Annotated[Path, typer.Option(help="Hypotheses (.toml).")] = Path(
+        "models/bmi_drivers.hypotheses.toml"
+    ),
+    out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+    alternative: Annotated[
+        list[Path] | None, typer.Option(help="Alternative model to compare (repeatable).")
+    ] = None,
+    truth: Annotated[Path | None, typer.Option(help="Ground truth JSON of simulated data.")] = None,
+    literature: Annotated[
+        Path | None, typer.Option(help="Literature table (studies x elements, 0/1).")
+    ] = None,
+    experts: Annotated[
+        Path | None, typer.Option(help="Expert ratings (experts x elements).")
+    ] = None,
+    draws: Annotated[int, typer.Option(help="Draws kept per chain.")] = 1000,
+    tune: Annotated[int, typer.Option(help="Warm-up steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option(help="Number of chains.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    no_compare: Annotated[
+        bool, typer.Option("--no-compare", help="Skip alternatives and fit indices.")
+    ] = False,
+) -> None:
+    """Run the whole study (stages, Bayesian SEM, hypotheses, key drivers, report)."""
+    from bayes_bmi.sampling import SamplerConfig
+    from bayes_bmi.study import StudyConfig, run_study
+
+    config = StudyConfig(
+        data=data,
+        model=model,
+        hypotheses=hypotheses,
+        out=out,
+        alternatives=tuple(alternative or ()),
+        truth=truth,
+        literature=literature,
+        experts=experts,
+        sampler=SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed, progress=False),
+        compare=not no_compare,
+    )
+    res = run_study(config, log=lambda m: typer.echo(m))
+    show = res["hypotheses"][
+        [
+            "id",
+            "parameter",
+            "post_median",
+            "hdi_lower",
+            "hdi_upper",
+            "pd",
+            "bayes_verdict",
+            "ml_pvalue",
+            "ml_verdict",
+        ]
+    ]
+    _print_table(show, "Hypotheses")
+    _print_table(res["key_drivers"].iloc[:, :8], "Key drivers")
+    typer.echo(f"\nreport: {out / 'report.md'} (and report.html)")
+    if not res["converged"]:
+        typer.echo("WARNING: the main model's chains did not converge; see the report.", err=True)
+        raise typer.Exit(code=1)
 
 
 _register_commands()
