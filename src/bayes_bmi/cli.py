@@ -30,9 +30,11 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     """Add the commands that live in their own modules."""
+    from bayes_bmi.cli_compare import register as register_compare
     from bayes_bmi.cli_measurement import register as register_measurement
 
     register_measurement(app)
+    register_compare(app)
 
 
 def _user_errors() -> tuple[type[Exception], ...]:

@@ -286,7 +286,9 @@ def _sample(
     if config.sampler == "nutpie":
         import nutpie
 
-        cm = compiled.with_data(**data.values)
+        # only the data the compiled graph kept (a model with no fixed value drops that one)
+        known = {v.name for v in compiled.shared_var_keys}
+        cm = compiled.with_data(**{k: v for k, v in data.values.items() if k in known})
         z0, scale = starts
 
         def init(seed: int) -> np.ndarray:

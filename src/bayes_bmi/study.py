@@ -320,7 +320,9 @@ def _fmt(v: float, digits: int = 2) -> str:
 
 
 # ----------------------------------------------------------------------------- the study
-def run_study(config: StudyConfig, *, log=print) -> dict[str, object]:
+def run_study(
+    config: StudyConfig, *, log=print, cache: CompileCache | None = None
+) -> dict[str, object]:
     """Run the whole study and write ``config.out``.
 
     Parameters
@@ -328,6 +330,8 @@ def run_study(config: StudyConfig, *, log=print) -> dict[str, object]:
     config : StudyConfig
     log : callable
         Progress messages.
+    cache : CompileCache, optional
+        Reuse compiled models across studies in one process.
 
     Returns
     -------
@@ -470,7 +474,7 @@ def run_study(config: StudyConfig, *, log=print) -> dict[str, object]:
     log("reliability done")
 
     # 5. Bayesian SEM (+ alternatives, + the independence model) and the ML cross-check
-    cache = CompileCache()
+    cache = cache if cache is not None else CompileCache()
     t0 = time.perf_counter()
     main_name = config.model.stem
     if config.compare:
