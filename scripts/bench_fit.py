@@ -60,18 +60,35 @@ def conditional_model(model, data: pd.DataFrame):
     n, m = y.shape[0], rep.m
     with pm.Model(coords={"param": list(spec.names)}) as pmm:
         z = pm.Flat("z", dims="param")
-        rows = rows_pt(z, pt.constant(md.values["fixed_values"]), spec.transform_codes,
-                       spec.free_rows, spec.free_k, spec.corr_rows, spec.corr_k,
-                       spec.corr_var_lhs, spec.corr_var_rhs)
+        rows = rows_pt(
+            z,
+            pt.constant(md.values["fixed_values"]),
+            spec.transform_codes,
+            spec.free_rows,
+            spec.free_k,
+            spec.corr_rows,
+            spec.corr_k,
+            spec.corr_var_lhs,
+            spec.corr_var_rhs,
+        )
         mats = matrices_pt(rep, rows)
         zeta = pm.MvNormal("zeta", mu=np.zeros(m), cov=mats["psi"], shape=(n, m))
         a_inv = pt.eye(m) if mats["a_inv"] is None else mats["a_inv"]
         eta = (mats["alpha"] + zeta) @ a_inv.T
         pm.MvNormal("y", mu=mats["nu"] + eta @ mats["lambda"].T, cov=mats["theta"], observed=y)
-        pm.Potential("logprior", pt.sum(prior_logp_pt(
-            z, spec.transform_codes, *[pt.constant(md.values[k]) for k in
-                                       ("prior_family", "prior_a", "prior_b", "prior_c",
-                                        "prior_on_var")])))
+        pm.Potential(
+            "logprior",
+            pt.sum(
+                prior_logp_pt(
+                    z,
+                    spec.transform_codes,
+                    *[
+                        pt.constant(md.values[k])
+                        for k in ("prior_family", "prior_a", "prior_b", "prior_c", "prior_on_var")
+                    ],
+                )
+            ),
+        )
     start = {"z": z_from_rows(spec, ml.values), "zeta": np.zeros((n, m))}
     return pmm, start, spec
 
@@ -104,12 +121,20 @@ def run(args: argparse.Namespace) -> None:
                 compile_s, sample_s = 0.0, sample_s
             ess = d["min_ess_bulk"]
             wall = compile_s + sample_s
-            rows.append({
-                "model": name, "method": label, "compile_s": compile_s, "sampling_s": sample_s,
-                "postprocess_s": d["postprocess_seconds"], "total_s": total,
-                "min_ess_bulk": ess, "ess_per_s": ess / wall, "max_r_hat": d["max_r_hat"],
-                "divergences": d["divergences"],
-            })
+            rows.append(
+                {
+                    "model": name,
+                    "method": label,
+                    "compile_s": compile_s,
+                    "sampling_s": sample_s,
+                    "postprocess_s": d["postprocess_seconds"],
+                    "total_s": total,
+                    "min_ess_bulk": ess,
+                    "ess_per_s": ess / wall,
+                    "max_r_hat": d["max_r_hat"],
+                    "divergences": d["divergences"],
+                }
+            )
         # baseline: conditional form
         import nutpie
 
@@ -118,18 +143,26 @@ def run(args: argparse.Namespace) -> None:
         cm = nutpie.compile_pymc_model(pmm, initial_points=start, jitter_rvs=set())
         compile_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        tr = nutpie.sample(cm, draws=draws, tune=tune, chains=4, cores=2, seed=1,
-                           progress_bar=False)
+        tr = nutpie.sample(
+            cm, draws=draws, tune=tune, chains=4, cores=2, seed=1, progress_bar=False
+        )
         sample_s = time.perf_counter() - t0
         ess = min_ess(tr, "z")
         s = az.summary(tr, var_names=["z"], round_to="none")
-        rows.append({
-            "model": name, "method": "baseline: latent scores sampled (nutpie)",
-            "compile_s": compile_s, "sampling_s": sample_s, "postprocess_s": 0.0,
-            "total_s": compile_s + sample_s, "min_ess_bulk": ess,
-            "ess_per_s": ess / (compile_s + sample_s), "max_r_hat": float(s["r_hat"].max()),
-            "divergences": int(tr["sample_stats"]["diverging"].values.sum()),
-        })
+        rows.append(
+            {
+                "model": name,
+                "method": "baseline: latent scores sampled (nutpie)",
+                "compile_s": compile_s,
+                "sampling_s": sample_s,
+                "postprocess_s": 0.0,
+                "total_s": compile_s + sample_s,
+                "min_ess_bulk": ess,
+                "ess_per_s": ess / (compile_s + sample_s),
+                "max_r_hat": float(s["r_hat"].max()),
+                "divergences": int(tr["sample_stats"]["diverging"].values.sum()),
+            }
+        )
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 200)
     print(table.round(2).to_string(index=False))
@@ -140,16 +173,22 @@ def run(args: argparse.Namespace) -> None:
         cold = t.loc["nutpie cold", "ess_per_s"]
         base = t.loc["baseline: latent scores sampled (nutpie)", "ess_per_s"]
         pymc_ = t.loc["PyMC NUTS", "ess_per_s"]
-        print(f"  {name}: warm / cold ESS/s = {warm / cold:.1f}x; cold / PyMC NUTS = "
-              f"{cold / pymc_:.1f}x; cold / conditional baseline = {cold / base:.1f}x; "
-              f"warm / conditional baseline = {warm / base:.1f}x")
+        print(
+            f"  {name}: warm / cold ESS/s = {warm / cold:.1f}x; cold / PyMC NUTS = "
+            f"{cold / pymc_:.1f}x; cold / conditional baseline = {cold / base:.1f}x; "
+            f"warm / conditional baseline = {warm / base:.1f}x"
+        )
     hs = table[table["model"] == "HS CFA"].set_index("method")
-    print(f"  HS CFA vs blavaan 0.4.8 ({BLAVAAN_ESS_PER_S:.0f} bulk-ESS per wall-second, "
-          "measured on a 2-core machine, not in this run):")
+    print(
+        f"  HS CFA vs blavaan 0.4.8 ({BLAVAAN_ESS_PER_S:.0f} bulk-ESS per wall-second, "
+        "measured on a 2-core machine, not in this run):"
+    )
     for method in ("nutpie cold", "nutpie warm (reused)"):
         print(f"    {method}: {hs.loc[method, 'ess_per_s'] / BLAVAAN_ESS_PER_S:.1f}x")
-    print("\nNote: ESS per second for 'warm' excludes compilation (the compiled model is "
-          "reused); 'cold' includes it.")
+    print(
+        "\nNote: ESS per second for 'warm' excludes compilation (the compiled model is "
+        "reused); 'cold' includes it."
+    )
 
 
 def main() -> None:

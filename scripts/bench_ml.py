@@ -36,7 +36,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
-    print(f"{'model':<22}{'first s':>9}{'median s':>10}{'lavaan s':>10}{'ratio':>8}  (ratio = ours / lavaan)")
+    print(
+        f"{'model':<22}{'first s':>9}{'median s':>10}{'lavaan s':>10}{'ratio':>8}"
+        "  (ratio = ours / lavaan)"
+    )
     for name, model_file, data_file, lavaan_s in CASES:
         text = (ROOT / model_file).read_text()
         data = pd.read_csv(ROOT / data_file)
@@ -56,8 +59,10 @@ def main() -> None:
     t0 = time.perf_counter()
     for _ in range(args.repeats):
         read_model(ROOT / CASES[1][1])
-    print(f"parse + table + representation (Political Democracy): "
-          f"{(time.perf_counter() - t0) / args.repeats:.4f} s")
+    print(
+        f"parse + table + representation (Political Democracy): "
+        f"{(time.perf_counter() - t0) / args.repeats:.4f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -38,14 +38,20 @@ def main() -> int:
         data = pd.read_csv(ROOT / data_file)
         cache = CompileCache()
         for seed in (1, 2, 3, 4):
-            res = fit_bayes(model, data, config=SamplerConfig(seed=seed, progress=False),
-                            cache=cache)
+            res = fit_bayes(
+                model, data, config=SamplerConfig(seed=seed, progress=False), cache=cache
+            )
             d = res.diagnostics
             row = {
-                "model": name, "seed": seed, "max_r_hat": d["max_r_hat"],
-                "min_ess_bulk": d["min_ess_bulk"], "min_ess_tail": d["min_ess_tail"],
-                "divergences": d["divergences"], "converged": d["converged"],
-                "compile_s": d["compile_seconds"], "sampling_s": d["sampling_seconds"],
+                "model": name,
+                "seed": seed,
+                "max_r_hat": d["max_r_hat"],
+                "min_ess_bulk": d["min_ess_bulk"],
+                "min_ess_tail": d["min_ess_tail"],
+                "divergences": d["divergences"],
+                "converged": d["converged"],
+                "compile_s": d["compile_seconds"],
+                "sampling_s": d["sampling_seconds"],
             }
             if name == "PolDem ind":
                 ind = res.summary.set_index("lhs").loc["ind"]

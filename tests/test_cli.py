@@ -6,10 +6,10 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import DATA, MODELS, load_reference
 from typer.testing import CliRunner
 
 from bayes_bmi.cli import app
+from conftest import DATA, MODELS, load_reference
 
 RUNNER = CliRunner()
 

@@ -568,7 +568,8 @@ def default_truth() -> SurveyTruth:
       a test of whether an analysis separates correlated drivers.
 
     ``b = 0.5`` (BMI -> firm performance); driver correlations 0.20-0.45; second-order
-    loadings 0.60-0.75 (distinct dimensions: PCA retains four); item loadings 0.55-0.90. The drivers explain R^2 = 0.78 of BMI
+    loadings 0.60-0.75 (distinct dimensions: PCA retains four); item loadings 0.55-0.90.
+    The drivers explain R^2 = 0.78 of BMI
     (residual variance 0.22).
     """
     return SurveyTruth(

@@ -569,6 +569,7 @@ def run_study(
 
     rep.heading(f"{section}. The Bayesian structural equation model")
     mf = result.ml.fit
+    verdict = "converged" if diag["converged"] else "NOT converged: " + "; ".join(diag["problems"])
     rep.para(
         f"The model `{config.model}` was fitted by NUTS ({diag['sampler']}, "
         f"{diag['chains']} chains x {diag['draws']} draws after {diag['tune']} warm-up steps, "
@@ -578,7 +579,7 @@ def run_study(
         f"Convergence: max R-hat = {diag['max_r_hat']:.3f}, min bulk ESS = "
         f"{diag['min_ess_bulk']:.0f}, min tail ESS = {diag['min_ess_tail']:.0f}, "
         f"{diag['divergences']} divergent transitions: "
-        f"**{'converged' if diag['converged'] else 'NOT converged: ' + '; '.join(diag['problems'])}**."
+        f"**{verdict}**."
         f" Compile {diag['compile_seconds']:.0f} s, sampling {diag['sampling_seconds']:.0f} s."
     )
     rep.para(
