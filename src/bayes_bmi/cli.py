@@ -13,12 +13,13 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from collections.abc import Callable  # noqa: E402
-from functools import wraps  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Annotated, Any  # noqa: E402
+from typing import Annotated  # noqa: E402
 
 import typer  # noqa: E402
+
+from bayes_bmi.cli_common import friendly as _friendly  # noqa: E402
+from bayes_bmi.cli_common import print_table as _print_table  # noqa: E402
 
 app = typer.Typer(
     name="bayes-bmi",
@@ -35,48 +36,6 @@ def _register_commands() -> None:
 
     register_measurement(app)
     register_compare(app)
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    from bayes_bmi.data import DataError
-    from bayes_bmi.expressions import ExpressionError
-    from bayes_bmi.hypotheses import HypothesisError
-    from bayes_bmi.partable import ModelSpecError
-    from bayes_bmi.priors import PriorError
-    from bayes_bmi.syntax import ModelSyntaxError
-
-    return (
-        DataError,
-        ModelSpecError,
-        ModelSyntaxError,
-        ExpressionError,
-        PriorError,
-        HypothesisError,
-    )
-
-
-def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn expected user errors into a message and exit code 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except _user_errors() as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper
-
-
-def _print_table(df: Any, title: str) -> None:
-    import pandas as pd
-
-    typer.echo(f"\n{title}")
-    with pd.option_context(
-        "display.max_rows", 500, "display.max_columns", 30, "display.width", 160
-    ):
-        typer.echo(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep=""))
 
 
 @app.command()

@@ -18,45 +18,19 @@ On bad input it prints ``error: ...`` to stderr, exits with code 2 and writes no
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from bayes_bmi.cli_common import friendly as _friendly
+from bayes_bmi.cli_common import png_bytes
 
+if TYPE_CHECKING:
     from bayes_bmi.sampling import CompileCache
 
 __all__ = ["compare", "register"]
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    from bayes_bmi.compare import ComparisonError
-    from bayes_bmi.data import DataError
-    from bayes_bmi.expressions import ExpressionError
-    from bayes_bmi.partable import ModelSpecError
-    from bayes_bmi.syntax import ModelSyntaxError
-
-    return (ComparisonError, DataError, ExpressionError, ModelSpecError, ModelSyntaxError)
-
-
-def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn expected user errors into ``error: ...`` on stderr and exit code 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except _user_errors() as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper
 
 
 def _compile_cache() -> CompileCache:
@@ -64,12 +38,6 @@ def _compile_cache() -> CompileCache:
     from bayes_bmi.sampling import CompileCache
 
     return CompileCache()
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150)
-    return buf.getvalue()
 
 
 def _model_names(paths: list[Path]) -> list[str]:
@@ -145,12 +113,12 @@ def compare(
         "fit_indices.csv": comp.fit_indices(),
         "residual_correlations.csv": comp.residuals(),
     }
-    images = {"comparison.png": _png(plot_comparison(comp))}
+    images = {"comparison.png": png_bytes(plot_comparison(comp))}
     for name, check in comp.checks.items():
-        images[f"ppp_{name}.png"] = _png(
+        images[f"ppp_{name}.png"] = png_bytes(
             plot_ppp(check.ppp, title=f"Posterior predictive check: {name}")
         )
-        images[f"residuals_{name}.png"] = _png(
+        images[f"residuals_{name}.png"] = png_bytes(
             plot_residual_correlations(
                 check.residuals,
                 comp.results[name].model.ov_names,

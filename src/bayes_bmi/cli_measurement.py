@@ -9,13 +9,15 @@ on bad input it prints ``error: ...`` to stderr, exits with code 2 and writes no
 from __future__ import annotations
 
 import difflib
-import io
-from collections.abc import Callable, Mapping
-from functools import wraps
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from bayes_bmi.cli_common import friendly as _friendly
+from bayes_bmi.cli_common import png_bytes
+from bayes_bmi.cli_common import print_table as _print_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,59 +30,6 @@ class MeasurementError(ValueError):
     """A command-line request that cannot be carried out (e.g. no items selected)."""
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    from bayes_bmi.data import DataError
-    from bayes_bmi.experts import ExpertError
-    from bayes_bmi.expressions import ExpressionError
-    from bayes_bmi.literature import LiteratureError
-    from bayes_bmi.partable import ModelSpecError
-    from bayes_bmi.pca import PCAError
-    from bayes_bmi.reliability import ReliabilityError
-    from bayes_bmi.syntax import ModelSyntaxError
-
-    return (
-        DataError,
-        ExpertError,
-        ExpressionError,
-        LiteratureError,
-        MeasurementError,
-        ModelSpecError,
-        ModelSyntaxError,
-        PCAError,
-        ReliabilityError,
-    )
-
-
-def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn expected user errors into ``error: ...`` on stderr and exit code 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except _user_errors() as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper
-
-
-def _print_table(df: pd.DataFrame, title: str) -> None:
-    import pandas as pd
-
-    typer.echo(f"\n{title}")
-    with pd.option_context(
-        "display.max_rows", 500, "display.max_columns", 40, "display.width", 160
-    ):
-        typer.echo(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep=""))
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150)
-    return buf.getvalue()
-
-
 def _write(
     out: Path,
     tables: Mapping[str, pd.DataFrame],
@@ -90,7 +39,7 @@ def _write(
     """Render the figures, then write every file atomically (``name`` -> ``out/name``)."""
     from bayes_bmi.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
 
-    images = {name: _png(fig) for name, fig in figures.items()}
+    images = {name: png_bytes(fig) for name, fig in figures.items()}
     written = []
     for name, df in tables.items():
         written.append(atomic_write_csv(out / name, df))
