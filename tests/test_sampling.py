@@ -213,3 +213,29 @@ def test_pymc_sampler_option():
     ml_lam = ml.estimates.set_index(["lhs", "op", "rhs"]).loc[("ind60", "=~", "x2"), "est"]
     assert abs(lam["median"] - ml_lam) < 0.5 * lam["sd"] + 0.05
     assert res.diagnostics["sampler"] == "pymc"
+
+
+def test_factor_scores_track_ml_regression_scores():
+    """Posterior draws of the latent scores: their means follow lavaan-style regression scores."""
+    data = pd.read_csv(DATA / "HolzingerSwineford1939.csv")
+    model = read_model(MODELS / "hs_cfa.lav")
+    res = fit_bayes(
+        model,
+        data,
+        config=SamplerConfig(draws=100, tune=300, chains=2, seed=5, progress=False),
+        factor_scores=True,
+    )
+    fs = res.idata["posterior"]["factor_scores"]
+    assert fs.shape == (2, 100, 301, 3)
+    mean_scores = fs.mean(("chain", "draw")).values
+    # regression (Thomson) scores at the ML estimates
+    from bayes_bmi.representation import fill_matrices, implied_moments
+
+    ml = res.ml
+    mats = fill_matrices(res.model.representation, ml.values)
+    sigma, mu = implied_moments(mats)
+    y = data[list(res.model.ov_names)].to_numpy()
+    c = mats.eta_cov() @ mats.lambda_.T
+    ref = (y - mu) @ np.linalg.solve(sigma, c.T)
+    for k in range(3):
+        assert np.corrcoef(mean_scores[:, k], ref[:, k])[0, 1] > 0.98
