@@ -581,6 +581,14 @@ class RefML:
         logl = -0.5 * n * (p * log2pi + np.linalg.slogdet(sigma)[1] + np.trace(self.cov @ inv))
         logl -= 0.5 * n * (d @ inv @ d)
         logl_h1 = -0.5 * n * (p * log2pi + np.linalg.slogdet(self.cov)[1] + p)
+        # lavaan's fixed.x log-likelihoods are conditional on the covariates (loglik - loglik.x,
+        # checked against lavaan 0.6-14 in test_ml_lavaan_extra.py)
+        xi = [self.pos[v] for v in self.x_vars]
+        if xi:
+            sxx = self.cov[np.ix_(xi, xi)]
+            logl_x = -0.5 * n * (len(xi) * log2pi + np.linalg.slogdet(sxx)[1] + len(xi))
+            logl -= logl_x
+            logl_h1 -= logl_x
         # independence model: free variances (and means); fixed.x block kept at sample values
         xi = [self.pos[v] for v in self.x_vars]
         sig_b = np.diag(np.diag(self.cov))

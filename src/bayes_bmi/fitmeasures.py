@@ -186,6 +186,13 @@ def fit_measures(
 
     logl = loglik(n, s, ybar, sigma, mu_eff)
     logl_h1 = loglik(n, s, ybar, s, ybar)
+    if nx:
+        # lavaan (fixed.x): the log-likelihood is that of the other variables given the fixed
+        # covariates, i.e. the joint one minus the covariates' own, at their sample moments
+        sxx, mx = s[np.ix_(x_idx, x_idx)], ybar[x_idx]
+        logl_x = loglik(n, sxx, mx, sxx, mx)
+        logl -= logl_x
+        logl_h1 -= logl_x
     return {
         "npar": npar,
         "ntotal": n,
