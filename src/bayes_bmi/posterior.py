@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_bmi.expressions import evaluate, parse_expression
 from bayes_bmi.representation import Representation, fill_matrices, implied_moments
-from bayes_bmi.standardized import standardize
+from bayes_bmi.standardized import defined_values, standardize
 
 __all__ = [
     "align_signs",
@@ -72,40 +71,26 @@ def align_signs(pt: pd.DataFrame, rep: Representation, rows: np.ndarray) -> np.n
 
 def defined_draws(pt: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     """Draws of the ``:=`` parameters, shape (..., ndefined), in table order."""
-    env: dict[str, np.ndarray] = {}
-    for i, (lab, op) in enumerate(zip(pt["label"], pt["op"], strict=True)):
-        if lab and op != ":=" and lab not in env:
-            env[lab] = rows[..., i]
-    out = []
-    for i in np.flatnonzero(pt["op"].to_numpy() == ":="):
-        val = np.asarray(evaluate(parse_expression(pt["rhs"].iat[i]), env), dtype=float)
-        val = np.broadcast_to(val, rows.shape[:-1])
-        env[pt["lhs"].iat[i]] = val
-        out.append(val)
-    if not out:
+    def_idx = np.flatnonzero(pt["op"].to_numpy() == ":=")
+    if def_idx.size == 0:
         return np.zeros((*rows.shape[:-1], 0))
-    return np.stack(out, axis=-1)
+    return defined_values(pt, rows)[..., def_idx]
 
 
-def std_all_draws(pt: pd.DataFrame, rep: Representation, rows: np.ndarray) -> np.ndarray:
+def std_all_draws(
+    pt: pd.DataFrame, rep: Representation, rows: np.ndarray, chunk: int = 1000
+) -> np.ndarray:
     """``std.all`` of every row per draw (``:=`` rows on standardized labels)."""
     flat = rows.reshape(-1, rows.shape[-1])
     out = np.empty_like(flat)
-    for s in range(flat.shape[0]):
-        out[s] = standardize(pt, rep, flat[s])[1]
+    for start in range(0, flat.shape[0], chunk):
+        out[start : start + chunk] = standardize(pt, rep, flat[start : start + chunk])[1]
     return out.reshape(rows.shape)
 
 
 def implied_draws(rep: Representation, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Implied covariance (..., p, p) and mean (..., p) per draw."""
-    flat = rows.reshape(-1, rows.shape[-1])
-    p = rep.p
-    sig = np.empty((flat.shape[0], p, p))
-    mu = np.empty((flat.shape[0], p))
-    for s in range(flat.shape[0]):
-        sig[s], mu[s] = implied_moments(fill_matrices(rep, flat[s]))
-    lead = rows.shape[:-1]
-    return sig.reshape(*lead, p, p), mu.reshape(*lead, p)
+    return implied_moments(fill_matrices(rep, rows))
 
 
 def casewise_loglik(

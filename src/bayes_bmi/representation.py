@@ -116,18 +116,18 @@ class Matrices:
     alpha: np.ndarray
 
     def a_inv(self) -> np.ndarray:
-        """``(I - B)^-1``."""
-        m = self.beta.shape[0]
+        """``(I - B)^-1`` (batched over leading dimensions)."""
+        m = self.beta.shape[-1]
         return np.linalg.inv(np.eye(m) - self.beta)
 
     def eta_cov(self) -> np.ndarray:
         """Model-implied covariance matrix of the latent variables (dummies included)."""
         a = self.a_inv()
-        return a @ self.psi @ a.T
+        return a @ self.psi @ np.swapaxes(a, -1, -2)
 
     def eta_mean(self) -> np.ndarray:
         """Model-implied means of the latent variables."""
-        return self.a_inv() @ self.alpha
+        return np.einsum("...ij,...j->...i", self.a_inv(), self.alpha)
 
 
 def represent(pt: pd.DataFrame) -> Representation:
@@ -221,26 +221,31 @@ def fill_matrices(rep: Representation, values: np.ndarray) -> Matrices:
     Parameters
     ----------
     rep : Representation
-    values : numpy.ndarray
-        One value per parameter-table row (``:=`` rows are ignored).
+    values : numpy.ndarray, shape (nrow,) or (..., nrow)
+        One value per parameter-table row (``:=`` rows are ignored); leading dimensions (for
+        example chain and draw) give batches of matrices.
 
     Returns
     -------
     Matrices
+        Arrays of shape ``(..., rows, cols)``.
     """
-    out = {name: np.zeros(rep.shape(name)) for name in MATRIX_NAMES}
+    values = np.asarray(values, dtype=float)
+    lead = values.shape[:-1]
+    out = {name: np.zeros((*lead, *rep.shape(name))) for name in MATRIX_NAMES}
     out["lambda"] += rep.lambda_constant()
+    mat = np.asarray(rep.mat)
     for name in MATRIX_NAMES:
-        idx = np.flatnonzero(np.asarray(rep.mat) == name)
+        idx = np.flatnonzero(mat == name)
         if idx.size == 0:
             continue
-        r, c, v = rep.row[idx], rep.col[idx], np.asarray(values, dtype=float)[idx]
+        r, c, v = rep.row[idx], rep.col[idx], values[..., idx]
         if name in ("nu", "alpha"):
-            out[name][r] = v
+            out[name][..., r] = v
         else:
-            out[name][r, c] = v
+            out[name][..., r, c] = v
             if name in SYMMETRIC:
-                out[name][c, r] = v
+                out[name][..., c, r] = v
     return Matrices(
         lambda_=out["lambda"],
         theta=out["theta"],
@@ -257,6 +262,7 @@ def implied_moments(mats: Matrices) -> tuple[np.ndarray, np.ndarray]:
     Parameters
     ----------
     mats : Matrices
+        One set of matrices, or a batch (leading dimensions).
 
     Returns
     -------
@@ -267,9 +273,9 @@ def implied_moments(mats: Matrices) -> tuple[np.ndarray, np.ndarray]:
     """
     a = mats.a_inv()
     g = mats.lambda_ @ a
-    sigma = g @ mats.psi @ g.T + mats.theta
-    sigma = 0.5 * (sigma + sigma.T)
-    mu = mats.nu + g @ mats.alpha
+    sigma = g @ mats.psi @ np.swapaxes(g, -1, -2) + mats.theta
+    sigma = 0.5 * (sigma + np.swapaxes(sigma, -1, -2))
+    mu = mats.nu + np.einsum("...ij,...j->...i", g, mats.alpha)
     return sigma, mu
 
 
