@@ -343,6 +343,7 @@ def run_study(
     from bayes_bmi.drivers import key_drivers, recommendations
     from bayes_bmi.hypotheses import (
         DEFAULT_RULE,
+        HYPOTHESIS_COLUMNS,
         check_hypotheses,
         hypothesis_table,
         parameter_draws,
@@ -602,24 +603,7 @@ def run_study(
     rep.heading(f"{section}. Hypotheses")
     rep.para("Decision rule. " + DEFAULT_RULE.describe())
     hshow = htab[
-        [
-            "id",
-            "parameter",
-            "expected_sign",
-            "post_median",
-            "hdi_lower",
-            "hdi_upper",
-            "pd",
-            "rope_share",
-            "bf10",
-            "std_median",
-            "bayes_verdict",
-            "ml_est",
-            "ml_se",
-            "ml_pvalue",
-            "ml_verdict",
-            "agree",
-        ]
+        [c for c in HYPOTHESIS_COLUMNS if c not in ("wording", "bayes_reason", "bf10_note")]
     ]
     rep.table(hshow, "Hypothesis table (raw-scale posterior; ROPE share on the standardized scale)")
     n_sup = int((htab["bayes_verdict"] == "supported").sum())
