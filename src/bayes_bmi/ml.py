@@ -140,19 +140,15 @@ class MLResult:
 def model_stats(model: Model, data: pd.DataFrame, source: str = "data") -> SampleStats:
     """Sample statistics of the model's observed variables, with model-aware errors."""
     cols = {str(c) for c in data.columns}
-    lv = set(model.representation.lv_names)
+    pt = model.partable
     for v in model.ov_names:
-        if v not in cols and v not in lv:
-            regress = model.partable[
-                (model.partable["op"] == "~") & (model.partable["rhs"] == v)
-                | (model.partable["lhs"] == v)
-            ]
-            if (regress["op"] == "~").any():
-                hint = (
-                    f"'{v}' is used in a regression but is neither a latent variable "
-                    "(defined with =~, so it has no indicators) nor a column of the data"
-                )
-                raise DataError(f"{source}: {hint}; define it or check its spelling")
+        in_regression = ((pt["op"] == "~") & ((pt["lhs"] == v) | (pt["rhs"] == v))).any()
+        if v not in cols and in_regression:
+            raise DataError(
+                f"{source}: '{v}' is used in a regression but is neither a latent variable "
+                "(defined with =~, so it has no indicators) nor a column of the data; define it "
+                "or check its spelling"
+            )
     return sample_stats(data, model.ov_names, source)
 
 
