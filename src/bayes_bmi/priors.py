@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 from scipy import stats
@@ -45,18 +47,22 @@ __all__ = [
 ]
 
 # family -> (code, number of parameters, support)
-FAMILIES: dict[str, tuple[int, int, str]] = {
-    "normal": (0, 2, "real"),
-    "student_t": (1, 3, "real"),
-    "cauchy": (2, 2, "real"),
-    "gamma": (3, 2, "positive"),
-    "lognormal": (4, 2, "positive"),
-    "halfnormal": (5, 1, "positive"),
-    "exponential": (6, 1, "positive"),
-    "beta": (7, 2, "unit"),
-    "uniform": (8, 2, "corr"),
-}
-_ALIASES = {"t": "student_t", "studentt": "student_t", "student": "student_t", "dnorm": "normal"}
+FAMILIES: Mapping[str, tuple[int, int, str]] = MappingProxyType(
+    {
+        "normal": (0, 2, "real"),
+        "student_t": (1, 3, "real"),
+        "cauchy": (2, 2, "real"),
+        "gamma": (3, 2, "positive"),
+        "lognormal": (4, 2, "positive"),
+        "halfnormal": (5, 1, "positive"),
+        "exponential": (6, 1, "positive"),
+        "beta": (7, 2, "unit"),
+        "uniform": (8, 2, "corr"),
+    }
+)
+_ALIASES = MappingProxyType(
+    {"t": "student_t", "studentt": "student_t", "student": "student_t", "dnorm": "normal"}
+)
 
 
 class PriorError(ValueError):
@@ -98,15 +104,17 @@ class Prior:
         return f"{self.family}({args}){suffix}"
 
 
-DEFAULT_PRIORS: dict[str, Prior] = {
-    "nu": Prior("normal", (0.0, 32.0)),
-    "alpha": Prior("normal", (0.0, 10.0)),
-    "lambda": Prior("normal", (0.0, 10.0)),
-    "beta": Prior("normal", (0.0, 10.0)),
-    "theta": Prior("gamma", (1.0, 0.5), "sd"),
-    "psi": Prior("gamma", (1.0, 0.5), "sd"),
-    "rho": Prior("beta", (1.0, 1.0)),
-}
+DEFAULT_PRIORS: Mapping[str, Prior] = MappingProxyType(
+    {
+        "nu": Prior("normal", (0.0, 32.0)),
+        "alpha": Prior("normal", (0.0, 10.0)),
+        "lambda": Prior("normal", (0.0, 10.0)),
+        "beta": Prior("normal", (0.0, 10.0)),
+        "theta": Prior("gamma", (1.0, 0.5), "sd"),
+        "psi": Prior("gamma", (1.0, 0.5), "sd"),
+        "rho": Prior("beta", (1.0, 1.0)),
+    }
+)
 
 _PRIOR_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*\(([^()]*)\)\s*(?:\[\s*(sd|var)\s*\])?\s*$")
 
