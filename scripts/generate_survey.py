@@ -17,7 +17,6 @@ Other designs: choose the sample size, the seed and the paths, and write elsewhe
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from bayes_bmi.simulate import (
     SHIPPED_SEED,
     SurveyTruth,
     default_truth,
+    modified_truth,
     simulate_survey,
 )
 
@@ -49,19 +49,7 @@ def build_truth(args: argparse.Namespace) -> SurveyTruth:
         if args.from_truth
         else default_truth()
     )
-    changes: dict[str, object] = {}
-    if args.path:
-        paths = dict(truth.paths)
-        for name, value in args.path:
-            if name not in paths:
-                raise ValueError(
-                    f"--path {name}=...: unknown driver. Must be one of: {', '.join(paths)}"
-                )
-            paths[name] = value
-        changes["paths"] = paths
-    if args.b is not None:
-        changes["b"] = args.b
-    return dataclasses.replace(truth, **changes) if changes else truth
+    return modified_truth(truth, dict(args.path or ()), args.b)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -172,3 +172,33 @@ def test_ml_non_numeric_column(tmp_path):
     )
     assert res.exit_code == 2
     assert "'x2'" in res.output and "row 5" in res.output
+
+
+def test_simulate_command(tmp_path):
+    out, truth = tmp_path / "s.csv", tmp_path / "t.json"
+    res = RUNNER.invoke(
+        app,
+        [
+            "simulate",
+            "--out",
+            str(out),
+            "--truth-out",
+            str(truth),
+            "--n",
+            "50",
+            "--seed",
+            "4",
+            "--path",
+            "GP=0.4",
+            "--path",
+            "TI=0",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(out)
+    assert len(df) == 50 and df["TI1"].between(1, 5).all()
+    t = json.loads(truth.read_text())
+    assert t["paths"]["GP"] == 0.4 and t["paths"]["TI"] == 0.0
+    bad = RUNNER.invoke(app, ["simulate", "--out", str(tmp_path / "x.csv"), "--path", "XX=1"])
+    assert bad.exit_code == 2 and "unknown driver 'XX'" in bad.output
+    assert not (tmp_path / "x.csv").exists()

@@ -233,6 +233,58 @@ def study(
         raise typer.Exit(code=1)
 
 
+@app.command()
+@_friendly
+def simulate(
+    out: Annotated[Path, typer.Option(help="Survey CSV to write.")],
+    truth_out: Annotated[
+        Path | None, typer.Option(help="Where to write the truth used (JSON).")
+    ] = None,
+    n: Annotated[int, typer.Option(help="Number of firms.")] = 632,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 20261127,
+    path: Annotated[
+        list[str] | None,
+        typer.Option(help="Standardized driver -> BMI path, DRIVER=VALUE (repeatable)."),
+    ] = None,
+    b: Annotated[float | None, typer.Option(help="Standardized BMI -> FP path.")] = None,
+    from_truth: Annotated[Path | None, typer.Option(help="Start from this truth JSON.")] = None,
+) -> None:
+    """Simulate a BMI survey (46 Likert items + firm descriptors) from a known truth."""
+    from bayes_bmi.data import DataError
+    from bayes_bmi.io import atomic_write_csv, atomic_write_json
+    from bayes_bmi.simulate import SurveyTruth, default_truth, modified_truth, simulate_survey
+
+    if n < 1:
+        raise DataError("--n must be a positive integer")
+    changes: dict[str, float] = {}
+    for item in path or []:
+        name, sep, value = item.partition("=")
+        try:
+            changes[name.strip()] = float(value)
+        except ValueError:
+            raise DataError(f"--path {item!r}: expected DRIVER=VALUE with a number") from None
+        if not sep:
+            raise DataError(f"--path {item!r}: expected DRIVER=VALUE")
+    try:
+        base = (
+            SurveyTruth.from_json(from_truth.read_text(encoding="utf-8"))
+            if from_truth
+            else default_truth()
+        )
+        truth = modified_truth(base, changes, b)
+        survey = simulate_survey(truth, n, seed)
+    except (OSError, ValueError) as exc:
+        raise DataError(str(exc)) from None
+    atomic_write_csv(out, survey)
+    if truth_out is not None:
+        atomic_write_json(truth_out, truth.to_dict())
+    typer.echo(
+        f"wrote {out} ({n} firms, seed {seed}); paths: "
+        + ", ".join(f"{k} {v:g}" for k, v in truth.paths.items())
+        + f"; b {truth.b:g}; R^2 of BMI {truth.r2_bmi:.3f}"
+    )
+
+
 _register_commands()
 
 

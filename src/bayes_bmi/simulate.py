@@ -19,6 +19,7 @@ SHIPPED_N, SHIPPED_SEED)`` (see ``scripts/generate_survey.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -804,3 +805,27 @@ def simulate_survey(truth: SurveyTruth, n: int, seed: int) -> pd.DataFrame:
     width = max(4, len(str(n)))
     ids = pd.DataFrame({"firm_id": [f"HLJ{i:0{width}d}" for i in range(1, n + 1)]})
     return pd.concat([ids, firms, answers], axis=1)
+
+
+def modified_truth(
+    truth: SurveyTruth, paths: Mapping[str, float] | None = None, b: float | None = None
+) -> SurveyTruth:
+    """A copy of ``truth`` with some driver -> BMI paths and/or ``b`` changed.
+
+    Raises
+    ------
+    ValueError
+        For an unknown driver (the message lists the known ones), or a truth that is no longer
+        admissible (for example R^2 of BMI >= 1).
+    """
+    changes: dict[str, object] = {}
+    if paths:
+        new = dict(truth.paths)
+        for name, value in paths.items():
+            if name not in new:
+                raise ValueError(f"unknown driver {name!r}. Must be one of: {', '.join(new)}")
+            new[name] = float(value)
+        changes["paths"] = new
+    if b is not None:
+        changes["b"] = float(b)
+    return dataclasses.replace(truth, **changes) if changes else truth
