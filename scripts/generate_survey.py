@@ -27,6 +27,7 @@ from bayes_bmi.simulate import (
     SurveyTruth,
     default_truth,
     modified_truth,
+    parse_path_assignment,
     simulate_survey,
 )
 
@@ -34,13 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _parse_path(text: str) -> tuple[str, float]:
-    name, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected DRIVER=VALUE, got {text!r}")
     try:
-        return name.strip(), float(value)
+        return parse_path_assignment(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a number") from exc
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_truth(args: argparse.Namespace) -> SurveyTruth:

@@ -13,6 +13,20 @@ DATA = Path(__file__).resolve().parent / "data"
 MODELS = ROOT / "models"
 
 
+def lavaan_key(lhs: str, op: str, rhs: str) -> tuple[str, str, str]:
+    """Row identity as lavaan prints it: ``~~`` is symmetric, ``~1`` has an empty rhs."""
+    if op == "~~" and rhs < lhs:
+        lhs, rhs = rhs, lhs
+    if op == "~1":
+        rhs = ""
+    return (lhs, op, rhs)
+
+
+def close_to(ours: float, ref: float, tol: float = 1e-3) -> bool:
+    """Absolute tolerance, relative for values above 1 in magnitude."""
+    return abs(ours - ref) <= tol * max(1.0, abs(ref))
+
+
 def load_reference(name: str) -> tuple[pd.DataFrame, dict]:
     params = pd.read_csv(DATA / f"{name}_params.csv", keep_default_na=False, na_values=["NA"])
     fit = json.loads((DATA / f"{name}_fit.json").read_text())

@@ -8,7 +8,7 @@ import pytest
 
 from bayes_bmi.ml import fit_ml
 from bayes_bmi.model import read_model
-from conftest import MODELS, load_reference
+from conftest import MODELS, close_to, lavaan_key, load_reference
 
 CASES = {
     "hs_cfa": ("hs_cfa.lav", "hs_data"),
@@ -44,18 +44,12 @@ FIT_KEYS = {
 
 
 def _key(row: pd.Series) -> tuple[str, str, str]:
-    lhs, op, rhs = row["lhs"], row["op"], row["rhs"]
-    if op == "~~" and rhs < lhs:
-        lhs, rhs = rhs, lhs
-    if op == "~1":
-        rhs = ""
-    return (lhs, op, rhs)
+    return lavaan_key(row["lhs"], row["op"], row["rhs"])
 
 
 def assert_close(ours: float, ref: float, what: str, tol: float = 1e-3) -> None:
     """Absolute tolerance, relative for values above 1 in magnitude."""
-    scale = max(1.0, abs(ref))
-    assert abs(ours - ref) <= tol * scale, f"{what}: ours {ours!r}, lavaan {ref!r}"
+    assert close_to(ours, ref, tol), f"{what}: ours {ours!r}, lavaan {ref!r}"
 
 
 @pytest.fixture(scope="module", params=list(CASES))

@@ -17,6 +17,7 @@ import pytest
 from bayes_bmi.ml import MLResult, fit_ml
 from bayes_bmi.model import specify
 from bayes_bmi.partable import ModelOptions
+from conftest import close_to, lavaan_key
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = Path(__file__).resolve().parent / "data" / "lavaan_extra"
@@ -86,19 +87,6 @@ def _fitted(name: str) -> MLResult:
     return fit_ml(model, _data(doc["data"]))
 
 
-def _key(lhs: str, op: str, rhs: str) -> tuple[str, str, str]:
-    if op == "~~" and rhs < lhs:
-        lhs, rhs = rhs, lhs
-    if op == "~1":
-        rhs = ""
-    return (lhs, op, rhs)
-
-
-def _close(ours: float, ref: float, tol: float = 1e-3) -> bool:
-    """Absolute tolerance, relative for values above 1 in magnitude."""
-    return abs(ours - ref) <= tol * max(1.0, abs(ref))
-
-
 def _cases(xfails: dict[tuple[str, str], str], keys) -> list:
     out = []
     for name in NAMES:
@@ -135,8 +123,8 @@ def test_converged_and_same_rows(name):
     assert result.converged, result.warnings
     assert result.warnings == ()
     _, params = _reference(name)
-    ours = [_key(r.lhs, r.op, r.rhs) for r in result.estimates.itertuples()]
-    ref = [_key(r.lhs, r.op, r.rhs) for r in params.itertuples()]
+    ours = [lavaan_key(r.lhs, r.op, r.rhs) for r in result.estimates.itertuples()]
+    ref = [lavaan_key(r.lhs, r.op, r.rhs) for r in params.itertuples()]
     assert len(ours) == len(set(ours))
     assert set(ours) == set(ref)
 
@@ -146,16 +134,16 @@ def test_estimates_match_lavaan(name, column):
     ref_column = dict(ESTIMATE_COLUMNS)[column]
     result = _fitted(name)
     _, params = _reference(name)
-    ours = {_key(r["lhs"], r["op"], r["rhs"]): r for _, r in result.estimates.iterrows()}
+    ours = {lavaan_key(r["lhs"], r["op"], r["rhs"]): r for _, r in result.estimates.iterrows()}
     bad = []
     for _, ref in params.iterrows():
-        key = _key(ref["lhs"], ref["op"], ref["rhs"])
+        key = lavaan_key(ref["lhs"], ref["op"], ref["rhs"])
         row = ours[key]
         value = float(row[column])
         if column == "se" and row["free"] == 0 and row["op"] != ":=":
             assert np.isnan(value), f"{key}: fixed row with se {value}"
             value = 0.0
-        if not _close(value, float(ref[ref_column])):
+        if not close_to(value, float(ref[ref_column])):
             bad.append(f"{key}: ours {value!r}, lavaan {ref[ref_column]!r}")
     assert not bad, f"{name} {column}:\n" + "\n".join(bad)
 

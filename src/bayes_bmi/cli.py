@@ -252,19 +252,20 @@ def simulate(
     """Simulate a BMI survey (46 Likert items + firm descriptors) from a known truth."""
     from bayes_bmi.data import DataError
     from bayes_bmi.io import atomic_write_csv, atomic_write_json
-    from bayes_bmi.simulate import SurveyTruth, default_truth, modified_truth, simulate_survey
+    from bayes_bmi.simulate import (
+        SurveyTruth,
+        default_truth,
+        modified_truth,
+        parse_path_assignment,
+        simulate_survey,
+    )
 
     if n < 1:
         raise DataError("--n must be a positive integer")
-    changes: dict[str, float] = {}
-    for item in path or []:
-        name, sep, value = item.partition("=")
-        try:
-            changes[name.strip()] = float(value)
-        except ValueError:
-            raise DataError(f"--path {item!r}: expected DRIVER=VALUE with a number") from None
-        if not sep:
-            raise DataError(f"--path {item!r}: expected DRIVER=VALUE")
+    try:
+        changes = dict(parse_path_assignment(item) for item in path or [])
+    except ValueError as exc:
+        raise DataError(f"--path: {exc}") from None
     try:
         base = (
             SurveyTruth.from_json(from_truth.read_text(encoding="utf-8"))

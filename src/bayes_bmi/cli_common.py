@@ -68,8 +68,8 @@ def print_table(df: Any, title: str) -> None:
         typer.echo(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep=""))
 
 
-def png_bytes(fig: Any, dpi: int = 150) -> bytes:
-    """Render a matplotlib Figure to PNG bytes."""
+def png_bytes(fig: Any, dpi: int = 150, **savefig: Any) -> bytes:
+    """Render a matplotlib Figure to PNG bytes (extra keywords go to ``savefig``)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    fig.savefig(buf, format="png", dpi=dpi, **savefig)
     return buf.getvalue()

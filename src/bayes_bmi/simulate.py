@@ -829,3 +829,20 @@ def modified_truth(
     if b is not None:
         changes["b"] = float(b)
     return dataclasses.replace(truth, **changes) if changes else truth
+
+
+def parse_path_assignment(text: str) -> tuple[str, float]:
+    """Read ``DRIVER=VALUE`` (a command-line path setting) as ``(driver, value)``.
+
+    Raises
+    ------
+    ValueError
+        When the text is not of that form or the value is not a number.
+    """
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise ValueError(f"expected DRIVER=VALUE, got {text!r}")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise ValueError(f"{text!r}: {value!r} is not a number") from None

@@ -14,7 +14,6 @@ recommendations follow the posterior.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import time
@@ -102,9 +101,9 @@ class StudyOutputs:
 
     def figure(self, name: str, fig) -> None:
         """Add a PNG of a matplotlib Figure."""
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        self.files[name] = buf.getvalue()
+        from bayes_bmi.cli_common import png_bytes
+
+        self.files[name] = png_bytes(fig, dpi=110, bbox_inches="tight")
 
 
 # ----------------------------------------------------------------------------- structure
