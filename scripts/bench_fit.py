@@ -33,11 +33,11 @@ import pandas as pd  # noqa: E402
 import pymc as pm  # noqa: E402
 import pytensor.tensor as pt  # noqa: E402
 
-from bayes_bmi.builder import model_data  # noqa: E402
-from bayes_bmi.likelihood import matrices_pt, prior_logp_pt, rows_pt  # noqa: E402
-from bayes_bmi.model import read_model  # noqa: E402
-from bayes_bmi.parameters import param_spec, z_from_rows  # noqa: E402
-from bayes_bmi.sampling import CompileCache, SamplerConfig, bayesian_model, fit_bayes  # noqa: E402
+from bayes_bmi.bayes.builder import model_data  # noqa: E402
+from bayes_bmi.bayes.likelihood import matrices_pt, prior_logp_pt, rows_pt  # noqa: E402
+from bayes_bmi.bayes.parameters import param_spec, z_from_rows  # noqa: E402
+from bayes_bmi.bayes.sampling import CompileCache, SamplerConfig, bayesian_model, fit_bayes  # noqa: E402
+from bayes_bmi.lavaan.model import read_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [
@@ -49,7 +49,7 @@ BLAVAAN_ESS_PER_S = 51.0
 
 def conditional_model(model, data: pd.DataFrame):
     """Baseline: the same SEM and priors, latent scores sampled for every case."""
-    from bayes_bmi.ml import fit_ml
+    from bayes_bmi.ml.fit import fit_ml
 
     model = bayesian_model(model)
     ml = fit_ml(model, data)

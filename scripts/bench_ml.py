@@ -22,8 +22,8 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from bayes_bmi.ml import fit_ml  # noqa: E402
-from bayes_bmi.model import read_model, specify  # noqa: E402
+from bayes_bmi.lavaan.model import read_model, specify  # noqa: E402
+from bayes_bmi.ml.fit import fit_ml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_bmi.checking import check_model
-from bayes_bmi.compare import independence_model
-from bayes_bmi.model import read_model
-from bayes_bmi.sampling import CompileCache, SamplerConfig, fit_bayes
+from bayes_bmi.bayes.sampling import CompileCache, SamplerConfig, fit_bayes
+from bayes_bmi.checking.compare import independence_model
+from bayes_bmi.checking.ppc import check_model
+from bayes_bmi.lavaan.model import read_model
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT / "tests" / "data" / "checking"

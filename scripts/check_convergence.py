@@ -20,8 +20,8 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from bayes_bmi.model import read_model  # noqa: E402
-from bayes_bmi.sampling import CompileCache, SamplerConfig, fit_bayes  # noqa: E402
+from bayes_bmi.bayes.sampling import CompileCache, SamplerConfig, fit_bayes  # noqa: E402
+from bayes_bmi.lavaan.model import read_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [

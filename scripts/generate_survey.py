@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from bayes_bmi.io import atomic_write_csv, atomic_write_json
-from bayes_bmi.simulate import (
+from bayes_bmi.study.survey import (
     SHIPPED_N,
     SHIPPED_SEED,
     SurveyTruth,

@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    from bayes_bmi.cli import app
+    from bayes_bmi.cli.main import app
 
     argv = [
         "study",

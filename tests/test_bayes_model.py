@@ -9,15 +9,15 @@ import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
-from bayes_bmi.builder import build_pymc_model, model_data
-from bayes_bmi.likelihood import mvn_suffstat_loglik_pt, prior_logp_pt
-from bayes_bmi.ml import fit_ml
-from bayes_bmi.model import read_model, specify
-from bayes_bmi.parameters import param_spec, rows_from_z, z_from_rows
-from bayes_bmi.partable import ModelOptions
-from bayes_bmi.posterior import align_signs, casewise_loglik, hdi
-from bayes_bmi.priors import Prior, PriorError, parse_prior, prior_logpdf
-from bayes_bmi.sampling import bayesian_model
+from bayes_bmi.bayes.builder import build_pymc_model, model_data
+from bayes_bmi.bayes.likelihood import mvn_suffstat_loglik_pt, prior_logp_pt
+from bayes_bmi.bayes.parameters import param_spec, rows_from_z, z_from_rows
+from bayes_bmi.bayes.posterior import align_signs, casewise_loglik, hdi
+from bayes_bmi.bayes.priors import Prior, PriorError, parse_prior, prior_logpdf
+from bayes_bmi.bayes.sampling import bayesian_model
+from bayes_bmi.lavaan.model import read_model, specify
+from bayes_bmi.lavaan.partable import ModelOptions
+from bayes_bmi.ml.fit import fit_ml
 from conftest import DATA, MODELS
 
 

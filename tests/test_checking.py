@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from bayes_bmi.checking import (
+from bayes_bmi.bayes.posterior import hdi
+from bayes_bmi.checking.ppc import (
     PPPCheck,
     bayes_fit_indices,
     check_model,
@@ -34,9 +35,8 @@ from bayes_bmi.checking import (
     summarise_indices,
     waic,
 )
-from bayes_bmi.fitmeasures import loglik, ml_discrepancy
-from bayes_bmi.model import read_model, specify
-from bayes_bmi.posterior import hdi
+from bayes_bmi.lavaan.model import read_model, specify
+from bayes_bmi.ml.fitmeasures import loglik, ml_discrepancy
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = Path(__file__).resolve().parent / "data" / "checking"
@@ -284,7 +284,7 @@ def test_figures() -> None:
 
 
 def test_political_democracy_ppp_agrees_with_blavaan(poldem_data: pd.DataFrame) -> None:
-    from bayes_bmi.sampling import SamplerConfig, fit_bayes
+    from bayes_bmi.bayes.sampling import SamplerConfig, fit_bayes
 
     ref = json.loads((REF / "blavaan_poldem_sem_mlstart.json").read_text())["fit_measures"]
     model = read_model(ROOT / "models" / "poldem_sem.lav")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bayes_bmi.cli import app
+from bayes_bmi.cli.main import app
 from conftest import DATA, MODELS, load_reference
 
 RUNNER = CliRunner()

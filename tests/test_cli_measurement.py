@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bayes_bmi.cli_measurement import register
+from bayes_bmi.cli.measurement import register
 
 ROOT = Path(__file__).resolve().parents[1]
 HS = ROOT / "tests" / "data" / "HolzingerSwineford1939.csv"

@@ -15,8 +15,9 @@ import typer
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
-from bayes_bmi import cli_compare
-from bayes_bmi.compare import (
+from bayes_bmi.bayes.posterior import casewise_loglik
+from bayes_bmi.bayes.sampling import CompileCache, SamplerConfig
+from bayes_bmi.checking.compare import (
     COMPARISON_COLUMNS,
     Comparison,
     ComparisonError,
@@ -24,11 +25,10 @@ from bayes_bmi.compare import (
     independence_model,
     plot_comparison,
 )
-from bayes_bmi.ml import fit_ml
-from bayes_bmi.model import read_model, specify
-from bayes_bmi.posterior import casewise_loglik
-from bayes_bmi.sampling import CompileCache, SamplerConfig
-from bayes_bmi.simulate import simulate_normal
+from bayes_bmi.cli import compare as cli_compare
+from bayes_bmi.lavaan.model import read_model, specify
+from bayes_bmi.ml.fit import fit_ml
+from bayes_bmi.study.survey import simulate_normal
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -95,8 +95,8 @@ def test_hs_agrees_with_blavaan(hs_comparison: Comparison, blavaan: dict) -> Non
 def test_saturated_loglik_sums_to_the_sufficient_statistic_loglik(
     hs_comparison: Comparison,
 ) -> None:
-    from bayes_bmi.checking import loglik_tree, moment_draws
-    from bayes_bmi.fitmeasures import loglik
+    from bayes_bmi.checking.ppc import loglik_tree, moment_draws
+    from bayes_bmi.ml.fitmeasures import loglik
 
     res = hs_comparison.results["three_factor"]
     sigma, _ = moment_draws(res)

@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats as sps
 
-from bayes_bmi.drivers import (
+from bayes_bmi.study.drivers import (
     DRIVER_COLUMNS,
     LEVERS,
     Dominance,
@@ -25,7 +25,7 @@ from bayes_bmi.drivers import (
     recommendations,
     thesis_key_drivers,
 )
-from bayes_bmi.hypotheses import HypothesisError, hypothesis_table, read_hypotheses
+from bayes_bmi.study.hypotheses import HypothesisError, hypothesis_table, read_hypotheses
 from test_hypotheses import _fake_result  # tests/ is on sys.path (rootdir import mode)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -245,8 +245,8 @@ def test_recommendations_with_unknown_drivers_and_custom_levers():
 
 @pytest.mark.slow
 def test_thesis_model_end_to_end():
-    from bayes_bmi.model import read_model
-    from bayes_bmi.sampling import SamplerConfig, fit_bayes
+    from bayes_bmi.bayes.sampling import SamplerConfig, fit_bayes
+    from bayes_bmi.lavaan.model import read_model
 
     model = read_model(ROOT / "models" / "bmi_drivers.lav")
     data = pd.read_csv(ROOT / "data" / "bmi_survey.csv")

@@ -11,7 +11,12 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats as sps
 
-from bayes_bmi.experts import ExpertError, expert_screening, kendall_w, plot_expert_screening
+from bayes_bmi.measurement.experts import (
+    ExpertError,
+    expert_screening,
+    kendall_w,
+    plot_expert_screening,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "experts" / "ratings_example.csv"

@@ -1,4 +1,4 @@
-"""Tests for bayes_bmi.expressions: the safe arithmetic parser and evaluator."""
+"""Tests for bayes_bmi.lavaan.expressions: the safe arithmetic parser and evaluator."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bayes_bmi.expressions import (
+from bayes_bmi.lavaan.expressions import (
     MAX_NESTING,
     MAX_TREE_DEPTH,
     BinOp,

@@ -17,7 +17,7 @@ import xarray as xr
 from numpy.testing import assert_allclose
 from scipy import stats as sps
 
-from bayes_bmi.hypotheses import (
+from bayes_bmi.study.hypotheses import (
     DEFAULT_RULE,
     HYPOTHESIS_COLUMNS,
     DecisionRule,

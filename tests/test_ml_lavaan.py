@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_bmi.ml import fit_ml
-from bayes_bmi.model import read_model
+from bayes_bmi.lavaan.model import read_model
+from bayes_bmi.ml.fit import fit_ml
 from conftest import MODELS, close_to, lavaan_key, load_reference
 
 CASES = {

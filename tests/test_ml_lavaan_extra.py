@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_bmi.ml import MLResult, fit_ml
-from bayes_bmi.model import specify
-from bayes_bmi.partable import ModelOptions
+from bayes_bmi.lavaan.model import specify
+from bayes_bmi.lavaan.partable import ModelOptions
+from bayes_bmi.ml.fit import MLResult, fit_ml
 from conftest import close_to, lavaan_key
 
 ROOT = Path(__file__).resolve().parents[1]

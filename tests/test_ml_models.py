@@ -39,9 +39,9 @@ import pytest
 from scipy import optimize
 from scipy import stats as sps
 
-from bayes_bmi.ml import MLResult, fit_ml
-from bayes_bmi.model import specify
-from bayes_bmi.partable import ModelOptions
+from bayes_bmi.lavaan.model import specify
+from bayes_bmi.lavaan.partable import ModelOptions
+from bayes_bmi.ml.fit import MLResult, fit_ml
 from conftest import load_reference
 
 TOL = 1e-4  # ours vs an exact independent reference

@@ -11,7 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 from numpy.testing import assert_allclose
 
-from bayes_bmi.pca import (
+from bayes_bmi.measurement.pca import (
     PCAError,
     bartlett_sphericity,
     kmo,

@@ -12,14 +12,14 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse, FancyArrowPatch, Rectangle
 
-from bayes_bmi.drivers import driver_effects
-from bayes_bmi.plots import (
+from bayes_bmi.plots.study import (
     dominance_heatmap,
     forest_plot,
     indirect_posteriors,
     path_diagram,
     rank_plot,
 )
+from bayes_bmi.study.drivers import driver_effects
 
 DRIVERS = ["TI", "MD", "CP", "EM", "OL"]
 

@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 from numpy.testing import assert_allclose
 
 from bayes_bmi.data import DataError
-from bayes_bmi.model import specify
-from bayes_bmi.reliability import (
+from bayes_bmi.lavaan.model import specify
+from bayes_bmi.measurement.reliability import (
     ReliabilityError,
     ReliabilityReport,
     ave,

@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from bayes_bmi.fitmeasures import loglik, ml_discrepancy
-from bayes_bmi.ml import free_map
-from bayes_bmi.model import read_model, specify
-from bayes_bmi.representation import fill_matrices, implied_derivatives, implied_moments
+from bayes_bmi.lavaan.model import read_model, specify
+from bayes_bmi.lavaan.representation import fill_matrices, implied_derivatives, implied_moments
+from bayes_bmi.ml.fit import free_map
+from bayes_bmi.ml.fitmeasures import loglik, ml_discrepancy
 from conftest import MODELS
 
 MODEL_FILES = ["hs_cfa.lav", "poldem_sem.lav", "poldem_indirect.lav"]

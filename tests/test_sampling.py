@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_bmi.ml import fit_ml
-from bayes_bmi.model import read_model, specify
-from bayes_bmi.sampling import CompileCache, SamplerConfig, fit_bayes
+from bayes_bmi.bayes.sampling import CompileCache, SamplerConfig, fit_bayes
+from bayes_bmi.lavaan.model import read_model, specify
+from bayes_bmi.ml.fit import fit_ml
 from conftest import DATA, MODELS
 
 BLAVAAN_HS = DATA / "blavaan_hs_cfa_params.csv"
@@ -169,7 +169,7 @@ def test_parameter_recovery_n632():
     rng = np.random.default_rng(632)
     truth = specify(TRUE_SEM)
     values = truth.partable["ustart"].to_numpy(dtype=float)
-    from bayes_bmi.representation import fill_matrices, implied_moments
+    from bayes_bmi.lavaan.representation import fill_matrices, implied_moments
 
     sigma, _ = implied_moments(fill_matrices(truth.representation, values))
     mu = np.linspace(2.0, 4.0, sigma.shape[0])
@@ -229,7 +229,7 @@ def test_factor_scores_track_ml_regression_scores():
     assert fs.shape == (2, 100, 301, 3)
     mean_scores = fs.mean(("chain", "draw")).values
     # regression (Thomson) scores at the ML estimates
-    from bayes_bmi.representation import fill_matrices, implied_moments
+    from bayes_bmi.lavaan.representation import fill_matrices, implied_moments
 
     ml = res.ml
     mats = fill_matrices(res.model.representation, ml.values)

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 
 from bayes_bmi.io import atomic_write_json
-from bayes_bmi.ml import fit_ml
-from bayes_bmi.model import read_model, specify
-from bayes_bmi.partable import ModelOptions
-from bayes_bmi.representation import fill_matrices, implied_moments
-from bayes_bmi.simulate import (
+from bayes_bmi.lavaan.model import read_model, specify
+from bayes_bmi.lavaan.partable import ModelOptions
+from bayes_bmi.lavaan.representation import fill_matrices, implied_moments
+from bayes_bmi.lavaan.standardized import standardize
+from bayes_bmi.ml.fit import fit_ml
+from bayes_bmi.study.survey import (
     SHIPPED_N,
     SHIPPED_SEED,
     SurveyTruth,
@@ -29,7 +30,6 @@ from bayes_bmi.simulate import (
     truth_model,
     truth_values,
 )
-from bayes_bmi.standardized import standardize
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bayes_bmi.cli import app
-from bayes_bmi.model import read_model
-from bayes_bmi.sampling import CompileCache, SamplerConfig
-from bayes_bmi.simulate import default_truth, simulate_survey
-from bayes_bmi.study import StudyConfig, find_drivers, run_study
+from bayes_bmi.bayes.sampling import CompileCache, SamplerConfig
+from bayes_bmi.cli.main import app
+from bayes_bmi.lavaan.model import read_model
+from bayes_bmi.study.pipeline import StudyConfig, find_drivers, run_study
+from bayes_bmi.study.survey import default_truth, simulate_survey
 from conftest import ROOT
 
 FEW = SamplerConfig(draws=150, tune=250, chains=2, seed=3, progress=False)

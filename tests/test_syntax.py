@@ -1,4 +1,4 @@
-"""Tests for bayes_bmi.syntax: the lavaan model-syntax parser."""
+"""Tests for bayes_bmi.lavaan.syntax: the lavaan model-syntax parser."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bayes_bmi.expressions import parse_expression
-from bayes_bmi.syntax import (
+from bayes_bmi.lavaan.expressions import parse_expression
+from bayes_bmi.lavaan.syntax import (
     ModelSyntaxError,
     Modifiers,
     Statement,

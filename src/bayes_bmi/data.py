@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayes_bmi.errors import BayesBmiError
+
 __all__ = ["DataError", "SampleStats", "read_data", "sample_stats", "select_model_data"]
 
 
-class DataError(ValueError):
+class DataError(BayesBmiError):
     """Input data that cannot be used as given; the message says where and what to do."""
 
 

@@ -1,0 +1,124 @@
+"""Parameter table + sample statistics + priors -> a PyMC model.
+
+The model has one free variable, ``z`` (dims ``param``, one element per free parameter, on
+the unconstrained scale), and two potentials: the marginal log-likelihood from sufficient
+statistics and the log-prior (with the transforms' Jacobians). Everything that can change
+between fits of the same model structure (sample statistics, fixed exogenous values, prior
+families and numbers) is ``pm.Data``, so a compiled model can be reused with new data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_bmi.bayes.likelihood import (
+    implied_moments_pt,
+    mvn_suffstat_loglik_pt,
+    prior_logp_pt,
+    rows_pt,
+)
+from bayes_bmi.bayes.parameters import ParamSpec, base_values
+from bayes_bmi.data import SampleStats
+from bayes_bmi.lavaan.model import Model
+
+__all__ = ["ModelData", "build_pymc_model", "model_data", "structure_key"]
+
+
+@dataclass(frozen=True, eq=False)
+class ModelData:
+    """The values of every ``pm.Data`` container of the PyMC model."""
+
+    values: dict[str, np.ndarray]
+
+
+def model_data(model: Model, spec: ParamSpec, stats: SampleStats) -> ModelData:
+    """Data containers for one fit: sufficient statistics, fixed values and priors."""
+    try:
+        s_chol = np.linalg.cholesky(stats.cov)
+    except np.linalg.LinAlgError:
+        from bayes_bmi.data import DataError
+
+        raise DataError(
+            "the sample covariance matrix is not positive definite (fewer complete cases than "
+            "variables, or a variable that is a linear combination of others)"
+        ) from None
+    base = np.nan_to_num(base_values(model, stats), nan=0.0)
+    values = {
+        "n_obs": np.array([float(stats.n)]),
+        "sample_mean": stats.mean.astype(float),
+        "sample_cov_chol": s_chol,
+        "fixed_values": base,
+        **spec.prior_arrays(),
+    }
+    return ModelData(values=values)
+
+
+def structure_key(model: Model, spec: ParamSpec) -> tuple:
+    """What a compiled model depends on: the matrix structure and the parameter layout."""
+    rep = model.representation
+    return (
+        rep.ov_names,
+        rep.eta_names,
+        rep.mat,
+        tuple(rep.row),
+        tuple(rep.col),
+        spec.structure_key(),
+    )
+
+
+def build_pymc_model(model: Model, spec: ParamSpec, data: ModelData) -> pm.Model:
+    """Build the PyMC model of a specified SEM.
+
+    Parameters
+    ----------
+    model : Model
+        Must have a mean structure (see :func:`bayes_bmi.bayes.sampling.bayesian_model`).
+    spec : ParamSpec
+    data : ModelData
+
+    Returns
+    -------
+    pymc.Model
+    """
+    rep = model.representation
+    codes = spec.transform_codes
+    with pm.Model(coords={"param": list(spec.names)}) as pm_model:
+        d = {name: pm.Data(name, value) for name, value in data.values.items()}
+        z = pm.Flat("z", dims="param")
+        rows = rows_pt(
+            z,
+            d["fixed_values"],
+            codes,
+            spec.free_rows,
+            spec.free_k,
+            spec.corr_rows,
+            spec.corr_k,
+            spec.corr_var_lhs,
+            spec.corr_var_rhs,
+        )
+        sigma, mu = implied_moments_pt(rep, rows)
+        pm.Potential(
+            "loglik",
+            mvn_suffstat_loglik_pt(
+                d["n_obs"][0], d["sample_mean"], d["sample_cov_chol"], sigma, mu
+            ),
+        )
+        pm.Potential(
+            "logprior",
+            pt.sum(
+                prior_logp_pt(
+                    z,
+                    codes,
+                    d["prior_family"],
+                    d["prior_a"],
+                    d["prior_b"],
+                    d["prior_c"],
+                    d["prior_on_var"],
+                )
+            ),
+        )
+    return pm_model

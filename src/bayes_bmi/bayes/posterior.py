@@ -1,0 +1,169 @@
+"""Post-processing of posterior draws (pure numpy): every derived quantity per draw.
+
+From the sampler's unconstrained draws ``z`` (chain, draw, param) this module computes the
+per-row parameter values, aligns signs under ``std_lv``, evaluates ``:=`` parameters and the
+standardized solution per draw, the casewise log-likelihood (for LOO/WAIC) and, on request,
+draws of the factor scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bayes_bmi.lavaan.representation import Representation, fill_matrices, implied_moments
+from bayes_bmi.lavaan.standardized import defined_values, standardize
+
+__all__ = [
+    "align_signs",
+    "casewise_loglik",
+    "defined_draws",
+    "factor_score_draws",
+    "hdi",
+    "implied_draws",
+    "std_all_draws",
+]
+
+
+def align_signs(pt: pd.DataFrame, rep: Representation, rows: np.ndarray) -> np.ndarray:
+    """Resolve the sign (reflection) indeterminacy of latent variables under ``std_lv``.
+
+    For each latent variable whose variance is fixed, the draws where its first loading is
+    negative are reflected: its loadings, the loadings of it on higher-order factors, its
+    regressions (both sides), covariances and intercept change sign. Likelihood and
+    zero-centred priors are symmetric under the reflection, so this is exact.
+
+    Parameters
+    ----------
+    pt : pandas.DataFrame
+    rep : Representation
+    rows : numpy.ndarray, shape (..., nrow)
+
+    Returns
+    -------
+    numpy.ndarray
+        Aligned copy of ``rows``.
+    """
+    out = rows.copy()
+    ops, lhs, rhs = pt["op"].to_numpy(), pt["lhs"].to_numpy(), pt["rhs"].to_numpy()
+    free = pt["free"].to_numpy()
+    for f in rep.lv_names:
+        ind_rows = np.flatnonzero((ops == "=~") & (lhs == f))
+        var_rows = np.flatnonzero((ops == "~~") & (lhs == f) & (rhs == f))
+        if ind_rows.size == 0 or var_rows.size == 0 or free[var_rows[0]] != 0:
+            continue
+        ref = ind_rows[0]
+        if free[ref] == 0:
+            continue
+        flip = out[..., ref] < 0
+        if not flip.any():
+            continue
+        touched = np.flatnonzero(
+            ((ops == "=~") & ((lhs == f) | (rhs == f)))
+            | ((ops == "~") & ((lhs == f) | (rhs == f)))
+            | ((ops == "~~") & (lhs != rhs) & ((lhs == f) | (rhs == f)))
+            | ((ops == "~1") & (lhs == f))
+        )
+        sign = np.where(flip, -1.0, 1.0)[..., None]
+        out[..., touched] = out[..., touched] * sign
+    return out
+
+
+def defined_draws(pt: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Draws of the ``:=`` parameters, shape (..., ndefined), in table order."""
+    def_idx = np.flatnonzero(pt["op"].to_numpy() == ":=")
+    if def_idx.size == 0:
+        return np.zeros((*rows.shape[:-1], 0))
+    return defined_values(pt, rows)[..., def_idx]
+
+
+def std_all_draws(
+    pt: pd.DataFrame, rep: Representation, rows: np.ndarray, chunk: int = 1000
+) -> np.ndarray:
+    """``std.all`` of every row per draw (``:=`` rows on standardized labels)."""
+    flat = rows.reshape(-1, rows.shape[-1])
+    out = np.empty_like(flat)
+    for start in range(0, flat.shape[0], chunk):
+        out[start : start + chunk] = standardize(pt, rep, flat[start : start + chunk])[1]
+    return out.reshape(rows.shape)
+
+
+def implied_draws(rep: Representation, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Implied covariance (..., p, p) and mean (..., p) per draw."""
+    return implied_moments(fill_matrices(rep, rows))
+
+
+def casewise_loglik(
+    y: np.ndarray, sigma: np.ndarray, mu: np.ndarray, chunk: int = 256
+) -> np.ndarray:
+    """Multivariate-normal log-density of every case under every draw.
+
+    Parameters
+    ----------
+    y : numpy.ndarray, shape (n, p)
+    sigma : numpy.ndarray, shape (..., p, p)
+    mu : numpy.ndarray, shape (..., p)
+    chunk : int
+        Draws processed at once (bounds memory).
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., n)
+    """
+    lead = sigma.shape[:-2]
+    p = sigma.shape[-1]
+    sig = sigma.reshape(-1, p, p)
+    m = mu.reshape(-1, p)
+    n = y.shape[0]
+    out = np.empty((sig.shape[0], n))
+    const = p * np.log(2.0 * np.pi)
+    for start in range(0, sig.shape[0], chunk):
+        sl = slice(start, start + chunk)
+        chol = np.linalg.cholesky(sig[sl])
+        dev = y[None, :, :] - m[sl][:, None, :]  # (c, n, p)
+        sol = np.linalg.solve(chol, dev.transpose(0, 2, 1))  # (c, p, n)
+        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        out[sl] = -0.5 * (const + logdet[:, None] + (sol**2).sum(axis=1))
+    return out.reshape(*lead, n)
+
+
+def factor_score_draws(
+    rep: Representation, rows: np.ndarray, y: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Draws of the latent variables of every case from their conditional distribution.
+
+    For each parameter draw, ``eta | y ~ N(E[eta] + C Sigma^-1 (y - mu), Veta - C Sigma^-1 C')``
+    with ``C = Cov(eta, y) = Veta Lambda'``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., n, n_lv)
+        Only the genuine latent variables (dummies excluded).
+    """
+    flat = rows.reshape(-1, rows.shape[-1])
+    nlv = len(rep.lv_names)
+    n = y.shape[0]
+    out = np.empty((flat.shape[0], n, nlv))
+    for s in range(flat.shape[0]):
+        mats = fill_matrices(rep, flat[s])
+        sigma, mu = implied_moments(mats)
+        veta = mats.eta_cov()
+        c = (veta @ mats.lambda_.T)[:nlv]
+        gain = np.linalg.solve(sigma, c.T).T  # nlv x p
+        mean = mats.eta_mean()[:nlv] + (y - mu) @ gain.T
+        cov = veta[:nlv, :nlv] - gain @ c.T
+        chol = np.linalg.cholesky(0.5 * (cov + cov.T) + 1e-12 * np.eye(nlv))
+        out[s] = mean + rng.standard_normal((n, nlv)) @ chol.T
+    return out.reshape(*rows.shape[:-1], n, nlv)
+
+
+def hdi(draws: np.ndarray, prob: float = 0.95) -> tuple[float, float]:
+    """Shortest interval holding ``prob`` of the (flattened) draws."""
+    x = np.sort(np.ravel(draws))
+    n = x.size
+    k = int(np.floor(prob * n))
+    if k >= n:
+        return float(x[0]), float(x[-1])
+    widths = x[k:] - x[: n - k]
+    i = int(np.argmin(widths))
+    return float(x[i]), float(x[i + k])

@@ -1,0 +1,627 @@
+"""Fit a model by NUTS: ML start values, sampling, diagnostics, a DataTree of everything.
+
+Stages of :func:`fit_bayes`:
+
+1. the model with a mean structure (the Bayesian model always has one, as in blavaan);
+2. the ML fit of the same model (start values and the frequentist cross-check);
+3. the PyMC model (:mod:`bayes_bmi.bayes.builder`), compiled once per structure and reused through
+   a :class:`CompileCache` when the same structure is fitted again (new data, priors, seed);
+4. every chain started at the ML solution plus a small jitter (half an ML standard error);
+5. post-processing: per-row draws, sign alignment under ``std_lv``, ``:=`` parameters,
+   ``std.all``, the casewise log-likelihood, prior draws (for Bayes factors);
+6. diagnostics: R-hat, bulk/tail ESS, divergences, tree depth, E-BFMI, with a verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata as md
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_bmi.bayes.builder import build_pymc_model, model_data, structure_key
+from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z, z_from_rows
+from bayes_bmi.bayes.posterior import (
+    align_signs,
+    casewise_loglik,
+    defined_draws,
+    factor_score_draws,
+    implied_draws,
+    std_all_draws,
+)
+from bayes_bmi.bayes.priors import FAMILIES, Prior, sample_prior
+from bayes_bmi.data import SampleStats
+from bayes_bmi.lavaan.model import Model, specify
+from bayes_bmi.ml.fit import MLResult, fit_ml, model_stats
+
+__all__ = [
+    "BayesResult",
+    "CompileCache",
+    "SamplerConfig",
+    "bayesian_model",
+    "fit_bayes",
+    "SUMMARY_COLUMNS",
+]
+
+SUMMARY_COLUMNS = (
+    "lhs",
+    "op",
+    "rhs",
+    "label",
+    "mean",
+    "sd",
+    "median",
+    "hdi_lower",
+    "hdi_upper",
+    "ess_bulk",
+    "ess_tail",
+    "r_hat",
+    "ml_est",
+    "ml_se",
+)
+SAMPLERS = ("nutpie", "pymc")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Sampler settings.
+
+    Attributes
+    ----------
+    draws, tune, chains : int
+        Draws kept per chain, warm-up steps per chain, number of chains.
+    seed : int
+        Seed of the sampler and of the start-value jitter; the same seed gives the same draws.
+    sampler : str
+        ``"nutpie"`` (default) or ``"pymc"``.
+    target_accept : float
+        Target acceptance rate of NUTS's step-size adaptation (0.9: variances near zero, as
+        in Political Democracy, need the smaller steps for a tail ESS above 400).
+    adaptation : str
+        nutpie's mass-matrix adaptation: ``"low_rank"`` (default; learns the correlations
+        between loadings and variances, raising the ESS per draw), ``"diag"`` or
+        ``"draw_diag"``.
+    cores : int
+        Chains run in parallel.
+    progress : bool
+        Show a progress bar.
+    jitter : float
+        Start-value jitter in ML standard errors (on the unconstrained scale).
+    rhat_max, ess_min : float
+        Convergence thresholds.
+    """
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    seed: int = 1
+    sampler: str = "nutpie"
+    target_accept: float = 0.9
+    adaptation: str = "low_rank"
+    cores: int = 2
+    progress: bool = True
+    jitter: float = 0.5
+    rhat_max: float = 1.01
+    ess_min: float = 400.0
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(
+                f"unknown sampler {self.sampler!r}. Must be one of: {', '.join(SAMPLERS)}"
+            )
+        for name in ("draws", "tune", "chains", "cores"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.adaptation not in ("low_rank", "diag", "draw_diag"):
+            raise ValueError(
+                f"unknown adaptation {self.adaptation!r}. Must be one of: low_rank, diag, draw_diag"
+            )
+        if not 0 < self.target_accept < 1:
+            raise ValueError("target_accept must lie strictly between 0 and 1")
+
+
+class CompileCache:
+    """Compiled samplers keyed by model structure; pass one to reuse compilations.
+
+    An explicit object rather than module state: create it where a session of fits starts
+    (a script, a CLI command comparing models) and pass it to every :func:`fit_bayes`.
+
+    Attributes
+    ----------
+    compilations : int
+        How many models were compiled (a reuse leaves it unchanged).
+    """
+
+    def __init__(self) -> None:
+        self._store: dict[tuple, object] = {}
+        self.compilations = 0
+
+    def get(self, key: tuple):
+        """The compiled object for ``key``, or ``None``."""
+        return self._store.get(key)
+
+    def put(self, key: tuple, value: object) -> None:
+        """Store a compiled object."""
+        self._store[key] = value
+        self.compilations += 1
+
+
+@dataclass(frozen=True, eq=False)
+class BayesResult:
+    """Result of :func:`fit_bayes`.
+
+    Attributes
+    ----------
+    model : Model
+        The model as fitted (with its mean structure).
+    spec : ParamSpec
+    stats : SampleStats
+    ml : MLResult
+        The ML fit of the same model.
+    idata : xarray.DataTree
+        Groups ``posterior`` (``z``, ``theta``, ``defined``, ``std_all``), ``sample_stats``,
+        ``log_likelihood`` (``y``: chain, draw, case), ``prior`` (``theta``, ``defined``),
+        ``observed_data`` and ``constant_data``.
+    summary : pandas.DataFrame
+        One row per free or defined parameter (:data:`SUMMARY_COLUMNS`, plus ``std_all``).
+    diagnostics : dict
+        Sampler, seed, versions, times, min ESS, max R-hat, divergences, verdict.
+    """
+
+    model: Model
+    spec: ParamSpec
+    stats: SampleStats
+    ml: MLResult
+    idata: xr.DataTree
+    summary: pd.DataFrame
+    diagnostics: dict = field(default_factory=dict)
+
+    @property
+    def converged(self) -> bool:
+        """Whether every convergence check passed."""
+        return bool(self.diagnostics.get("converged", False))
+
+    def draw_rows(self, group: str = "posterior") -> np.ndarray:
+        """Per-row parameter values of every draw, shape (chain, draw, nrow).
+
+        Fixed rows hold their fixed values, ``:=`` rows their defined values; under
+        ``std_lv`` the signs are aligned as in the stored posterior.
+        """
+        base = self.idata["constant_data"]["fixed_values"].values
+        pt = self.model.partable
+        if group == "prior":
+            theta = self.idata["prior"]["theta"].values
+            rows = np.broadcast_to(base, (*theta.shape[:-1], base.size)).copy()
+            rows[..., self.spec.free_rows] = theta[..., self.spec.free_k]
+            if self.spec.corr_k.size:
+                rows[..., self.spec.corr_rows] = theta[..., self.spec.corr_k]
+        else:
+            z = self.idata["posterior"]["z"].transpose("chain", "draw", ...).values
+            rows = rows_from_z(self.spec, z, base)
+            if self.model.options.std_lv:
+                rows = align_signs(pt, self.model.representation, rows)
+        def_idx = np.flatnonzero(pt["op"].to_numpy() == ":=")
+        if def_idx.size:
+            rows[..., def_idx] = defined_draws(pt, rows)
+        return rows
+
+
+def bayesian_model(model: Model) -> Model:
+    """The same model with a mean structure (re-specified if it had none)."""
+    if model.representation.meanstructure:
+        return model
+    options = dataclasses.replace(model.options, meanstructure=True)
+    return specify(model.text, filename=model.filename, options=options)
+
+
+def _z_scale(spec: ParamSpec, ml: MLResult) -> np.ndarray:
+    """Approximate posterior SD of each element of ``z`` from the ML standard errors."""
+    est = ml.estimates
+    scale = np.full(spec.size, 0.1)
+    values = est["est"].to_numpy(dtype=float)
+    se = est["se"].to_numpy(dtype=float)
+    for k in range(spec.size):
+        tr = spec.transforms[k]
+        if tr == "corr":
+            j = int(np.flatnonzero(spec.corr_k == k)[0])
+            i = spec.corr_rows[j]
+            vv = np.sqrt(abs(values[spec.corr_var_lhs[j]] * values[spec.corr_var_rhs[j]]))
+            s = se[i] / vv if vv > 0 else np.nan
+        else:
+            i = spec.free_rows[spec.free_k == k][0]
+            s = se[i]
+            if tr == "var":
+                s = s / (2.0 * abs(values[i])) if values[i] != 0 else np.nan
+        if np.isfinite(s) and s > 0:
+            scale[k] = min(s, 0.5)
+    return scale
+
+
+def _prior_group(spec: ParamSpec, model: Model, base: np.ndarray, n: int, seed: int) -> dict:
+    """Draws from the prior of ``theta`` and of the ``:=`` parameters."""
+    rng = np.random.default_rng([seed, 7])
+    z = np.empty((1, n, spec.size))
+    for k, prior in enumerate(spec.priors):
+        x = np.asarray(sample_prior(prior, n, rng), dtype=float)
+        tr = spec.transforms[k]
+        if tr == "var":
+            sd = np.sqrt(x) if prior.on == "var" else x
+            z[0, :, k] = np.log(np.maximum(sd, 1e-300))
+        elif tr == "corr":
+            r = 2.0 * x - 1.0 if FAMILIES[prior.family][2] == "unit" else x
+            z[0, :, k] = np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))
+        else:
+            z[0, :, k] = x
+    rows = rows_from_z(spec, z, base)
+    return {
+        "rows": rows,
+        "theta": _theta_from_rows(spec, rows),
+        "defined": defined_draws(model.partable, rows),
+    }
+
+
+def _theta_from_rows(spec: ParamSpec, rows: np.ndarray) -> np.ndarray:
+    out = np.empty((*rows.shape[:-1], spec.size))
+    out[..., spec.free_k] = rows[..., spec.free_rows]
+    if spec.corr_k.size:
+        out[..., spec.corr_k] = rows[..., spec.corr_rows]
+    return out
+
+
+def _compile(pm_model, sampler: str):
+    if sampler == "nutpie":
+        import nutpie
+
+        return nutpie.compile_pymc_model(pm_model)
+    return pm_model
+
+
+def _sample(
+    compiled, pm_model, data, config: SamplerConfig, starts: tuple[np.ndarray, np.ndarray]
+) -> xr.DataTree:
+    if config.sampler == "nutpie":
+        import nutpie
+
+        # only the data the compiled graph kept (a model with no fixed value drops that one)
+        known = {v.name for v in compiled.shared_var_keys}
+        cm = compiled.with_data(**{k: v for k, v in data.values.items() if k in known})
+        z0, scale = starts
+
+        def init(seed: int) -> np.ndarray:
+            # nutpie asks once per chain with a seed derived from the sampler's seed: the
+            # jitter depends on that seed only, so the same seed gives the same starts
+            rng = np.random.default_rng([config.seed, int(seed) % (2**32)])
+            return z0 + config.jitter * scale * rng.standard_normal(z0.size)
+
+        cm = dataclasses.replace(cm, initial_point_func=init)
+        return nutpie.sample(
+            cm,
+            draws=config.draws,
+            tune=config.tune,
+            chains=config.chains,
+            cores=min(config.cores, config.chains),
+            seed=config.seed,
+            progress_bar=config.progress,
+            target_accept=config.target_accept,
+            adaptation=config.adaptation,
+            save_warmup=False,
+        )
+    import pymc as pm
+
+    with pm_model:
+        pm.set_data({k: v for k, v in data.values.items()})
+    return pm.sample(
+        model=pm_model,
+        draws=config.draws,
+        tune=config.tune,
+        chains=config.chains,
+        cores=min(config.cores, config.chains),
+        random_seed=config.seed,
+        nuts_sampler="pymc",
+        initvals=[
+            {"z": starts[0] + config.jitter * starts[1] * rng.standard_normal(starts[0].size)}
+            for rng in (np.random.default_rng([config.seed, c]) for c in range(config.chains))
+        ],
+        target_accept=config.target_accept,
+        progressbar=config.progress,
+        compute_convergence_checks=False,
+        init="adapt_diag",  # our own jittered ML starts; no extra jitter
+    )
+
+
+def _row_names(pt: pd.DataFrame, idx: np.ndarray) -> list[str]:
+    names = []
+    for i in idx:
+        lhs, op, rhs = pt["lhs"].iat[i], pt["op"].iat[i], pt["rhs"].iat[i]
+        names.append(f"{lhs}{op}" if op == "~1" else f"{lhs}{op}{rhs}" if op != ":=" else lhs)
+    return names
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("bayes-bmi", "pymc", "pytensor", "nutpie", "arviz", "numpy"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:  # pragma: no cover
+            out[pkg] = "unknown"
+    return out
+
+
+def fit_bayes(
+    model: Model,
+    data: pd.DataFrame,
+    *,
+    config: SamplerConfig | None = None,
+    priors: dict[str, Prior] | None = None,
+    cache: CompileCache | None = None,
+    factor_scores: bool = False,
+    source: str = "data",
+) -> BayesResult:
+    """Fit a model by NUTS with the latent variables integrated out.
+
+    Parameters
+    ----------
+    model : Model
+    data : pandas.DataFrame
+        Raw data (listwise deletion on the model's variables).
+    config : SamplerConfig, optional
+    priors : dict, optional
+        Default prior per kind (``lambda``, ``beta``, ``theta``, ...) replacing blavaan's.
+    cache : CompileCache, optional
+        Reuse compiled samplers across fits of the same structure.
+    factor_scores : bool
+        Also draw the latent variables of every case (``posterior/factor_scores``).
+    source : str
+        Name of the data, for messages.
+
+    Returns
+    -------
+    BayesResult
+    """
+    config = config or SamplerConfig()
+    model = bayesian_model(model)
+    stats = model_stats(model, data, source)
+    ml = fit_ml(model, stats, source=source)
+    spec = param_spec(model, priors)
+    mdata = model_data(model, spec, stats)
+    base = mdata.values["fixed_values"]
+    pt = model.partable
+    rep = model.representation
+
+    # start values: the ML solution with a jitter of about half an ML standard error
+    z0 = z_from_rows(spec, ml.values)
+    scale = _z_scale(spec, ml) if ml.converged else np.full(spec.size, 0.2)
+
+    cache = cache if cache is not None else CompileCache()
+    key = (config.sampler, structure_key(model, spec))
+    t0 = time.perf_counter()
+    entry = cache.get(key)
+    if entry is None:
+        pm_model = build_pymc_model(model, spec, mdata)
+        compiled = _compile(pm_model, config.sampler)
+        cache.put(key, (pm_model, compiled))
+        reused = False
+    else:
+        pm_model, compiled = entry
+        reused = True
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    trace = _sample(compiled, pm_model, mdata, config, (z0, scale))
+    sample_s = time.perf_counter() - t0
+
+    # --- post-processing ---
+    t0 = time.perf_counter()
+    z = trace["posterior"]["z"].transpose("chain", "draw", ...).values
+    rows = rows_from_z(spec, z, base)
+    if model.options.std_lv:
+        rows = align_signs(pt, rep, rows)
+    theta = _theta_from_rows(spec, rows)
+    defined = defined_draws(pt, rows)
+    def_idx = np.flatnonzero(pt["op"].to_numpy() == ":=")
+    free_idx = np.flatnonzero(pt["free"].to_numpy() > 0)
+    sum_idx = np.concatenate([free_idx, def_idx])
+    rows_full = rows.copy()
+    if def_idx.size:
+        rows_full[..., def_idx] = defined
+    std_all = std_all_draws(pt, rep, rows_full)[..., sum_idx]
+    complete = data[list(model.ov_names)].apply(pd.to_numeric, errors="coerce").dropna()
+    y = complete.to_numpy(dtype=float)
+    sigma, mu = implied_draws(rep, rows)
+    loglik = casewise_loglik(y, sigma, mu)
+    post_s = time.perf_counter() - t0
+
+    names_def = list(pt["lhs"].to_numpy()[def_idx])
+    names_sum = _row_names(pt, sum_idx)
+    coords = {
+        "chain": np.arange(z.shape[0]),
+        "draw": np.arange(z.shape[1]),
+        "param": list(spec.names),
+        "def_param": names_def,
+        "row": names_sum,
+    }
+    post = xr.Dataset(
+        {
+            "z": (("chain", "draw", "param"), z),
+            "theta": (("chain", "draw", "param"), theta),
+            "defined": (("chain", "draw", "def_param"), defined),
+            "std_all": (("chain", "draw", "row"), std_all),
+            "estimate": (("chain", "draw", "row"), rows_full[..., sum_idx]),
+        },
+        coords=coords,
+    )
+    if factor_scores:
+        fs = factor_score_draws(rep, rows, y, np.random.default_rng([config.seed, 3]))
+        post["factor_scores"] = xr.DataArray(
+            fs,
+            dims=("chain", "draw", "case", "latent"),
+            coords={"case": complete.index.to_numpy(), "latent": list(rep.lv_names)},
+        )
+    prior = _prior_group(spec, model, base, z.shape[0] * z.shape[1], config.seed)
+    prior_ds = xr.Dataset(
+        {
+            "theta": (("chain", "draw", "param"), prior["theta"]),
+            "defined": (("chain", "draw", "def_param"), prior["defined"]),
+            "estimate": (("chain", "draw", "row"), _prior_rows(prior, def_idx, sum_idx)),
+        },
+        coords={**coords, "chain": [0], "draw": np.arange(prior["theta"].shape[1])},
+    )
+    ll_ds = xr.Dataset(
+        {"y": (("chain", "draw", "case"), loglik)},
+        coords={
+            "chain": coords["chain"],
+            "draw": coords["draw"],
+            "case": complete.index.to_numpy(),
+        },
+    )
+    obs_ds = xr.Dataset(
+        {"y": (("case", "variable"), y)},
+        coords={"case": complete.index.to_numpy(), "variable": list(model.ov_names)},
+    )
+    const_ds = xr.Dataset(
+        {
+            "sample_mean": (("variable",), stats.mean),
+            "sample_cov": (("variable", "variable2"), stats.cov),
+            "n_obs": ((), stats.n),
+            "fixed_values": (("table_row",), base),
+        },
+        coords={"variable": list(model.ov_names), "variable2": list(model.ov_names)},
+    )
+    groups = {
+        "posterior": post,
+        "sample_stats": trace["sample_stats"].to_dataset(),
+        "log_likelihood": ll_ds,
+        "prior": prior_ds,
+        "observed_data": obs_ds,
+        "constant_data": const_ds,
+    }
+    idata = xr.DataTree.from_dict(groups)
+
+    summary, diag = _summarise(idata, pt, sum_idx, ml, config)
+    diag.update(
+        {
+            "sampler": config.sampler,
+            "seed": config.seed,
+            "draws": config.draws,
+            "tune": config.tune,
+            "chains": config.chains,
+            "target_accept": config.target_accept,
+            "adaptation": config.adaptation if config.sampler == "nutpie" else "diag",
+            "versions": _versions(),
+            "compile_seconds": compile_s,
+            "compiled_model_reused": reused,
+            "sampling_seconds": sample_s,
+            "postprocess_seconds": post_s,
+            "n_obs": stats.n,
+            "n_dropped": stats.n_dropped,
+            "ml_converged": ml.converged,
+            "ml_warnings": list(ml.warnings),
+        }
+    )
+    return BayesResult(
+        model=model, spec=spec, stats=stats, ml=ml, idata=idata, summary=summary, diagnostics=diag
+    )
+
+
+def _prior_rows(prior: dict, def_idx: np.ndarray, sum_idx: np.ndarray) -> np.ndarray:
+    rows = prior["rows"].copy()
+    if def_idx.size:
+        rows[..., def_idx] = prior["defined"]
+    return rows[..., sum_idx]
+
+
+def _summarise(
+    idata: xr.DataTree,
+    pt: pd.DataFrame,
+    sum_idx: np.ndarray,
+    ml: MLResult,
+    config: SamplerConfig,
+) -> tuple[pd.DataFrame, dict]:
+    """Summary table (one row per free/defined parameter) and the convergence verdict."""
+    import arviz as az
+
+    s = az.summary(idata, var_names=["estimate"], ci_prob=0.95, ci_kind="hdi", round_to="none")
+    est = idata["posterior"]["estimate"].values
+    std_all = idata["posterior"]["std_all"].values
+    lo_col = next(c for c in s.columns if c.endswith("_lb"))
+    hi_col = next(c for c in s.columns if c.endswith("_ub"))
+    table = pd.DataFrame(
+        {
+            "lhs": pt["lhs"].to_numpy()[sum_idx],
+            "op": pt["op"].to_numpy()[sum_idx],
+            "rhs": pt["rhs"].to_numpy()[sum_idx],
+            "label": pt["label"].to_numpy()[sum_idx],
+            "mean": s["mean"].to_numpy(),
+            "sd": s["sd"].to_numpy(),
+            "median": np.median(est, axis=(0, 1)),
+            "hdi_lower": s[lo_col].to_numpy(),
+            "hdi_upper": s[hi_col].to_numpy(),
+            "ess_bulk": s["ess_bulk"].to_numpy(),
+            "ess_tail": s["ess_tail"].to_numpy(),
+            "r_hat": s["r_hat"].to_numpy(),
+            "ml_est": ml.estimates["est"].to_numpy()[sum_idx],
+            "ml_se": ml.estimates["se"].to_numpy()[sum_idx],
+            "std_all": np.median(std_all, axis=(0, 1)),
+        }
+    )
+    ss = idata["sample_stats"]
+    div = int(ss["diverging"].values.sum()) if "diverging" in ss else 0
+    depth_name = "depth" if "depth" in ss else "tree_depth" if "tree_depth" in ss else None
+    maxdepth = 0
+    if "maxdepth_reached" in ss:
+        maxdepth = int(ss["maxdepth_reached"].values.sum())
+    elif "reached_max_treedepth" in ss:
+        maxdepth = int(ss["reached_max_treedepth"].values.sum())
+    bfmi = []
+    if "energy" in ss:
+        energy = ss["energy"].transpose("chain", "draw").values
+        for e in energy:
+            denom = np.var(e)
+            bfmi.append(float(np.mean(np.diff(e) ** 2) / denom) if denom > 0 else float("nan"))
+    rhat = table["r_hat"].to_numpy()
+    ess_b = table["ess_bulk"].to_numpy()
+    ess_t = table["ess_tail"].to_numpy()
+    names = [
+        f"{a}{o}{b}" if o not in (":=", "~1") else (a if o == ":=" else f"{a}~1")
+        for a, o, b in zip(table["lhs"], table["op"], table["rhs"], strict=True)
+    ]
+    bad_rhat = [n for n, v in zip(names, rhat, strict=True) if not v <= config.rhat_max]
+    bad_ess = [
+        n
+        for n, b, t in zip(names, ess_b, ess_t, strict=True)
+        if not (b >= config.ess_min and t >= config.ess_min)
+    ]
+    problems = []
+    if bad_rhat:
+        problems.append(
+            f"R-hat above {config.rhat_max} for {len(bad_rhat)} parameter(s): "
+            f"{', '.join(bad_rhat[:8])}{' ...' if len(bad_rhat) > 8 else ''}; chains disagree - "
+            "run longer (more --tune and --draws) or check the model's identification"
+        )
+    if bad_ess:
+        problems.append(
+            f"effective sample size below {config.ess_min:.0f} for {len(bad_ess)} parameter(s): "
+            f"{', '.join(bad_ess[:8])}{' ...' if len(bad_ess) > 8 else ''}; increase --draws"
+        )
+    if div:
+        problems.append(
+            f"{div} divergent transition(s): the posterior has regions NUTS cannot explore; "
+            "raise --target-accept (e.g. 0.95) or use more informative priors"
+        )
+    if bfmi and min(bfmi) < 0.3:
+        problems.append(f"low E-BFMI ({min(bfmi):.2f}): tuning was poor; increase --tune")
+    diag = {
+        "converged": not problems,
+        "problems": problems,
+        "min_ess_bulk": float(np.nanmin(ess_b)),
+        "min_ess_tail": float(np.nanmin(ess_t)),
+        "max_r_hat": float(np.nanmax(rhat)),
+        "divergences": div,
+        "max_treedepth_hits": maxdepth,
+        "mean_tree_depth": float(ss[depth_name].values.mean()) if depth_name else None,
+        "e_bfmi": bfmi,
+    }
+    return table, diag

@@ -1,0 +1,457 @@
+"""Compare alternative models of the same data: LOO, WAIC, PPP, Bayesian and ML fit indices.
+
+Stages of :func:`compare_models`:
+
+1. check that every model explains the same observed variables (LOO and WAIC compare
+   predictions of the same data, case by case);
+2. fit each model by NUTS, reusing one :class:`~bayes_bmi.bayes.sampling.CompileCache`, and by ML
+   (the model as written, as ``bayes-bmi ml`` and lavaan report it);
+3. fit the independence (baseline) model by NUTS with the same chains and draws;
+4. check each model (:func:`bayes_bmi.checking.ppc.check_model`) with one treatment of the means
+   for all of them;
+5. rank the models by ``elpd_loo`` with :func:`arviz.compare` and assemble one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from bayes_bmi.bayes.sampling import BayesResult, CompileCache, SamplerConfig, fit_bayes
+from bayes_bmi.checking.ppc import (
+    MEANS,
+    Baseline,
+    ModelCheck,
+    baseline_from_result,
+    check_model,
+    resolve_means,
+)
+from bayes_bmi.errors import BayesBmiError
+from bayes_bmi.lavaan.model import Model, specify
+from bayes_bmi.ml.fit import MLResult, fit_ml
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from bayes_bmi.bayes.priors import Prior
+
+__all__ = [
+    "COMPARISON_COLUMNS",
+    "Comparison",
+    "ComparisonError",
+    "compare_models",
+    "comparison_table",
+    "independence_model",
+    "plot_comparison",
+]
+
+COMPARISON_COLUMNS = (
+    "model",
+    "rank",
+    "elpd_loo",
+    "se_elpd_loo",
+    "elpd_diff",
+    "se_diff",
+    "weight",
+    "p_loo",
+    "looic",
+    "se_looic",
+    "n_pareto_k_high",
+    "waic",
+    "se_waic",
+    "p_waic",
+    "ppp",
+    "brmsea",
+    "bgammahat",
+    "bcfi",
+    "btli",
+    "ml_chisq",
+    "ml_df",
+    "ml_pvalue",
+    "ml_cfi",
+    "ml_tli",
+    "ml_rmsea",
+    "ml_srmr",
+    "ml_aic",
+    "ml_bic",
+    "converged",
+    "max_r_hat",
+    "min_ess_bulk",
+    "divergences",
+)
+
+
+class ComparisonError(BayesBmiError):
+    """Models that cannot be compared as asked (e.g. on different observed variables)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Result of :func:`compare_models`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model, best first (:data:`COMPARISON_COLUMNS`).
+    results : dict of str to BayesResult
+    checks : dict of str to ModelCheck
+    ml : dict of str to MLResult
+        ML fits of the models as written.
+    baseline : BayesResult or None
+        The independence model's fit.
+    means : str
+        Treatment of the means shared by every model (see :mod:`bayes_bmi.checking.ppc`).
+    warnings : tuple of str
+        Plain-language problems: chains that disagree, unreliable LOO or WAIC.
+    """
+
+    table: pd.DataFrame
+    results: dict[str, BayesResult]
+    checks: dict[str, ModelCheck]
+    ml: dict[str, MLResult]
+    baseline: BayesResult | None
+    means: str
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def fit_indices(self) -> pd.DataFrame:
+        """Posterior summaries of the fit indices of every model (tidy, ``model`` first)."""
+        parts = [c.index_summary.assign(model=name) for name, c in self.checks.items()]
+        out = pd.concat(parts, ignore_index=True)
+        return out[["model", *[c for c in out.columns if c != "model"]]]
+
+    def residuals(self) -> pd.DataFrame:
+        """Residual correlations of every model (tidy, ``model`` first)."""
+        parts = [c.residuals.assign(model=name) for name, c in self.checks.items()]
+        out = pd.concat(parts, ignore_index=True)
+        return out[["model", *[c for c in out.columns if c != "model"]]]
+
+
+def independence_model(names: Sequence[str]) -> Model:
+    """The independence (baseline) model: a variance and a mean per variable, nothing else.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Observed variables.
+
+    Returns
+    -------
+    Model
+    """
+    lines = [f"{v} ~~ {v}" for v in names] + [f"{v} ~ 1" for v in names]
+    if len(names) > 1:
+        # an explicit zero covariance (the model is unchanged): with every row free, the
+        # compiled sampler drops the fixed-values data container and refuses new data
+        lines.append(f"{names[0]} ~~ 0*{names[1]}")
+    return specify("\n".join(lines) + "\n", filename="<independence model>")
+
+
+def _check_same_variables(models: Mapping[str, Model]) -> None:
+    if not models:
+        raise ComparisonError("no models to compare")
+    items = list(models.items())
+    first_name, first = items[0]
+    ref = set(first.ov_names)
+    for name, m in items[1:]:
+        cur = set(m.ov_names)
+        if cur != ref:
+            only_a = sorted(ref - cur)
+            only_b = sorted(cur - ref)
+            parts = []
+            if only_a:
+                parts.append(f"only in {first_name}: {', '.join(only_a)}")
+            if only_b:
+                parts.append(f"only in {name}: {', '.join(only_b)}")
+            raise ComparisonError(
+                f"models {first_name} and {name} explain different observed variables "
+                f"({'; '.join(parts)}). LOO and WAIC compare predictions of the same data: "
+                "give every model the same indicators"
+            )
+
+
+def _warnings(name: str, res: BayesResult, check: ModelCheck) -> list[str]:
+    out = []
+    if not res.converged:
+        out += [f"{name}: {p}" for p in res.diagnostics.get("problems", [])]
+    crit = check.criteria
+    if crit["n_pareto_k_bad"]:
+        out.append(
+            f"{name}: {crit['n_pareto_k_bad']} case(s) with Pareto k above "
+            f"{crit['pareto_k_threshold']:.2f} ({crit['n_pareto_k_high']} above 0.7); LOO is "
+            "unreliable for them (influential cases, a misspecified model or too few draws)"
+        )
+    if crit["n_p_waic_high"]:
+        out.append(f"{name}: {crit['n_p_waic_high']} case(s) with p_waic > 0.4; prefer LOO to WAIC")
+    if check.ppp.n_invalid:
+        out.append(
+            f"{name}: {check.ppp.n_invalid} draw(s) with a non-positive-definite implied "
+            "covariance were left out of the PPP"
+        )
+    return out
+
+
+def compare_models(
+    models: Mapping[str, Model],
+    data: pd.DataFrame,
+    *,
+    config: SamplerConfig | None = None,
+    cache: CompileCache | None = None,
+    priors: Mapping[str, Prior] | None = None,
+    baseline: bool = True,
+    means: str = "auto",
+    pd_source: str = "loo",
+    seed: int | None = None,
+    source: str = "data",
+) -> Comparison:
+    """Fit and compare alternative models of the same data.
+
+    Parameters
+    ----------
+    models : mapping of str to Model
+        Named models; all must explain the same observed variables.
+    data : pandas.DataFrame
+        Raw data.
+    config : SamplerConfig, optional
+        Sampler settings of every fit (the baseline model's too).
+    cache : CompileCache, optional
+        Reused across the fits (and across calls when given).
+    priors : mapping, optional
+        Default priors per kind, passed to :func:`~bayes_bmi.bayes.sampling.fit_bayes`.
+    baseline : bool
+        Fit the independence model and report ``BCFI``, ``BTLI`` and ``BNFI``.
+    means : str
+        One of :data:`~bayes_bmi.checking.ppc.MEANS`. With ``"auto"`` the means are treated as
+        saturated when they are so in every model, otherwise as modelled in all of them.
+    pd_source : str
+        ``pD`` of the fit indices: ``"loo"`` or ``"waic"``.
+    seed : int, optional
+        Seed of the replicated data sets (default: the sampler's seed).
+    source : str
+        Name of the data, for messages.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ComparisonError
+        When there is no model or the models explain different variables.
+    """
+    import arviz as az
+
+    if means not in MEANS:
+        raise ValueError(f"unknown means {means!r}. Must be one of: {', '.join(MEANS)}")
+    models = dict(models)
+    _check_same_variables(models)
+    config = config or SamplerConfig()
+    cache = cache if cache is not None else CompileCache()
+    seed = config.seed if seed is None else seed
+    prior_dict = dict(priors) if priors is not None else None
+
+    results: dict[str, BayesResult] = {}
+    ml: dict[str, MLResult] = {}
+    for name, model in models.items():
+        ml[name] = fit_ml(model, data, source=source)
+        results[name] = fit_bayes(
+            model, data, config=config, priors=prior_dict, cache=cache, source=source
+        )
+    ns = {name: r.stats.n for name, r in results.items()}
+    if len(set(ns.values())) > 1:
+        raise ComparisonError(
+            f"the models use different numbers of complete cases ({ns}); compare them on the "
+            "same cases"
+        )
+
+    resolved = {resolve_means(r.model, means) for r in results.values()}
+    shared = "saturated" if resolved == {"saturated"} else "model"
+
+    base_res: BayesResult | None = None
+    base: Baseline | None = None
+    names = next(iter(results.values())).stats.names
+    if baseline and len(names) > 1:
+        base_res = fit_bayes(
+            independence_model(names),
+            data,
+            config=config,
+            priors=prior_dict,
+            cache=cache,
+            source=source,
+        )
+        base = baseline_from_result(base_res, shared, pd_source)
+
+    checks = {
+        name: check_model(res, base, means=shared, pd_source=pd_source, seed=seed)
+        for name, res in results.items()
+    }
+    warnings: list[str] = []
+    for name in results:
+        warnings += _warnings(name, results[name], checks[name])
+    if base_res is not None and not base_res.converged:
+        warnings.append(
+            "independence model: "
+            + "; ".join(base_res.diagnostics.get("problems", ["did not converge"]))
+        )
+
+    if len(checks) > 1:
+        elpd = az.compare({k: c.loo for k, c in checks.items()}, round_to="none")
+    else:
+        only = next(iter(checks))
+        elpd = pd.DataFrame(
+            {"rank": [0], "elpd_diff": [0.0], "dse": [0.0], "weight": [1.0]}, index=[only]
+        )
+    table = comparison_table(results, checks, ml, elpd)
+    return Comparison(
+        table=table,
+        results=results,
+        checks=checks,
+        ml=ml,
+        baseline=base_res,
+        means=shared,
+        warnings=tuple(warnings),
+    )
+
+
+def comparison_table(
+    results: Mapping[str, BayesResult],
+    checks: Mapping[str, ModelCheck],
+    ml: Mapping[str, MLResult],
+    elpd: pd.DataFrame,
+) -> pd.DataFrame:
+    """Assemble the comparison table (one row per model, best first).
+
+    Parameters
+    ----------
+    results, checks, ml : mappings keyed by model name
+    elpd : pandas.DataFrame
+        :func:`arviz.compare` output (index: model names; ``rank, elpd_diff, dse, weight``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`COMPARISON_COLUMNS`. ``elpd_diff`` is the model's ``elpd_loo`` minus
+        the best model's (0 or negative) and ``se_diff`` its standard error.
+    """
+    rows = []
+    for name, check in checks.items():
+        crit = check.criteria
+        idx = check.index_means()
+        fit = ml[name].fit
+        diag = results[name].diagnostics
+        rows.append(
+            {
+                "model": name,
+                "rank": int(elpd.loc[name, "rank"]),
+                "elpd_loo": crit["elpd_loo"],
+                "se_elpd_loo": crit["se_elpd_loo"],
+                "elpd_diff": -abs(float(elpd.loc[name, "elpd_diff"])),
+                "se_diff": float(elpd.loc[name, "dse"]),
+                "weight": float(elpd.loc[name, "weight"]),
+                "p_loo": crit["p_loo"],
+                "looic": crit["looic"],
+                "se_looic": crit["se_looic"],
+                "n_pareto_k_high": crit["n_pareto_k_high"],
+                "waic": crit["waic"],
+                "se_waic": crit["se_waic"],
+                "p_waic": crit["p_waic"],
+                "ppp": check.ppp.ppp,
+                "brmsea": idx.get("BRMSEA", np.nan),
+                "bgammahat": idx.get("BGammaHat", np.nan),
+                "bcfi": idx.get("BCFI", np.nan),
+                "btli": idx.get("BTLI", np.nan),
+                "ml_chisq": fit["chisq"],
+                "ml_df": fit["df"],
+                "ml_pvalue": fit["pvalue"],
+                "ml_cfi": fit["cfi"],
+                "ml_tli": fit["tli"],
+                "ml_rmsea": fit["rmsea"],
+                "ml_srmr": fit["srmr"],
+                "ml_aic": fit["aic"],
+                "ml_bic": fit["bic"],
+                "converged": bool(results[name].converged),
+                "max_r_hat": diag.get("max_r_hat", np.nan),
+                "min_ess_bulk": diag.get("min_ess_bulk", np.nan),
+                "divergences": diag.get("divergences", 0),
+            }
+        )
+    table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    return table.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
+
+
+def plot_comparison(comparison: Comparison, title: str | None = None) -> Figure:
+    """ELPD (LOO) with standard errors, and the posterior of BRMSEA and BCFI, per model.
+
+    Left: ``elpd_loo`` +- SE (black) and, for every model but the best, the difference to the
+    best +- its SE, drawn from the best model's value (grey). Middle and right: posterior mean
+    and 90% HPD interval of BRMSEA and BCFI with the usual cut-offs. Labels carry the PPP.
+
+    Parameters
+    ----------
+    comparison : Comparison
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    t = comparison.table
+    k = len(t)
+    y = np.arange(k)[::-1].astype(float)
+    labels = [f"{m}\nPPP {p:.2f}" for m, p in zip(t["model"], t["ppp"], strict=True)]
+    panels = [("BRMSEA", (0.05, 0.08)), ("BCFI", (0.90, 0.95))]
+    has_bcfi = any("BCFI" in c.indices for c in comparison.checks.values())
+    if not has_bcfi:
+        panels = panels[:1]
+    fig = Figure(figsize=(4.2 + 3.2 * len(panels), 1.2 + 0.7 * k), layout="constrained")
+    axes = fig.subplots(1, 1 + len(panels), sharey=True, squeeze=False)[0]
+    ax = axes[0]
+    ax.errorbar(
+        t["elpd_loo"],
+        y,
+        xerr=t["se_elpd_loo"],
+        fmt="o",
+        color="black",
+        capsize=3,
+        label="elpd_loo +- SE",
+    )
+    best = float(t["elpd_loo"].iloc[0])
+    others = t.index[1:]
+    if len(others):
+        ax.errorbar(
+            best + t.loc[others, "elpd_diff"],
+            y[1:] - 0.2,
+            xerr=t.loc[others, "se_diff"],
+            fmt="^",
+            color="grey",
+            capsize=3,
+            label="difference to best +- SE",
+        )
+    ax.axvline(best, color="black", lw=0.8, ls=":")
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("elpd (LOO); higher is better")
+    fig.legend(loc="outside lower left", ncols=2, fontsize=8)
+    for ax, (index, cuts) in zip(axes[1:], panels, strict=True):
+        for yi, name in zip(y, t["model"], strict=True):
+            s = comparison.checks[name].index_summary.set_index("index")
+            if index not in s.index:
+                continue
+            row = s.loc[index]
+            ax.errorbar(
+                row["mean"],
+                yi,
+                xerr=[[row["mean"] - row["lower"]], [row["upper"] - row["mean"]]],
+                fmt="o",
+                color="#2471a3",
+                capsize=3,
+            )
+        for c in cuts:
+            ax.axvline(c, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel(f"{index} (mean, 90% HPD)")
+    fig.suptitle(title or f"Model comparison (means: {comparison.means})")
+    return fig

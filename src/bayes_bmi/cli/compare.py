@@ -1,0 +1,223 @@
+"""Command line: ``bayes-bmi compare MODEL1 MODEL2 ... --data DATA --out DIR``.
+
+:func:`register` adds the command to the main typer application. The command fits every model
+(and the independence model) by NUTS, checks and ranks them, prints the comparison and writes
+into ``--out``, every file atomically and only after everything has been computed:
+
+* ``comparison.csv``: one row per model, best first
+  (:data:`bayes_bmi.checking.compare.COMPARISON_COLUMNS`);
+* ``fit_indices.csv``: posterior mean, median, SD and 90% HPD interval of each Bayesian fit
+  index of each model;
+* ``residual_correlations.csv``: observed minus implied correlation of every pair, with its
+  95% interval and posterior predictive p-value, largest misfit first;
+* ``comparison_summary.json``: settings, treatment of the means, LOO/WAIC/PPP per model,
+  convergence diagnostics, warnings;
+* ``comparison.png``, ``ppp_<model>.png``, ``residuals_<model>.png``.
+
+On bad input it prints ``error: ...`` to stderr, exits with code 2 and writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from bayes_bmi.cli.common import friendly as _friendly
+from bayes_bmi.cli.common import png_bytes
+
+if TYPE_CHECKING:
+    from bayes_bmi.bayes.sampling import CompileCache
+
+__all__ = ["compare", "register"]
+
+
+def _compile_cache() -> CompileCache:
+    """A fresh compile cache for one command (a seam for tests that share compilations)."""
+    from bayes_bmi.bayes.sampling import CompileCache
+
+    return CompileCache()
+
+
+def _model_names(paths: list[Path]) -> list[str]:
+    """File stems, made unique and safe as file-name parts."""
+    names: list[str] = []
+    for path in paths:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem) or "model"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}_{k}", k + 1
+        names.append(name)
+    return names
+
+
+def _fmt_table(df: Any) -> str:
+    import pandas as pd
+
+    with pd.option_context(
+        "display.max_rows", 200, "display.max_columns", 40, "display.width", 160
+    ):
+        return df.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="")
+
+
+@_friendly
+def compare(
+    models: Annotated[
+        list[Path],
+        typer.Argument(help="Model files in lavaan syntax (.lav); two or more to rank them."),
+    ],
+    data: Annotated[Path, typer.Option("--data", help="Data file (.csv, .xlsx or .sav).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for tables, figures and summary.")],
+    draws: Annotated[int, typer.Option("--draws", min=1, help="Draws per chain.")] = 1000,
+    tune: Annotated[int, typer.Option("--tune", min=1, help="Warm-up steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option("--chains", min=1, help="Number of chains.")] = 4,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of sampler and replications.")] = 1,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline/--no-baseline",
+            help="Fit the independence model for BCFI, BTLI and BNFI.",
+        ),
+    ] = True,
+) -> None:
+    """Compare alternative models of the same data: LOO, WAIC, PPP and Bayesian fit indices."""
+    from bayes_bmi.bayes.sampling import SamplerConfig
+    from bayes_bmi.checking.compare import compare_models, plot_comparison
+    from bayes_bmi.checking.ppc import plot_ppp, plot_residual_correlations
+    from bayes_bmi.data import read_data
+    from bayes_bmi.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
+    from bayes_bmi.lavaan.model import read_model
+
+    names = _model_names(models)
+    specified = {name: read_model(path) for name, path in zip(names, models, strict=True)}
+    df = read_data(data)
+    config = SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed, progress=False)
+    typer.echo(
+        f"fitting {len(specified)} model(s){' and the independence model' if baseline else ''} "
+        f"({chains} chains x {draws} draws after {tune} warm-up steps)..."
+    )
+    comp = compare_models(
+        specified,
+        df,
+        config=config,
+        cache=_compile_cache(),
+        baseline=baseline,
+        source=str(data),
+    )
+
+    # everything computed and rendered before the first file is written
+    t = comp.table
+    tables = {
+        "comparison.csv": t,
+        "fit_indices.csv": comp.fit_indices(),
+        "residual_correlations.csv": comp.residuals(),
+    }
+    images = {"comparison.png": png_bytes(plot_comparison(comp))}
+    for name, check in comp.checks.items():
+        images[f"ppp_{name}.png"] = png_bytes(
+            plot_ppp(check.ppp, title=f"Posterior predictive check: {name}")
+        )
+        images[f"residuals_{name}.png"] = png_bytes(
+            plot_residual_correlations(
+                check.residuals,
+                comp.results[name].model.ov_names,
+                title=f"Residual correlations: {name} (posterior mean; * 95% interval excludes 0)",
+            )
+        )
+    summary = {
+        "data": str(data),
+        "models": {name: str(path) for name, path in zip(names, models, strict=True)},
+        "n_obs": int(next(iter(comp.results.values())).stats.n),
+        "sampler": {"draws": draws, "tune": tune, "chains": chains, "seed": seed},
+        "means": comp.means,
+        "pd": "loo",
+        "baseline": None
+        if comp.baseline is None
+        else {
+            "converged": comp.baseline.converged,
+            "max_r_hat": comp.baseline.diagnostics.get("max_r_hat"),
+        },
+        "per_model": {
+            name: {
+                "ppp": check.ppp.ppp,
+                "n_moments": check.ppp.n_moments,
+                "criteria": check.criteria,
+                "fit_indices": check.index_means(),
+                "converged": comp.results[name].converged,
+                "diagnostics": {
+                    k: comp.results[name].diagnostics.get(k)
+                    for k in (
+                        "max_r_hat",
+                        "min_ess_bulk",
+                        "min_ess_tail",
+                        "divergences",
+                        "problems",
+                        "compile_seconds",
+                        "sampling_seconds",
+                    )
+                },
+            }
+            for name, check in comp.checks.items()
+        },
+        "warnings": list(comp.warnings),
+    }
+
+    show = t[
+        [
+            "model",
+            "rank",
+            "elpd_loo",
+            "se_elpd_loo",
+            "elpd_diff",
+            "se_diff",
+            "p_loo",
+            "looic",
+            "waic",
+            "ppp",
+            "brmsea",
+            "bcfi",
+            "btli",
+            "ml_chisq",
+            "ml_df",
+            "ml_cfi",
+            "ml_rmsea",
+            "ml_aic",
+            "ml_bic",
+        ]
+    ]
+    typer.echo(f"\nModel comparison on {data} (n = {summary['n_obs']}, means: {comp.means})")
+    typer.echo(_fmt_table(show))
+    best = t.iloc[0]
+    for _, row in t.iloc[1:].iterrows():
+        ratio = abs(row["elpd_diff"]) / row["se_diff"] if row["se_diff"] > 0 else float("inf")
+        typer.echo(
+            f"{row['model']}: elpd {row['elpd_diff']:.1f} (SE {row['se_diff']:.1f}) below "
+            f"{best['model']}, {ratio:.1f} standard errors"
+        )
+    for name, check in comp.checks.items():
+        top = check.residuals.iloc[0]
+        typer.echo(
+            f"{name}: PPP = {check.ppp.ppp:.3f}; largest residual correlation "
+            f"{top['var1']}-{top['var2']} = {top['residual']:.3f} "
+            f"[{top['lower']:.3f}, {top['upper']:.3f}]"
+        )
+    for w in comp.warnings:
+        typer.echo(f"warning: {w}", err=True)
+
+    written = [atomic_write_csv(out / name, table) for name, table in tables.items()]
+    written.append(atomic_write_json(out / "comparison_summary.json", summary))
+    written += [atomic_write_bytes(out / name, png) for name, png in images.items()]
+    typer.echo(f"\nwrote {len(written)} files to {out}: {', '.join(p.name for p in written)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``compare`` command to a typer application.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        Usually :data:`bayes_bmi.cli.main.app`.
+    """
+    app.command("compare")(compare)

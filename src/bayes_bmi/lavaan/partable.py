@@ -1,0 +1,443 @@
+"""Statements -> parameter table (lavaan's ``lavaanify`` stage).
+
+The parameter table is the central representation of a model: one row per
+parameter (free or fixed) plus one row per defined (``:=``) parameter, with
+lavaan's columns ``id, lhs, op, rhs, user, block, group, free, ustart, exo,
+label, plabel`` and, for the Bayesian engine, ``prior``. It carries no matrix
+representation (see :mod:`bayes_bmi.lavaan.representation`).
+
+The defaults follow lavaan's ``sem()``/``cfa()``: the first loading of each
+latent variable fixed to 1 (or, with ``std_lv``, latent variances fixed to 1),
+residual variances free, covariances among exogenous latent variables and among
+pure dependent variables free, exogenous observed covariates fixed at their
+sample moments (``fixed.x``), observed intercepts free when a mean structure is
+used and latent intercepts fixed to 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from bayes_bmi.errors import BayesBmiError
+from bayes_bmi.lavaan.expressions import expression_names, parse_expression
+from bayes_bmi.lavaan.syntax import Modifiers, Statement
+
+__all__ = [
+    "ModelOptions",
+    "ModelSpecError",
+    "VariableNames",
+    "build_partable",
+    "partable_names",
+    "variable_names",
+]
+
+PARTABLE_COLUMNS = (
+    "id",
+    "lhs",
+    "op",
+    "rhs",
+    "user",
+    "block",
+    "group",
+    "free",
+    "ustart",
+    "exo",
+    "label",
+    "plabel",
+    "prior",
+    "line",
+)
+
+
+class ModelSpecError(BayesBmiError):
+    """A model that parses but cannot be turned into an estimable parameter table."""
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Options of the parameter-table stage (lavaan's ``sem()`` defaults).
+
+    Parameters
+    ----------
+    std_lv : bool
+        Identify latent variables by fixing their (residual) variances to 1 and freeing every
+        loading, instead of fixing the first loading to 1.
+    meanstructure : bool or None
+        Model the means. ``None`` (default) turns it on when the model has an intercept
+        statement (``~ 1``), as lavaan does.
+    fixed_x : bool
+        Fix the variances, covariances and means of exogenous observed covariates at their
+        sample values.
+    auto_cov_y : bool
+        Free residual covariances among pure dependent variables.
+    auto_cov_lv_x : bool
+        Free covariances among exogenous latent variables.
+    """
+
+    std_lv: bool = False
+    meanstructure: bool | None = None
+    fixed_x: bool = True
+    auto_cov_y: bool = True
+    auto_cov_lv_x: bool = True
+
+
+@dataclass(frozen=True)
+class VariableNames:
+    """Kinds of variable in a model, in lavaan's order.
+
+    Attributes
+    ----------
+    ov : tuple of str
+        Observed variables: indicators, then pure dependent, then exogenous, then others.
+    lv : tuple of str
+        Latent variables (left-hand sides of ``=~``), in order of appearance.
+    ov_x : tuple of str
+        Exogenous observed covariates (appear only as predictors in regressions).
+    ov_y : tuple of str
+        Observed variables that are pure dependents (not indicators, not predictors).
+    lv_x : tuple of str
+        Exogenous latent variables (neither indicators nor dependents).
+    lv_y : tuple of str
+        Latent variables that are pure dependents.
+    ov_ind : tuple of str
+        Observed indicators of latent variables.
+    """
+
+    ov: tuple[str, ...]
+    lv: tuple[str, ...]
+    ov_x: tuple[str, ...]
+    ov_y: tuple[str, ...]
+    lv_x: tuple[str, ...]
+    lv_y: tuple[str, ...]
+    ov_ind: tuple[str, ...]
+
+    @property
+    def ov_nox(self) -> tuple[str, ...]:
+        """Observed variables that are not fixed exogenous covariates."""
+        return tuple(v for v in self.ov if v not in self.ov_x)
+
+
+def _unique(seq: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for s in seq:
+        seen.setdefault(s, None)
+    return list(seen)
+
+
+def variable_names(rows: Sequence[tuple[str, str, str]], user_mentioned: set[str]) -> VariableNames:
+    """Classify the variables of a model from its ``(lhs, op, rhs)`` rows.
+
+    Parameters
+    ----------
+    rows : sequence of (lhs, op, rhs)
+        The user's model rows (``:=`` rows excluded).
+    user_mentioned : set of str
+        Observed variables that the user named in a ``~~`` or ``~1`` statement; lavaan does not
+        treat these as fixed exogenous covariates.
+
+    Returns
+    -------
+    VariableNames
+    """
+    lv = _unique(lhs for lhs, op, _ in rows if op == "=~")
+    eqs_y = _unique(lhs for lhs, op, _ in rows if op == "~")
+    eqs_x = _unique(rhs for _, op, rhs in rows if op == "~")
+    v_ind = _unique(rhs for _, op, rhs in rows if op == "=~")
+    ov_ind = [v for v in v_ind if v not in lv]
+    ov_y_all = [v for v in eqs_y if v not in lv and v not in ov_ind]
+    ov_x_all = [v for v in eqs_x if v not in lv and v not in ov_ind and v not in ov_y_all]
+    extra = []
+    for lhs, op, rhs in rows:
+        if op == "~~":
+            extra += [v for v in (lhs, rhs) if v not in lv]
+        elif op == "~1" and lhs not in lv:
+            extra.append(lhs)
+    ov = _unique([*ov_ind, *ov_y_all, *ov_x_all, *extra])
+    ov_x = [v for v in ov_x_all if v not in user_mentioned]
+    lv_x = [v for v in lv if v not in v_ind and v not in eqs_y]
+    ov_y = [v for v in eqs_y if v not in v_ind and v not in eqs_x and v not in lv]
+    lv_y = [v for v in eqs_y if v in lv and v not in v_ind and v not in eqs_x]
+    return VariableNames(
+        ov=tuple(ov),
+        lv=tuple(lv),
+        ov_x=tuple(ov_x),
+        ov_y=tuple(ov_y),
+        lv_x=tuple(lv_x),
+        lv_y=tuple(lv_y),
+        ov_ind=tuple(ov_ind),
+    )
+
+
+@dataclass
+class _Row:
+    lhs: str
+    op: str
+    rhs: str
+    user: int
+    mods: Modifiers
+    line: int
+    exo: int = 0
+    default_free: bool = True
+    default_value: float = math.nan
+
+
+def _merge(a: Modifiers, b: Modifiers, where: str) -> Modifiers:
+    """Merge the modifiers of a term that the user wrote twice."""
+    out = {}
+    for field in ("fixed", "start", "label", "prior"):
+        va, vb = getattr(a, field), getattr(b, field)
+        if va is not None and vb is not None and va != vb:
+            raise ModelSpecError(f"{where}: conflicting {field} modifiers {va!r} and {vb!r}")
+        out[field] = vb if vb is not None else va
+    free = a.free or b.free
+    if free and out["fixed"] is not None:
+        raise ModelSpecError(f"{where}: the parameter is both fixed and freed (NA)")
+    return Modifiers(free=free, **out)
+
+
+def _key(lhs: str, op: str, rhs: str) -> tuple[str, str, str]:
+    if op == "~~" and rhs < lhs:
+        return (rhs, op, lhs)
+    return (lhs, op, rhs)
+
+
+def build_partable(
+    statements: Sequence[Statement],
+    options: ModelOptions | None = None,
+    *,
+    filename: str | None = None,
+) -> pd.DataFrame:
+    """Turn parsed statements into a lavaan-style parameter table.
+
+    Parameters
+    ----------
+    statements : sequence of Statement
+        Output of :func:`bayes_bmi.lavaan.syntax.parse_model`.
+    options : ModelOptions, optional
+        Defaults to lavaan's ``sem()`` defaults.
+    filename : str, optional
+        Model file name, used in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per parameter with the columns in ``PARTABLE_COLUMNS``; ``free`` is 0 for fixed
+        rows and the 1-based index of the free parameter otherwise (rows sharing a label share an
+        index: an equality constraint). ``ustart`` holds the fixed value (or the user's start
+        value); ``NaN`` where the value comes from data (``exo`` rows) or start values.
+
+    Raises
+    ------
+    ModelSpecError
+        For constraints that are not supported, conflicting modifiers, a ``:=`` that uses an
+        undefined label, or a model without any parameter.
+    """
+    options = options or ModelOptions()
+    where_file = filename or "<model>"
+
+    user_rows: dict[tuple[str, str, str], _Row] = {}
+    defined: list[Statement] = []
+    for st in statements:
+        where = f"{where_file}:{st.line}"
+        if st.op == ":=":
+            defined.append(st)
+            continue
+        if st.op in ("==", "<", ">"):
+            raise ModelSpecError(
+                f"{where}: explicit constraints ('{st.op}') are not supported yet; "
+                "give parameters the same label to make them equal"
+            )
+        for term in st.terms:
+            if st.op == "~1":
+                lhs, op, rhs = st.lhs, "~1", ""
+            else:
+                lhs, op, rhs = st.lhs, st.op, term.name
+            key = _key(lhs, op, rhs)
+            if key in user_rows:
+                row = user_rows[key]
+                row.mods = _merge(row.mods, term.modifiers, where)
+            else:
+                user_rows[key] = _Row(lhs, op, rhs, 1, term.modifiers, term.line)
+
+    if not user_rows:
+        raise ModelSpecError(f"{where_file}: the model has no parameters (only definitions)")
+
+    rows3 = [(r.lhs, r.op, r.rhs) for r in user_rows.values()]
+    mentioned = {r.lhs for r in user_rows.values() if r.op in ("~~", "~1")} | {
+        r.rhs for r in user_rows.values() if r.op == "~~"
+    }
+    names = variable_names(rows3, mentioned)
+    meanstructure = options.meanstructure
+    if meanstructure is None:
+        meanstructure = any(r.op == "~1" for r in user_rows.values())
+    x_fixed = set(names.ov_x) if options.fixed_x else set()
+
+    # --- default rows (lavaan order: variances, lv.x covariances, y covariances, x block,
+    #     intercepts), skipped where the user wrote the same parameter ---
+    defaults: list[_Row] = []
+    none = Modifiers()
+
+    def add_default(lhs: str, op: str, rhs: str, free: bool, value: float, exo: int = 0) -> None:
+        key = _key(lhs, op, rhs)
+        if key in user_rows or any(_key(d.lhs, d.op, d.rhs) == key for d in defaults):
+            return
+        defaults.append(_Row(lhs, op, rhs, 0, none, 0, exo, free, value))
+
+    for v in names.ov_nox:
+        add_default(v, "~~", v, True, math.nan)
+    for f in names.lv:
+        if options.std_lv:
+            add_default(f, "~~", f, False, 1.0)
+        else:
+            add_default(f, "~~", f, True, math.nan)
+    if options.auto_cov_lv_x:
+        for a, b in combinations(names.lv_x, 2):
+            add_default(a, "~~", b, True, math.nan)
+    if options.auto_cov_y:
+        for a, b in combinations([*names.lv_y, *names.ov_y], 2):
+            add_default(a, "~~", b, True, math.nan)
+    ov_x = list(names.ov_x)
+    for i, a in enumerate(ov_x):
+        for b in ov_x[i:]:
+            fixed = a in x_fixed
+            add_default(b, "~~", a, not fixed, math.nan, exo=int(fixed))
+    if meanstructure:
+        for v in names.ov:
+            fixed = v in x_fixed
+            add_default(v, "~1", "", not fixed, math.nan, exo=int(fixed))
+        for f in names.lv:
+            add_default(f, "~1", "", False, 0.0)
+
+    # --- free/fixed status of user rows ---
+    first_indicator: dict[str, tuple[str, str, str]] = {}
+    for key, r in user_rows.items():
+        if r.op == "=~" and r.lhs not in first_indicator:
+            first_indicator[r.lhs] = key
+    n_ind: dict[str, list[str]] = {}
+    for r in user_rows.values():
+        if r.op == "=~":
+            n_ind.setdefault(r.lhs, []).append(r.rhs)
+
+    all_rows = list(user_rows.values()) + defaults
+    records = []
+    for r in all_rows:
+        mods = r.mods
+        if r.user:
+            if mods.fixed is not None:
+                free, ustart = False, float(mods.fixed)
+            elif mods.free:
+                free, ustart = True, math.nan
+            elif (
+                r.op == "=~"
+                and not options.std_lv
+                and first_indicator.get(r.lhs) == (r.lhs, r.op, r.rhs)
+            ):
+                free, ustart = False, 1.0
+            else:
+                free, ustart = True, math.nan
+            if free and mods.start is not None:
+                ustart = float(mods.start)
+        else:
+            free, ustart = r.default_free, r.default_value
+            # auto.fix.single: a latent variable with a single observed indicator
+            if r.op == "~~" and r.lhs == r.rhs and r.lhs in names.ov:
+                for inds in n_ind.values():
+                    if inds == [r.lhs]:
+                        free, ustart = False, 0.0
+        records.append(
+            {
+                "lhs": r.lhs,
+                "op": r.op,
+                "rhs": r.rhs,
+                "user": r.user,
+                "free_flag": free,
+                "ustart": ustart,
+                "exo": r.exo,
+                "label": mods.label or "",
+                "prior": mods.prior or "",
+                "line": r.line,
+            }
+        )
+
+    # labels shared with a fixed row are fixed at that value
+    fixed_label_value: dict[str, float] = {}
+    for rec in records:
+        if rec["label"] and not rec["free_flag"] and not rec["exo"]:
+            fixed_label_value.setdefault(rec["label"], rec["ustart"])
+    free_index: dict[str, int] = {}
+    counter = 0
+    for rec in records:
+        lab = rec["label"]
+        if lab and lab in fixed_label_value:
+            rec["free_flag"] = False
+            rec["ustart"] = fixed_label_value[lab]
+        if rec["free_flag"]:
+            if lab and lab in free_index:
+                rec["free"] = free_index[lab]
+            else:
+                counter += 1
+                rec["free"] = counter
+                if lab:
+                    free_index[lab] = counter
+        else:
+            rec["free"] = 0
+        del rec["free_flag"]
+
+    # --- defined parameters ---
+    known = {rec["label"] for rec in records if rec["label"]}
+    for st in defined:
+        where = f"{where_file}:{st.line}"
+        if st.lhs in known:
+            raise ModelSpecError(f"{where}: '{st.lhs}' is defined twice (as a label or ':=')")
+        expr = parse_expression(st.expr or "")
+        missing = sorted(expression_names(expr) - known)
+        if missing:
+            raise ModelSpecError(
+                f"{where}: '{st.lhs} := {st.expr}' uses {', '.join(repr(m) for m in missing)}, "
+                "which no parameter carries as a label; label a parameter first, "
+                "e.g. 'y ~ a*x'"
+            )
+        known.add(st.lhs)
+        records.append(
+            {
+                "lhs": st.lhs,
+                "op": ":=",
+                "rhs": "".join((st.expr or "").split()),  # lavaan strips blanks
+                "user": 1,
+                "ustart": math.nan,
+                "exo": 0,
+                "label": st.lhs,
+                "prior": "",
+                "line": st.line,
+                "free": 0,
+            }
+        )
+
+    pt = pd.DataFrame.from_records(records)
+    pt.insert(0, "id", np.arange(1, len(pt) + 1))
+    pt["block"] = 1
+    pt["group"] = 1
+    pt["plabel"] = [f".p{i}." for i in pt["id"]]
+    pt = pt[list(PARTABLE_COLUMNS)].copy()
+    pt.attrs["meanstructure"] = bool(meanstructure)
+    pt.attrs["std_lv"] = bool(options.std_lv)
+    pt.attrs["fixed_x"] = bool(options.fixed_x)
+    pt.attrs["filename"] = filename
+    return pt
+
+
+def partable_names(pt: pd.DataFrame) -> VariableNames:
+    """Recompute the :class:`VariableNames` of a built parameter table."""
+    model = pt[pt["op"] != ":="]
+    user = model[model["user"] == 1]
+    rows3 = list(zip(user["lhs"], user["op"], user["rhs"], strict=True))
+    mentioned = set(user.loc[user["op"].isin(["~~", "~1"]), "lhs"]) | set(
+        user.loc[user["op"] == "~~", "rhs"]
+    )
+    return variable_names(rows3, mentioned)

@@ -1,0 +1,384 @@
+"""Maximum-likelihood fit: the frequentist cross-check and the sampler's start point.
+
+Stages, as in lavaan: sample statistics -> start values -> optimisation of the ML
+discrepancy (Fisher scoring with a backtracking line search, analytic gradient) -> standard
+errors from the expected information -> defined parameters (delta method) -> standardized
+solutions -> fit measures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from bayes_bmi.data import DataError, SampleStats, sample_stats
+from bayes_bmi.lavaan.model import Model
+from bayes_bmi.lavaan.partable import ModelSpecError
+from bayes_bmi.lavaan.representation import (
+    Representation,
+    fill_matrices,
+    implied_derivatives,
+    implied_moments,
+)
+from bayes_bmi.lavaan.standardized import defined_values, standardize
+from bayes_bmi.lavaan.start import start_values
+from bayes_bmi.ml.fitmeasures import count_moments, fit_measures, ml_discrepancy
+
+__all__ = ["FreeMap", "MLResult", "ESTIMATE_COLUMNS", "fit_ml", "free_map", "model_stats"]
+
+ESTIMATE_COLUMNS = (
+    "lhs",
+    "op",
+    "rhs",
+    "label",
+    "est",
+    "se",
+    "z",
+    "pvalue",
+    "ci_lower",
+    "ci_upper",
+    "std_lv",
+    "std_all",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class FreeMap:
+    """How the free-parameter vector fills the parameter table.
+
+    Attributes
+    ----------
+    rows : numpy.ndarray
+        Parameter-table rows that are free.
+    k : numpy.ndarray
+        For each of ``rows``, its 0-based index in the free vector.
+    nparam : int
+        Length of the free vector.
+    entries : tuple of numpy.ndarray
+        ``(k, mat, row, col)`` of each free row, for :func:`implied_derivatives`.
+    """
+
+    rows: np.ndarray
+    k: np.ndarray
+    nparam: int
+    entries: tuple[np.ndarray, ...]
+
+    def expand(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """Per-row values: ``base`` with the free rows set from ``x``."""
+        values = base.copy()
+        values[self.rows] = x[self.k]
+        return values
+
+    def compress(self, values: np.ndarray) -> np.ndarray:
+        """Free vector from per-row values (the first row of each free index)."""
+        x = np.empty(self.nparam)
+        x[self.k[::-1]] = values[self.rows[::-1]]
+        return x
+
+
+def free_map(pt: pd.DataFrame, rep: Representation) -> FreeMap:
+    """Build the :class:`FreeMap` of a parameter table."""
+    free = pt["free"].to_numpy()
+    rows = np.flatnonzero(free > 0)
+    k = free[rows] - 1
+    mat = np.asarray(rep.mat, dtype=object)[rows].astype(str)
+    return FreeMap(
+        rows=rows,
+        k=k,
+        nparam=int(free.max()) if rows.size else 0,
+        entries=(k, mat, rep.row[rows], rep.col[rows]),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class MLResult:
+    """Result of :func:`fit_ml`.
+
+    Attributes
+    ----------
+    model : Model
+    stats : SampleStats
+    estimates : pandas.DataFrame
+        The parameter table with ``est, se, z, pvalue, ci_lower, ci_upper, std_lv, std_all``.
+    fit : dict
+        Fit measures (see :func:`bayes_bmi.ml.fitmeasures.fit_measures`).
+    x : numpy.ndarray
+        Free-parameter vector at the optimum.
+    vcov : numpy.ndarray
+        Covariance matrix of ``x`` (NaN when the information matrix is singular).
+    converged : bool
+    iterations : int
+    warnings : tuple of str
+        Plain-language problems: non-convergence, negative variances, non-positive-definite
+        matrices, a singular information matrix.
+    """
+
+    model: Model
+    stats: SampleStats
+    estimates: pd.DataFrame
+    fit: dict[str, float]
+    x: np.ndarray
+    vcov: np.ndarray
+    converged: bool
+    iterations: int
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def table(self) -> pd.DataFrame:
+        """The estimates with lavaan's ``parameterEstimates`` columns (underscored)."""
+        return self.estimates[list(ESTIMATE_COLUMNS)].copy()
+
+    @property
+    def values(self) -> np.ndarray:
+        """Per-row parameter values (free and fixed) at the estimates."""
+        return self.estimates["est"].to_numpy(dtype=float)
+
+
+def model_stats(model: Model, data: pd.DataFrame, source: str = "data") -> SampleStats:
+    """Sample statistics of the model's observed variables, with model-aware errors."""
+    cols = {str(c) for c in data.columns}
+    pt = model.partable
+    for v in model.ov_names:
+        in_regression = ((pt["op"] == "~") & ((pt["lhs"] == v) | (pt["rhs"] == v))).any()
+        if v not in cols and in_regression:
+            raise DataError(
+                f"{source}: '{v}' is used in a regression but is neither a latent variable "
+                "(defined with =~, so it has no indicators) nor a column of the data; define it "
+                "or check its spelling"
+            )
+    return sample_stats(data, model.ov_names, source)
+
+
+def _objective(
+    model: Model, fm: FreeMap, base: np.ndarray, st: SampleStats, x: np.ndarray
+) -> float:
+    values = fm.expand(x, base)
+    sigma, mu = implied_moments(fill_matrices(model.representation, values))
+    return ml_discrepancy(st.cov, st.mean, sigma, mu, model.representation.meanstructure)
+
+
+def _gradient_information(
+    model: Model, fm: FreeMap, base: np.ndarray, st: SampleStats, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient of ``F`` and the expected information per observation."""
+    rep = model.representation
+    values = fm.expand(x, base)
+    mats = fill_matrices(rep, values)
+    sigma, mu = implied_moments(mats)
+    dsigma, dmu = implied_derivatives(rep, mats, fm.entries, fm.nparam)
+    inv = np.linalg.inv(sigma)
+    d = st.mean - mu
+    outer = st.cov + np.outer(d, d) if rep.meanstructure else st.cov
+    wgrad = inv - inv @ outer @ inv
+    grad = np.einsum("ab,kab->k", wgrad, dsigma)
+    m = np.einsum("ab,kbc->kac", inv, dsigma)
+    info = 0.5 * np.einsum("kab,lba->kl", m, m)
+    if rep.meanstructure:
+        grad -= 2.0 * dmu @ (inv @ d)
+        info += dmu @ inv @ dmu.T
+    return grad, info
+
+
+def _check_identified(model: Model, st: SampleStats) -> None:
+    x_idx = _x_indices(model)
+    ndat = count_moments(st.p, x_idx.size, model.representation.meanstructure)
+    if model.nparam > ndat:
+        raise ModelSpecError(
+            f"{model.filename or '<model>'}: the model has {model.nparam} free parameters but "
+            f"the data give only {ndat} sample moments (df = {ndat - model.nparam}); fix or "
+            "equate parameters, or add indicators"
+        )
+
+
+def _x_indices(model: Model) -> np.ndarray:
+    pt = model.partable
+    xs = set(pt.loc[(pt["exo"] == 1) & (pt["op"] == "~~"), "lhs"])
+    return np.array([i for i, v in enumerate(model.ov_names) if v in xs], dtype=int)
+
+
+def _improper(model: Model, values: np.ndarray) -> list[str]:
+    rep = model.representation
+    pt = model.partable
+    out = []
+    for i in np.flatnonzero((pt["op"] == "~~").to_numpy() & (pt["lhs"] == pt["rhs"]).to_numpy()):
+        if values[i] < 0:
+            out.append(
+                f"negative variance: {pt['lhs'].iat[i]} ~~ {pt['rhs'].iat[i]} = "
+                f"{values[i]:.4g} (a Heywood case; the solution is improper)"
+            )
+    mats = fill_matrices(rep, values)
+    nlv = len(rep.lv_names)
+    if nlv:
+        psi = mats.eta_cov()[:nlv, :nlv]
+        if np.linalg.eigvalsh(psi).min() <= 0:
+            out.append("the covariance matrix of the latent variables is not positive definite")
+    theta = mats.theta
+    used = np.diag(theta) != 0
+    if used.any() and np.linalg.eigvalsh(theta[np.ix_(used, used)]).min() < 0:
+        out.append("the residual covariance matrix (theta) is not positive definite")
+    return out
+
+
+def fit_ml(
+    model: Model,
+    data: pd.DataFrame | SampleStats,
+    *,
+    source: str = "data",
+    max_iter: int = 500,
+    tol: float = 1e-10,
+) -> MLResult:
+    """Fit a model by maximum likelihood, as lavaan's ``sem()`` does with its defaults.
+
+    Parameters
+    ----------
+    model : Model
+    data : pandas.DataFrame or SampleStats
+        Raw data (listwise deletion on the model's variables) or its sample statistics.
+    source : str
+        Name of the data, for messages.
+    max_iter : int
+        Fisher-scoring iterations before giving up.
+    tol : float
+        Convergence when the largest absolute gradient element of ``F`` is below ``tol`` or
+        ``F`` stops decreasing.
+
+    Returns
+    -------
+    MLResult
+
+    Raises
+    ------
+    ModelSpecError
+        When the model has more free parameters than sample moments.
+    DataError
+        When the data lack a model variable or hold non-numeric cells.
+    """
+    st = data if isinstance(data, SampleStats) else model_stats(model, data, source)
+    if st.names != model.ov_names:
+        raise DataError(f"{source}: sample statistics are not in the model's variable order")
+    _check_identified(model, st)
+    rep = model.representation
+    pt = model.partable
+    fm = free_map(pt, rep)
+    start = start_values(pt, rep, st)
+    base = start.copy()
+    x = fm.compress(start)
+
+    f = _objective(model, fm, base, st, x)
+    if not math.isfinite(f):
+        # fall back to lavaan's simple starts: residual variances half the observed variance
+        x = np.where(np.isfinite(x), x, 0.0)
+        f = _objective(model, fm, base, st, x)
+    converged = False
+    it = 0
+    warn: list[str] = []
+    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is reported after the loop
+        grad, info = _gradient_information(model, fm, base, st, x)
+        if np.max(np.abs(grad), initial=0.0) < tol:
+            converged = True
+            break
+        try:
+            step = -np.linalg.solve(2.0 * info, grad)
+        except np.linalg.LinAlgError:
+            step = -np.linalg.lstsq(2.0 * info, grad, rcond=None)[0]
+        if not np.all(np.isfinite(step)) or grad @ step >= 0:
+            step = -grad
+        t = 1.0
+        slope = grad @ step
+        while True:
+            x_new = x + t * step
+            f_new = _objective(model, fm, base, st, x_new)
+            if math.isfinite(f_new) and f_new <= f + 1e-4 * t * slope:
+                break
+            t *= 0.5
+            if t < 1e-10:
+                break
+        if t < 1e-10:
+            # no further decrease possible: converged if the gradient is small in relative terms
+            converged = bool(np.max(np.abs(grad)) < 1e-6)
+            break
+        improvement = f - f_new
+        x, f = x_new, f_new
+        if 0 <= improvement < 1e-15 * max(1.0, abs(f)):
+            grad, info = _gradient_information(model, fm, base, st, x)
+            converged = bool(np.max(np.abs(grad)) < 1e-6)
+            break
+    else:
+        grad, info = _gradient_information(model, fm, base, st, x)
+    if not converged:
+        warn.append(
+            f"the optimizer did not converge after {it} iterations "
+            f"(largest gradient {np.max(np.abs(grad)):.3g}); estimates are not trustworthy. "
+            "Try other start values (start() modifiers) or a simpler model"
+        )
+
+    _, info = _gradient_information(model, fm, base, st, x)
+    n = st.n
+    vcov = np.full((fm.nparam, fm.nparam), np.nan)
+    try:
+        evals = np.linalg.eigvalsh(info)
+        if evals.min() <= 1e-10 * max(evals.max(), 1.0):
+            raise np.linalg.LinAlgError("singular")
+        vcov = np.linalg.inv(info) / n
+    except np.linalg.LinAlgError:
+        warn.append(
+            "the information matrix is singular: the model may not be identified; "
+            "standard errors could not be computed"
+        )
+
+    values = defined_values(pt, fm.expand(x, base))
+    se = np.full(len(pt), np.nan)
+    se[fm.rows] = np.sqrt(np.clip(np.diag(vcov)[fm.k], 0.0, None))
+    def_rows = np.flatnonzero(pt["op"].to_numpy() == ":=")
+    if def_rows.size:
+        jac = _defined_jacobian(pt, fm, base, x, def_rows)
+        cov_def = jac @ vcov @ jac.T
+        se[def_rows] = np.sqrt(np.clip(np.diag(cov_def), 0.0, None))
+    warn += _improper(model, values)
+
+    std_lv, std_all = standardize(pt, rep, values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = values / se
+    zcrit = sps.norm.ppf(0.975)
+    est = pt.copy()
+    est["est"] = values
+    est["se"] = se
+    est["z"] = z
+    est["pvalue"] = 2.0 * sps.norm.sf(np.abs(z))
+    est["ci_lower"] = np.where(np.isnan(se), values, values - zcrit * se)
+    est["ci_upper"] = np.where(np.isnan(se), values, values + zcrit * se)
+    est["std_lv"] = std_lv
+    est["std_all"] = std_all
+
+    sigma, mu = implied_moments(fill_matrices(rep, values))
+    fit = fit_measures(st, sigma, mu, fm.nparam, rep.meanstructure, _x_indices(model))
+    return MLResult(
+        model=model,
+        stats=st,
+        estimates=est,
+        fit=fit,
+        x=x,
+        vcov=vcov,
+        converged=converged,
+        iterations=it,
+        warnings=tuple(warn),
+    )
+
+
+def _defined_jacobian(
+    pt: pd.DataFrame, fm: FreeMap, base: np.ndarray, x: np.ndarray, def_rows: np.ndarray
+) -> np.ndarray:
+    """Central-difference Jacobian of the ``:=`` parameters with respect to the free vector."""
+    jac = np.zeros((def_rows.size, fm.nparam))
+    for j in range(fm.nparam):
+        h = 1e-6 * max(1.0, abs(x[j]))
+        xp, xm = x.copy(), x.copy()
+        xp[j] += h
+        xm[j] -= h
+        vp = defined_values(pt, fm.expand(xp, base))[def_rows]
+        vm = defined_values(pt, fm.expand(xm, base))[def_rows]
+        jac[:, j] = (vp - vm) / (2 * h)
+    return jac
