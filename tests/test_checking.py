@@ -25,8 +25,6 @@ from bayes_bmi.checking.ppc import (
     correlation,
     exogenous_indices,
     lr_chisq,
-    plot_ppp,
-    plot_residual_correlations,
     ppp_value,
     replicate_moments,
     residual_table,
@@ -37,6 +35,7 @@ from bayes_bmi.checking.ppc import (
 )
 from bayes_bmi.lavaan.model import read_model, specify
 from bayes_bmi.ml.fitmeasures import loglik, ml_discrepancy
+from bayes_bmi.plots.checking import plot_ppp, plot_residual_correlations
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = Path(__file__).resolve().parent / "data" / "checking"

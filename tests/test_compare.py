@@ -23,12 +23,12 @@ from bayes_bmi.checking.compare import (
     ComparisonError,
     compare_models,
     independence_model,
-    plot_comparison,
 )
 from bayes_bmi.cli import compare as cli_compare
 from bayes_bmi.lavaan.model import read_model, specify
 from bayes_bmi.ml.fit import fit_ml
-from bayes_bmi.study.survey import simulate_normal
+from bayes_bmi.plots.checking import plot_comparison
+from bayes_bmi.simulate.normal import simulate_normal
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -15,8 +15,8 @@ from bayes_bmi.measurement.experts import (
     ExpertError,
     expert_screening,
     kendall_w,
-    plot_expert_screening,
 )
+from bayes_bmi.plots.measurement import plot_expert_screening
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "experts" / "ratings_example.csv"

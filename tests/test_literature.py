@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 from bayes_bmi.measurement.literature import (
     LiteratureError,
     element_frequencies,
-    plot_element_frequencies,
 )
+from bayes_bmi.plots.measurement import plot_element_frequencies
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "data" / "literature" / "bm_elements.csv"

@@ -17,11 +17,10 @@ from bayes_bmi.measurement.pca import (
     kmo,
     parallel_analysis,
     pca,
-    plot_loadings,
-    plot_scree,
     promax,
     varimax,
 )
+from bayes_bmi.plots.measurement import plot_loadings, plot_scree
 
 REF = Path(__file__).resolve().parent / "data" / "measurement"
 ITEMS = [f"x{i}" for i in range(1, 10)]

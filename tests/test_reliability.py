@@ -21,9 +21,9 @@ from bayes_bmi.measurement.reliability import (
     fornell_larcker,
     htmt,
     item_statistics,
-    plot_htmt,
     reliability_report,
 )
+from bayes_bmi.plots.measurement import plot_htmt
 
 REF = Path(__file__).resolve().parent / "data" / "measurement"
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"

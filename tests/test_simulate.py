@@ -18,13 +18,13 @@ from bayes_bmi.lavaan.partable import ModelOptions
 from bayes_bmi.lavaan.representation import fill_matrices, implied_moments
 from bayes_bmi.lavaan.standardized import standardize
 from bayes_bmi.ml.fit import fit_ml
+from bayes_bmi.simulate.normal import simulate_normal
 from bayes_bmi.study.survey import (
     SHIPPED_N,
     SHIPPED_SEED,
     SurveyTruth,
     default_truth,
     discretize,
-    simulate_normal,
     simulate_responses,
     simulate_survey,
     truth_model,

@@ -35,8 +35,6 @@ from bayes_bmi.lavaan.model import Model, specify
 from bayes_bmi.ml.fit import MLResult, fit_ml
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from bayes_bmi.bayes.priors import Prior
 
 __all__ = [
@@ -46,7 +44,6 @@ __all__ = [
     "compare_models",
     "comparison_table",
     "independence_model",
-    "plot_comparison",
 ]
 
 COMPARISON_COLUMNS = (
@@ -380,78 +377,3 @@ def comparison_table(
         )
     table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
     return table.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
-
-
-def plot_comparison(comparison: Comparison, title: str | None = None) -> Figure:
-    """ELPD (LOO) with standard errors, and the posterior of BRMSEA and BCFI, per model.
-
-    Left: ``elpd_loo`` +- SE (black) and, for every model but the best, the difference to the
-    best +- its SE, drawn from the best model's value (grey). Middle and right: posterior mean
-    and 90% HPD interval of BRMSEA and BCFI with the usual cut-offs. Labels carry the PPP.
-
-    Parameters
-    ----------
-    comparison : Comparison
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    from matplotlib.figure import Figure
-
-    t = comparison.table
-    k = len(t)
-    y = np.arange(k)[::-1].astype(float)
-    labels = [f"{m}\nPPP {p:.2f}" for m, p in zip(t["model"], t["ppp"], strict=True)]
-    panels = [("BRMSEA", (0.05, 0.08)), ("BCFI", (0.90, 0.95))]
-    has_bcfi = any("BCFI" in c.indices for c in comparison.checks.values())
-    if not has_bcfi:
-        panels = panels[:1]
-    fig = Figure(figsize=(4.2 + 3.2 * len(panels), 1.2 + 0.7 * k), layout="constrained")
-    axes = fig.subplots(1, 1 + len(panels), sharey=True, squeeze=False)[0]
-    ax = axes[0]
-    ax.errorbar(
-        t["elpd_loo"],
-        y,
-        xerr=t["se_elpd_loo"],
-        fmt="o",
-        color="black",
-        capsize=3,
-        label="elpd_loo +- SE",
-    )
-    best = float(t["elpd_loo"].iloc[0])
-    others = t.index[1:]
-    if len(others):
-        ax.errorbar(
-            best + t.loc[others, "elpd_diff"],
-            y[1:] - 0.2,
-            xerr=t.loc[others, "se_diff"],
-            fmt="^",
-            color="grey",
-            capsize=3,
-            label="difference to best +- SE",
-        )
-    ax.axvline(best, color="black", lw=0.8, ls=":")
-    ax.set_yticks(y, labels)
-    ax.set_xlabel("elpd (LOO); higher is better")
-    fig.legend(loc="outside lower left", ncols=2, fontsize=8)
-    for ax, (index, cuts) in zip(axes[1:], panels, strict=True):
-        for yi, name in zip(y, t["model"], strict=True):
-            s = comparison.checks[name].index_summary.set_index("index")
-            if index not in s.index:
-                continue
-            row = s.loc[index]
-            ax.errorbar(
-                row["mean"],
-                yi,
-                xerr=[[row["mean"] - row["lower"]], [row["upper"] - row["mean"]]],
-                fmt="o",
-                color="#2471a3",
-                capsize=3,
-            )
-        for c in cuts:
-            ax.axvline(c, color="grey", lw=0.8, ls="--")
-        ax.set_xlabel(f"{index} (mean, 90% HPD)")
-    fig.suptitle(title or f"Model comparison (means: {comparison.means})")
-    return fig

@@ -52,8 +52,6 @@ from bayes_bmi.bayes.posterior import casewise_loglik, hdi, implied_draws
 from bayes_bmi.ml.fitmeasures import count_moments
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from bayes_bmi.bayes.sampling import BayesResult
     from bayes_bmi.lavaan.model import Model
 
@@ -73,8 +71,6 @@ __all__ = [
     "lr_chisq",
     "loglik_tree",
     "moment_draws",
-    "plot_ppp",
-    "plot_residual_correlations",
     "ppp_value",
     "replicate_moments",
     "residual_table",
@@ -777,117 +773,3 @@ def check_model(
         residuals=residuals,
         names=tuple(st.names),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# figures
-# ---------------------------------------------------------------------------------------------
-
-
-def plot_ppp(ppp: PPPCheck, title: str | None = None) -> Figure:
-    """Observed against replicated discrepancy per draw, and the histogram of their difference.
-
-    Points above the diagonal are draws where the replicated data fit worse than the observed
-    data; the PPP is their share.
-
-    Parameters
-    ----------
-    ppp : PPPCheck
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    from matplotlib.figure import Figure
-
-    t_obs = np.ravel(ppp.t_obs)
-    t_rep = np.ravel(ppp.t_rep)
-    ok = np.isfinite(t_obs) & np.isfinite(t_rep)
-    t_obs, t_rep = t_obs[ok], t_rep[ok]
-    fig = Figure(figsize=(10, 4.4), layout="constrained")
-    ax1, ax2 = fig.subplots(1, 2)
-    above = t_rep >= t_obs
-    ax1.scatter(
-        t_obs[~above], t_rep[~above], s=6, alpha=0.4, color="#c0392b", label="T_rep < T_obs"
-    )
-    ax1.scatter(t_obs[above], t_rep[above], s=6, alpha=0.4, color="#2471a3", label="T_rep >= T_obs")
-    if t_obs.size:
-        lo = float(min(t_obs.min(), t_rep.min()))
-        hi = float(max(t_obs.max(), t_rep.max()))
-        ax1.plot([lo, hi], [lo, hi], color="black", lw=1)
-    ax1.set_xlabel("T(y; theta): observed data")
-    ax1.set_ylabel("T(y_rep; theta): replicated data")
-    ax1.legend(loc="upper left", fontsize=8)
-    ax1.set_title("Likelihood-ratio discrepancy per draw")
-    diff = t_rep - t_obs
-    ax2.hist(diff, bins=50, color="#7f8c8d")
-    ax2.axvline(0.0, color="black", lw=1)
-    ax2.set_xlabel("T_rep - T_obs")
-    ax2.set_ylabel("draws")
-    ax2.set_title(f"PPP = {ppp.ppp:.3f} (share of draws right of 0)")
-    fig.suptitle(title or "Posterior predictive check (chi-square discrepancy)")
-    return fig
-
-
-def plot_residual_correlations(
-    residuals: pd.DataFrame, names: Sequence[str], title: str | None = None
-) -> Figure:
-    """Heatmap of the posterior mean residual correlations (lower triangle).
-
-    Cells whose interval excludes zero are marked with an asterisk (values are printed when
-    there are at most 16 variables).
-
-    Parameters
-    ----------
-    residuals : pandas.DataFrame
-        :func:`residual_table`.
-    names : sequence of str
-        Variables in display order.
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    from matplotlib.figure import Figure
-
-    p = len(names)
-    pos = {v: i for i, v in enumerate(names)}
-    mat = np.full((p, p), np.nan)
-    star = np.zeros((p, p), dtype=bool)
-    for v1, v2, r, flag in zip(
-        residuals["var1"],
-        residuals["var2"],
-        residuals["residual"],
-        residuals["excludes_zero"],
-        strict=True,
-    ):
-        i, j = sorted((pos[v1], pos[v2]), reverse=True)
-        mat[i, j] = r
-        star[i, j] = bool(flag)
-    vmax = max(0.1, float(np.nanmax(np.abs(mat)))) if np.isfinite(mat).any() else 0.1
-    size = min(12.0, 2.5 + 0.45 * p)
-    fig = Figure(figsize=(size + 1.2, size), layout="constrained")
-    ax = fig.subplots()
-    im = ax.imshow(np.ma.masked_invalid(mat), cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-    ax.set_xticks(range(p), names, rotation=90, fontsize=8 if p > 20 else 9)
-    ax.set_yticks(range(p), names, fontsize=8 if p > 20 else 9)
-    if p <= 16:
-        for i in range(p):
-            for j in range(i):
-                if np.isfinite(mat[i, j]):
-                    ax.text(
-                        j,
-                        i,
-                        f"{mat[i, j]:.2f}{'*' if star[i, j] else ''}",
-                        ha="center",
-                        va="center",
-                        fontsize=7,
-                    )
-    else:
-        ii, jj = np.nonzero(star)
-        ax.scatter(jj, ii, marker="*", s=12, color="black")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="observed - implied correlation")
-    ax.set_title(title or "Residual correlations (posterior mean; * interval excludes 0)")
-    return fig

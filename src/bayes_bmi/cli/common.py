@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import traceback
 from collections.abc import Callable
 from functools import wraps
@@ -11,6 +10,7 @@ from typing import Any
 import typer
 
 from bayes_bmi.errors import BayesBmiError
+from bayes_bmi.plots.render import png_bytes
 
 __all__ = ["friendly", "png_bytes", "print_table"]
 
@@ -40,18 +40,17 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def print_table(df: Any, title: str) -> None:
-    """Print a DataFrame as a plain table under a title (3 decimals, blanks for NaN)."""
+    """Print a DataFrame as a plain table under a title.
+
+    Numbers get 3 decimals, or two significant digits in exponent form when they are very
+    large or very small (:func:`~bayes_bmi.report.document.format_number`); NaN is blank.
+    """
     import pandas as pd
+
+    from bayes_bmi.report.document import format_number
 
     typer.echo(f"\n{title}")
     with pd.option_context(
         "display.max_rows", 500, "display.max_columns", 40, "display.width", 160
     ):
-        typer.echo(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep=""))
-
-
-def png_bytes(fig: Any, dpi: int = 150, **savefig: Any) -> bytes:
-    """Render a matplotlib Figure to PNG bytes (extra keywords go to ``savefig``)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, **savefig)
-    return buf.getvalue()
+        typer.echo(df.to_string(index=False, float_format=format_number, na_rep=""))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bayes_bmi.cli.common import friendly as _friendly
-from bayes_bmi.cli.common import png_bytes
+from bayes_bmi.plots.render import png_bytes
 
 if TYPE_CHECKING:
     from bayes_bmi.bayes.sampling import CompileCache
@@ -84,11 +84,11 @@ def compare(
 ) -> None:
     """Compare alternative models of the same data: LOO, WAIC, PPP and Bayesian fit indices."""
     from bayes_bmi.bayes.sampling import SamplerConfig
-    from bayes_bmi.checking.compare import compare_models, plot_comparison
-    from bayes_bmi.checking.ppc import plot_ppp, plot_residual_correlations
+    from bayes_bmi.checking.compare import compare_models
     from bayes_bmi.data import read_data
     from bayes_bmi.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
     from bayes_bmi.lavaan.model import read_model
+    from bayes_bmi.plots.checking import plot_comparison, plot_ppp, plot_residual_correlations
 
     names = _model_names(models)
     specified = {name: read_model(path) for name, path in zip(names, models, strict=True)}

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bayes_bmi.cli.common import friendly as _friendly
-from bayes_bmi.cli.common import png_bytes
 from bayes_bmi.cli.common import print_table as _print_table
 from bayes_bmi.errors import BayesBmiError
+from bayes_bmi.plots.render import png_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,7 +71,8 @@ def literature(
 ) -> None:
     """Count how often earlier studies used each business-model element."""
     from bayes_bmi.data import read_data
-    from bayes_bmi.measurement.literature import element_frequencies, plot_element_frequencies
+    from bayes_bmi.measurement.literature import element_frequencies
+    from bayes_bmi.plots.measurement import plot_element_frequencies
 
     df = read_data(table)
     freq = element_frequencies(df, id_columns=_split(id_columns), threshold=threshold)
@@ -106,7 +107,8 @@ def experts(
 ) -> None:
     """Screen elements by expert ratings (mean, CV) and Kendall's W."""
     from bayes_bmi.data import read_data
-    from bayes_bmi.measurement.experts import expert_screening, plot_expert_screening
+    from bayes_bmi.measurement.experts import expert_screening
+    from bayes_bmi.plots.measurement import plot_expert_screening
 
     df = read_data(ratings)
     scale = (scale_min, scale_max)
@@ -182,6 +184,7 @@ def pca(
     """Principal component analysis of survey items with KMO, Bartlett and parallel analysis."""
     from bayes_bmi.data import read_data
     from bayes_bmi.measurement import pca as pca_mod
+    from bayes_bmi.plots.measurement import plot_loadings, plot_scree
 
     df = read_data(data)
     chosen = _select_items([str(c) for c in df.columns], items, items_prefix)
@@ -200,8 +203,8 @@ def pca(
     chi2, df_b, p_b = pca_mod.bartlett_sphericity(subset)
     kmo_table = per_item.rename_axis("item").reset_index()
     figures = {
-        "pca_scree.png": pca_mod.plot_scree(result),
-        "pca_loadings.png": pca_mod.plot_loadings(result),
+        "pca_scree.png": plot_scree(result),
+        "pca_loadings.png": plot_loadings(result),
     }
     typer.echo(
         f"PCA of {len(chosen)} items on {result.n} complete rows of {data}"
@@ -255,7 +258,8 @@ def reliability(
     """Alpha, CR, AVE, Fornell-Larcker and HTMT of a measurement model (ML CFA)."""
     from bayes_bmi.data import read_data
     from bayes_bmi.lavaan.model import read_model
-    from bayes_bmi.measurement.reliability import plot_htmt, reliability_report
+    from bayes_bmi.measurement.reliability import reliability_report
+    from bayes_bmi.plots.measurement import plot_htmt
 
     m = read_model(model)
     df = read_data(data)

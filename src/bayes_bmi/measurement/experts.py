@@ -1,4 +1,4 @@
-"""Stage 2 of the measurement work: expert screening of candidate business-model elements.
+"""Stage 2 of the measurement work: expert screening of candidate elements.
 
 Experts rate each candidate element on a Likert scale (1-5 by default). An element passes when
 its mean rating is high enough and the experts agree on it (coefficient of variation small
@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from scipy import stats as sps
 
 from bayes_bmi.errors import BayesBmiError
 
-__all__ = ["ExpertError", "expert_screening", "kendall_w", "plot_expert_screening"]
+__all__ = ["ExpertError", "expert_screening", "kendall_w"]
 
 ID_NAMES = frozenset({"expert", "expert_id", "id", "rater", "respondent", "name"})
 SCREENING_COLUMNS = ("element", "n", "mean", "sd", "cv", "median", "mean_rank", "passes")
@@ -196,41 +195,3 @@ def expert_screening(
         "max_cv": float(max_cv),
     }
     return out[list(SCREENING_COLUMNS)], summary
-
-
-def plot_expert_screening(
-    screening: pd.DataFrame,
-    *,
-    min_mean: float | None = None,
-    scale: tuple[float, float] = (1, 5),
-    title: str | None = None,
-) -> Figure:
-    """Mean rating (with +-1 SD) of each element, passing elements highlighted.
-
-    Parameters
-    ----------
-    screening : pandas.DataFrame
-        The first output of :func:`expert_screening`.
-    min_mean : float, optional
-        Draw the mean threshold as a vertical line.
-    scale : tuple of float
-        The rating scale (sets the axis range).
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        A figure not attached to pyplot; save it with ``fig.savefig``.
-    """
-    df = screening.sort_values("mean", kind="mergesort")
-    fig = Figure(figsize=(7.0, 0.35 * len(df) + 1.4), layout="constrained")
-    ax = fig.add_subplot()
-    colours = np.where(df["passes"].to_numpy(dtype=bool), "#2b6cb0", "#a0aec0")
-    lo, hi = scale
-    ax.barh(df["element"], df["mean"] - lo, left=lo, xerr=df["sd"], color=colours, ecolor="#4a5568")
-    if min_mean is not None:
-        ax.axvline(min_mean, color="#c53030", linestyle="--", linewidth=1)
-    ax.set_xlim(lo, hi + 0.5)
-    ax.set_xlabel("mean rating (bars: +-1 SD); blue = passes")
-    ax.set_title(title or "Expert screening of business-model elements")
-    return fig

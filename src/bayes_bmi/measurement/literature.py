@@ -1,10 +1,10 @@
-"""Stage 1 of the measurement work: how often earlier studies used each business-model element.
+"""Stage 1 of the measurement work: how often earlier studies used each candidate element.
 
 The input is a coding table with one row per study, identifying columns (``author, year,
 source``) and one 0/1 column per candidate element (1 = the study's framework contains the
-element). :func:`element_frequencies` counts and ranks the elements and
-:func:`plot_element_frequencies` draws them. Both are pure: reading the CSV and saving the figure
-belong to the caller.
+element). :func:`element_frequencies` counts and ranks the elements (pure: reading the CSV
+belongs to the caller); :func:`bayes_bmi.plots.measurement.plot_element_frequencies` draws
+them.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from bayes_bmi.errors import BayesBmiError
 
-__all__ = ["LiteratureError", "element_frequencies", "plot_element_frequencies"]
+__all__ = ["LiteratureError", "element_frequencies"]
 
 FREQUENCY_COLUMNS = ("element", "count", "share", "selected")
 
@@ -105,36 +104,3 @@ def element_frequencies(
     out["selected"] = out["share"] >= threshold
     out = out.sort_values(["count", "element"], ascending=[False, True], kind="mergesort")
     return out.reset_index(drop=True)[list(FREQUENCY_COLUMNS)]
-
-
-def plot_element_frequencies(
-    frequencies: pd.DataFrame, *, threshold: float | None = None, title: str | None = None
-) -> Figure:
-    """Horizontal bar chart of the share of studies using each element.
-
-    Parameters
-    ----------
-    frequencies : pandas.DataFrame
-        The output of :func:`element_frequencies`.
-    threshold : float, optional
-        Draw the selection threshold as a vertical line.
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        A figure not attached to pyplot (no global state); save it with ``fig.savefig``.
-    """
-    df = frequencies.iloc[::-1]
-    fig = Figure(figsize=(7.0, 0.35 * len(df) + 1.4), layout="constrained")
-    ax = fig.add_subplot()
-    colours = np.where(df["selected"].to_numpy(dtype=bool), "#2b6cb0", "#a0aec0")
-    ax.barh(df["element"], df["share"], color=colours)
-    for y, (share, count) in enumerate(zip(df["share"], df["count"], strict=True)):
-        ax.text(share + 0.01, y, str(count), va="center", fontsize=8)
-    if threshold is not None:
-        ax.axvline(threshold, color="#c53030", linestyle="--", linewidth=1)
-    ax.set_xlim(0, 1.1)
-    ax.set_xlabel("share of studies using the element")
-    ax.set_title(title or "Business-model elements in the literature")
-    return fig

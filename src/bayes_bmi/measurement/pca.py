@@ -8,9 +8,8 @@ Everything works on the Pearson correlation matrix of the complete rows (listwis
   random-data eigenvalues) counts, loadings ``eigenvector * sqrt(eigenvalue)`` rotated by
   varimax (Kaiser-normalised, as R's ``stats::varimax``) or promax (power 4, as R's
   ``stats::promax``), the item-to-component assignment and communalities;
-- :func:`plot_scree`, :func:`plot_loadings`: figures (not attached to pyplot).
 
-Plain numpy/scipy; no estimator classes.
+Plain numpy/scipy; no estimator classes. The figures are in :mod:`bayes_bmi.plots.measurement`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from scipy import stats as sps
 
 from bayes_bmi.errors import BayesBmiError
@@ -33,8 +31,6 @@ __all__ = [
     "kmo",
     "parallel_analysis",
     "pca",
-    "plot_loadings",
-    "plot_scree",
     "promax",
     "varimax",
 ]
@@ -509,72 +505,3 @@ def pca(
         parallel_iter=parallel_iter,
         seed=seed,
     )
-
-
-def plot_scree(result: PCAResult, *, title: str | None = None) -> Figure:
-    """Scree plot: observed eigenvalues, random-data 95th percentiles and the Kaiser line.
-
-    Parameters
-    ----------
-    result : PCAResult
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        A figure not attached to pyplot; save it with ``fig.savefig``.
-    """
-    eig = result.eigenvalues
-    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    ax.plot(eig["component"], eig["eigenvalue"], "o-", color="#2b6cb0", label="observed")
-    ax.plot(
-        eig["component"],
-        eig["parallel_p95"],
-        "s--",
-        color="#718096",
-        markersize=4,
-        label=f"random data, 95th percentile ({result.parallel_iter} sets)",
-    )
-    ax.axhline(1.0, color="#c53030", linestyle=":", linewidth=1, label="eigenvalue 1 (Kaiser)")
-    ax.axvline(result.n_components + 0.5, color="#a0aec0", linewidth=0.8)
-    ax.set_xticks(eig["component"])
-    ax.set_xlabel("component")
-    ax.set_ylabel("eigenvalue")
-    ax.set_title(
-        title
-        or f"Scree plot (Kaiser: {result.n_kaiser}, parallel analysis: {result.n_parallel}, "
-        f"retained: {result.n_components})"
-    )
-    ax.legend(frameon=False, fontsize=8)
-    return fig
-
-
-def plot_loadings(result: PCAResult, *, title: str | None = None) -> Figure:
-    """Heat map of the (rotated) loadings, values printed in the cells.
-
-    Parameters
-    ----------
-    result : PCAResult
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        A figure not attached to pyplot; save it with ``fig.savefig``.
-    """
-    names = [c for c in result.loadings.columns if c.startswith("pc")]
-    values = result.loadings[names].to_numpy()
-    p, k = values.shape
-    fig = Figure(figsize=(1.1 * k + 2.5, 0.32 * p + 1.5), layout="constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(values, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-    for i in range(p):
-        for j in range(k):
-            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7)
-    ax.set_xticks(range(k), names)
-    ax.set_yticks(range(p), list(result.items))
-    rot = result.rotation or "unrotated"
-    ax.set_title(title or f"Loadings ({rot})")
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    return fig

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from bayes_bmi.data import select_model_data
 from bayes_bmi.errors import BayesBmiError
@@ -42,7 +41,6 @@ __all__ = [
     "fornell_larcker",
     "htmt",
     "item_statistics",
-    "plot_htmt",
     "reliability_report",
 ]
 
@@ -515,50 +513,3 @@ def reliability_report(
             "htmt_max": htmt_max,
         },
     )
-
-
-def plot_htmt(
-    htmt_matrix: pd.DataFrame, *, threshold: float = 0.85, title: str | None = None
-) -> Figure:
-    """Heat map of an HTMT matrix (lower triangle); values at or above ``threshold`` in bold.
-
-    Parameters
-    ----------
-    htmt_matrix : pandas.DataFrame
-        The output of :func:`htmt` (``construct`` + one column per construct).
-    threshold : float
-        HTMT limit.
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        A figure not attached to pyplot; save it with ``fig.savefig``.
-    """
-    names = list(htmt_matrix["construct"])
-    values = htmt_matrix[names].to_numpy(dtype=float)
-    k = len(names)
-    masked = np.where(np.tril(np.ones((k, k), dtype=bool), k=-1), values, np.nan)
-    fig = Figure(figsize=(0.8 * k + 2.8, 0.7 * k + 1.6), layout="constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(masked, cmap="Reds", vmin=0, vmax=1)
-    for i in range(k):
-        for j in range(i):
-            v = values[i, j]
-            if np.isnan(v):
-                continue
-            bad = v >= threshold
-            ax.text(
-                j,
-                i,
-                f"{v:.2f}",
-                ha="center",
-                va="center",
-                fontsize=8,
-                fontweight="bold" if bad else "normal",
-            )
-    ax.set_xticks(range(k), names, rotation=45, ha="right")
-    ax.set_yticks(range(k), names)
-    ax.set_title(title or f"HTMT (bold: at or above {threshold:g})")
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    return fig

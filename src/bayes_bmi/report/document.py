@@ -6,12 +6,45 @@ Rendering only: the numbers come from the study; nothing here computes.
 from __future__ import annotations
 
 import html
+import math
 import re
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["Report"]
+__all__ = ["Report", "format_number"]
+
+#: Beyond this magnitude a number is printed in exponent form (``1.1e+14``).
+LARGE = 1e6
+
+
+def format_number(value: float | None, digits: int = 3) -> str:
+    """A number as text for a person: fixed decimals, or exponent form when extreme.
+
+    Parameters
+    ----------
+    value : float or None
+    digits : int
+        Decimals of the fixed form.
+
+    Returns
+    -------
+    str
+        ``""`` for None and NaN; ``"inf"``/``"-inf"``; two significant digits in exponent form
+        (``1.1e+14``, ``3.2e-05``) when ``|value| >= 1e6`` or when the fixed form would show a
+        non-zero value as zero; otherwise ``digits`` decimals (``0.244``).
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    v = float(value)
+    if math.isnan(v):
+        return ""
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    size = abs(v)
+    if size >= LARGE or (0 < size < 0.5 * 10.0**-digits):
+        return f"{v:.2g}"
+    return f"{v:.{digits}f}"
 
 
 @dataclass
@@ -33,7 +66,7 @@ class Report:
         self.blocks.append(("para", text))
 
     def table(self, df: pd.DataFrame, caption: str = "", digits: int = 3) -> None:
-        """Add a table (floats rounded to ``digits``)."""
+        """Add a table (floats to ``digits`` decimals, extreme values in exponent form)."""
         self.blocks.append(("table", (df, caption, digits)))
 
     def figure(self, path: str, caption: str) -> None:
@@ -46,7 +79,7 @@ class Report:
         out = df.copy()
         for c in out.columns:
             if pd.api.types.is_float_dtype(out[c]):
-                out[c] = out[c].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
+                out[c] = out[c].map(lambda v: format_number(v, digits))
         return out.astype(str).replace({"nan": "", "<NA>": "", "None": ""})
 
     def to_markdown(self) -> str:

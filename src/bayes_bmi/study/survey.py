@@ -1,17 +1,14 @@
-"""Synthetic data: draws from any model's implied moments, and a Likert survey from a truth.
+"""The thesis survey's ground truth and its generator: a Likert survey from a known truth.
 
-Two layers, both pure (no I/O, no global random state; every function takes an explicit seed):
-
-* :func:`simulate_normal` draws multivariate-normal data from the implied moments of *any*
-  bayes-bmi model at given per-row parameter values.
-* A :class:`SurveyTruth` is the documented ground truth of the thesis design (eight drivers ->
-  second-order business model innovation -> firm performance) in the *standardized metric*:
-  every latent variable and every item's latent response has total variance 1, so loadings,
-  paths and correlations are the ``std.all`` values a fit should recover.
-  :func:`truth_model` and :func:`truth_values` turn it into a model and per-row values,
-  :func:`simulate_responses` draws the continuous latent responses and
-  :func:`simulate_survey` cuts them at per-item thresholds into 5-point Likert items and adds
-  firm descriptors.
+Pure (no I/O, no global random state; every function takes an explicit seed). A
+:class:`SurveyTruth` is the documented ground truth of the thesis design (eight drivers ->
+second-order business model innovation -> firm performance) in the *standardized metric*:
+every latent variable and every item's latent response has total variance 1, so loadings,
+paths and correlations are the ``std.all`` values a fit should recover. :func:`truth_model`
+and :func:`truth_values` turn it into a model and per-row values, :func:`simulate_responses`
+draws the continuous latent responses (with the generic
+:func:`bayes_bmi.simulate.normal.simulate_normal`) and :func:`simulate_survey` cuts them at
+per-item thresholds into 5-point Likert items and adds firm descriptors.
 
 The shipped data set ``data/bmi_survey.csv`` is ``simulate_survey(default_truth(),
 SHIPPED_N, SHIPPED_SEED)`` (see ``scripts/generate_survey.py``).
@@ -31,8 +28,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from bayes_bmi.lavaan.model import Model, specify
-from bayes_bmi.lavaan.representation import fill_matrices, implied_moments
 from bayes_bmi.lavaan.standardized import defined_values
+from bayes_bmi.simulate.normal import Seed, simulate_normal
 
 __all__ = [
     "SHIPPED_N",
@@ -44,7 +41,6 @@ __all__ = [
     "default_truth",
     "discretize",
     "simulate_firms",
-    "simulate_normal",
     "simulate_responses",
     "simulate_survey",
     "truth_model",
@@ -58,72 +54,6 @@ SHIPPED_N = 632
 SHIPPED_SEED = 20261127
 #: Tag of the ground-truth JSON format.
 TRUTH_FORMAT = "bayes-bmi/survey-truth/1"
-
-Seed = int | np.random.SeedSequence | np.random.Generator
-
-
-# ---------------------------------------------------------------------------------------------
-# Any model: draws from the implied moments
-# ---------------------------------------------------------------------------------------------
-
-
-def simulate_normal(model: Model, values: Sequence[float], n: int, seed: Seed) -> pd.DataFrame:
-    """Draw multivariate-normal data from a model's implied moments.
-
-    Parameters
-    ----------
-    model : Model
-        Any specified model.
-    values : sequence of float
-        One value per parameter-table row (free and fixed; ``:=`` rows are ignored), e.g.
-        :attr:`bayes_bmi.ml.fit.MLResult.values` or :func:`truth_values`.
-    n : int
-        Number of rows to draw.
-    seed : int, numpy.random.SeedSequence or numpy.random.Generator
-        Passed to :func:`numpy.random.default_rng`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``n`` rows, one column per observed variable in model order.
-
-    Raises
-    ------
-    ValueError
-        If ``values`` has the wrong length or non-finite entries, or the implied covariance
-        matrix is not positive definite.
-
-    Notes
-    -----
-    Draws are ``mu + Z L'`` with ``L`` the Cholesky factor of the implied ``Sigma`` and ``Z``
-    standard normal, so a seed gives the same data on every platform up to rounding.
-    """
-    if n < 1:
-        raise ValueError(f"n must be a positive integer, got {n}")
-    vals = np.asarray(values, dtype=float)
-    pt = model.partable
-    if vals.shape != (len(pt),):
-        raise ValueError(
-            f"values must hold one number per parameter-table row ({len(pt)}), got shape "
-            f"{vals.shape}"
-        )
-    used = (pt["op"] != ":=").to_numpy()
-    if not np.all(np.isfinite(vals[used])):
-        bad = np.flatnonzero(used & ~np.isfinite(vals))[0]
-        raise ValueError(
-            f"value of row {bad + 1} ({pt['lhs'].iat[bad]} {pt['op'].iat[bad]} "
-            f"{pt['rhs'].iat[bad]}) is not finite"
-        )
-    sigma, mu = implied_moments(fill_matrices(model.representation, vals))
-    try:
-        chol = np.linalg.cholesky(sigma)
-    except np.linalg.LinAlgError as exc:
-        raise ValueError(
-            "the implied covariance matrix is not positive definite at these values"
-        ) from exc
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, len(model.ov_names)))
-    return pd.DataFrame(mu + z @ chol.T, columns=list(model.ov_names))
 
 
 # ---------------------------------------------------------------------------------------------
