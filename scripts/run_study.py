@@ -3,8 +3,13 @@
 Runs the literature count, the expert screening, the PCA of the business-model items,
 reliability and validity, the Bayesian SEM of ``models/bmi_drivers.lav`` with its ML
 cross-check, the hypotheses, the key drivers, the comparison with the alternative driver
-models, the recovery of the known truth of the synthetic data, and writes the report.
-Equivalent to ``bayes-bmi study`` with the shipped inputs.
+models, the recovery of the known truth of the synthetic data
+(:func:`bayes_bmi.study.pipeline.run_study`), and writes tables, figures and the report
+(:func:`bayes_bmi.report.study.write_study`). Equivalent to ``bayes-bmi study`` with the
+shipped inputs. Input paths are given relative to the working folder (as ``make study`` runs
+from the repository), so the report shows ``data/bmi_survey.csv`` rather than an absolute
+path. Exit code 0 on success, 1 when the chains did not converge (results are written), 2 on
+bad input (nothing is written).
 """
 
 from __future__ import annotations
@@ -21,54 +26,52 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def shipped(name: str) -> Path:
+    """A shipped input, relative to the working folder when that is possible."""
+    try:
+        return Path(os.path.relpath(ROOT / name))
+    except ValueError:  # another drive (Windows): no relative path exists
+        return ROOT / name
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run the thesis study into results/.")
-    parser.add_argument("--out", type=Path, default=ROOT / "results")
+    parser.add_argument("--out", type=Path, default=shipped("results"))
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    from bayes_bmi.cli.main import app
+    from bayes_bmi.bayes.sampling import SamplerConfig
+    from bayes_bmi.errors import BayesBmiError
+    from bayes_bmi.report.study import write_study
+    from bayes_bmi.study.pipeline import StudyConfig, run_study
 
-    argv = [
-        "study",
-        "--data",
-        str(ROOT / "data/bmi_survey.csv"),
-        "--model",
-        str(ROOT / "models/bmi_drivers.lav"),
-        "--hypotheses",
-        str(ROOT / "models/bmi_drivers.hypotheses.toml"),
-        "--alternative",
-        str(ROOT / "models/bmi_drivers_direct.lav"),
-        "--alternative",
-        str(ROOT / "models/bmi_drivers_dimensions.lav"),
-        "--truth",
-        str(ROOT / "data/ground_truth.json"),
-        "--literature",
-        str(ROOT / "data/literature/bm_elements.csv"),
-        "--experts",
-        str(ROOT / "data/experts/ratings_example.csv"),
-        "--out",
-        str(args.out),
-        "--draws",
-        str(args.draws),
-        "--tune",
-        str(args.tune),
-        "--chains",
-        str(args.chains),
-        "--seed",
-        str(args.seed),
-    ]
+    config = StudyConfig(
+        data=shipped("data/bmi_survey.csv"),
+        model=shipped("models/bmi_drivers.lav"),
+        hypotheses=shipped("models/bmi_drivers.hypotheses.toml"),
+        alternatives=(
+            shipped("models/bmi_drivers_direct.lav"),
+            shipped("models/bmi_drivers_dimensions.lav"),
+        ),
+        truth=shipped("data/ground_truth.json"),
+        literature=shipped("data/literature/bm_elements.csv"),
+        experts=shipped("data/experts/ratings_example.csv"),
+        sampler=SamplerConfig(
+            draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, progress=False
+        ),
+    )
     try:
-        app(argv, standalone_mode=False)
-    except SystemExit as exc:  # typer.Exit
-        return int(exc.code or 0)
-    except Exception as exc:  # click exceptions carry exit codes
-        code = getattr(exc, "exit_code", None)
-        if code is not None:
-            return int(code)
-        raise
+        results = run_study(config)
+        written = write_study(results, args.out)
+    except BayesBmiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} files to {args.out}; report: {args.out / 'report.md'}")
+    if not results.converged:
+        print("WARNING: the main model's chains did not converge; see the report.", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -197,13 +197,13 @@ def study(
 ) -> None:
     """Run the whole study (stages, Bayesian SEM, hypotheses, key drivers, report)."""
     from bayes_bmi.bayes.sampling import SamplerConfig
+    from bayes_bmi.report.study import write_study
     from bayes_bmi.study.pipeline import StudyConfig, run_study
 
     config = StudyConfig(
         data=data,
         model=model,
         hypotheses=hypotheses,
-        out=out,
         alternatives=tuple(alternative or ()),
         truth=truth,
         literature=literature,
@@ -211,8 +211,10 @@ def study(
         sampler=SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed, progress=False),
         compare=not no_compare,
     )
-    res = run_study(config, log=lambda m: typer.echo(m))
-    show = res["hypotheses"][
+    results = run_study(config, log=lambda m: typer.echo(m))
+    written = write_study(results, out)
+    typer.echo(f"wrote {len(written)} files to {out}")
+    show = results.hypotheses.table[
         [
             "id",
             "parameter",
@@ -226,9 +228,9 @@ def study(
         ]
     ]
     _print_table(show, "Hypotheses")
-    _print_table(res["key_drivers"].iloc[:, :8], "Key drivers")
+    _print_table(results.drivers.table.iloc[:, :8], "Key drivers")
     typer.echo(f"\nreport: {out / 'report.md'} (and report.html)")
-    if not res["converged"]:
+    if not results.converged:
         typer.echo("WARNING: the main model's chains did not converge; see the report.", err=True)
         raise typer.Exit(code=1)
 

@@ -7,7 +7,7 @@ global backend or state is touched); the caller saves it with ``fig.savefig``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse, FancyArrowPatch, Rectangle
 from scipy import stats as sps
 
-from bayes_bmi.study.hypotheses import DEFAULT_RULE, hdi
+from bayes_bmi.study.hypotheses import DEFAULT_RULE, hdi, parameter_rows
 
 __all__ = [
     "dominance_heatmap",
@@ -24,6 +24,7 @@ __all__ = [
     "indirect_posteriors",
     "path_diagram",
     "rank_plot",
+    "trace_plot",
 ]
 
 _BLUE = "#2b6cb0"
@@ -341,3 +342,35 @@ def _cmap(name: str):
     from matplotlib import colormaps
 
     return colormaps[name]
+
+
+def trace_plot(result: Any, names: Sequence[str], *, title: str | None = None) -> Figure:
+    """Traces of up to six parameters, one panel each, one line per chain.
+
+    Parameters
+    ----------
+    result : BayesResult
+        A fit (its ``summary`` and the ``estimate`` draws of its posterior).
+    names : sequence of str
+        Parameter names (labels or ``lhs~rhs``); names the fit does not have are skipped.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    idx = parameter_rows(result.summary)
+    names = [n for n in names if n in idx][:6]
+    fig = Figure(figsize=(9, 1.6 * max(len(names), 1)))
+    est = result.idata["posterior"]["estimate"].values
+    for j, n in enumerate(names):
+        ax = fig.add_subplot(len(names), 1, j + 1)
+        for c in range(est.shape[0]):
+            ax.plot(est[c, :, idx[n]], lw=0.4, alpha=0.8, label=f"chain {c + 1}")
+        ax.set_ylabel(n, fontsize=8)
+        if j == 0:
+            ax.set_title(
+                title or "Traces of the driver paths (each colour a chain; they should overlap)"
+            )
+    fig.tight_layout()
+    return fig

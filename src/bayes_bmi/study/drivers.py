@@ -525,6 +525,292 @@ def _label(d: str, levers: Mapping[str, Lever]) -> str:
     return f"{d} ({lever.name})" if lever else d
 
 
+@dataclass(frozen=True)
+class _Ranking:
+    """What every part of the advice reads: drivers by expected rank, their status, the leader.
+
+    Attributes
+    ----------
+    tab : pandas.DataFrame
+        The key-driver table indexed by driver.
+    order : list of str
+        Drivers by expected rank.
+    status : dict
+        Driver -> ``credible``, ``negligible``, ``negative`` or ``uncertain``.
+    verdicts, hyp_ids : dict
+        Parameter -> Bayesian verdict and hypothesis id (empty without a hypothesis table).
+    dominance : Dominance
+    levers : mapping of str to Lever
+    rule : DecisionRule
+    what : str
+        The ranked effect in words.
+    leader : str
+        The driver most likely to have the largest effect.
+    contenders : list of str
+        Drivers the leader does not beat with probability ``close``.
+    label : dict
+        Driver -> its name with the lever's words.
+    """
+
+    tab: pd.DataFrame
+    order: list[str]
+    status: dict[str, str]
+    verdicts: dict[str, str]
+    hyp_ids: dict[str, str]
+    dominance: Dominance
+    levers: Mapping[str, Lever]
+    rule: DecisionRule
+    what: str
+    leader: str
+    contenders: list[str]
+    label: dict[str, str]
+
+    @property
+    def p_lead(self) -> float:
+        """Probability that the leader has the largest effect."""
+        return float(self.dominance.p_largest[self.leader])
+
+    def beats(self, a: str, b: str) -> float:
+        """``P(a > b)``."""
+        return float(self.dominance.pairwise.at[a, b])
+
+    def hyp(self, d: str) -> str:
+        """``"; H1 supported"`` for a driver with a hypothesis, else ``""``."""
+        param = self.tab.at[d, "bmi_param"]
+        return f"; {self.hyp_ids[param]} {self.verdicts[param]}" if param in self.hyp_ids else ""
+
+    def with_pd(self, d: str) -> str:
+        """``"GP (government policy support; P(effect > 0) = 0.91)"``."""
+        lever = self.levers.get(d)
+        name = f"{lever.name}; " if lever else ""
+        return f"{d} ({name}P(effect > 0) = {self.tab.at[d, 'bmi_p_positive']:.2f})"
+
+
+def _ranking(
+    table: pd.DataFrame,
+    dominance: Dominance,
+    hypotheses_table: pd.DataFrame | None,
+    levers: Mapping[str, Lever],
+    close: float,
+    rule: DecisionRule,
+) -> _Ranking:
+    """Classify the drivers and find the leader and its contenders."""
+    tab = table.set_index("driver")
+    order = [d for d in dominance.order if d in tab.index]
+    verdicts: dict[str, str] = {}
+    hyp_ids: dict[str, str] = {}
+    if hypotheses_table is not None and len(hypotheses_table):
+        verdicts = dict(
+            zip(hypotheses_table["parameter"], hypotheses_table["bayes_verdict"], strict=True)
+        )
+        hyp_ids = dict(zip(hypotheses_table["parameter"], hypotheses_table["id"], strict=True))
+    status = {d: _status(tab.loc[d], verdicts.get(tab.at[d, "bmi_param"]), rule) for d in order}
+    what = "effect on BMI" if dominance.by == "bmi" else "total effect on firm performance"
+    what = f"absolute {what}" if dominance.absolute else what
+    leader = max(order, key=lambda d: (float(dominance.p_largest[d]), -order.index(d)))
+    pw = dominance.pairwise
+    contenders = [d for d in order if d != leader and float(pw.at[leader, d]) < close]
+    return _Ranking(
+        tab=tab,
+        order=order,
+        status=status,
+        verdicts=verdicts,
+        hyp_ids=hyp_ids,
+        dominance=dominance,
+        levers=levers,
+        rule=rule,
+        what=what,
+        leader=leader,
+        contenders=contenders,
+        label={d: _label(d, levers) for d in order},
+    )
+
+
+def _firm_priorities(k: _Ranking) -> list[str]:
+    """The leader, its contenders and the next credible drivers."""
+    leader, label, out = k.leader, k.label, []
+    lead_row, lead_lever = k.tab.loc[leader], k.levers.get(leader)
+    action = f" Invest in {lead_lever.firm_action}." if lead_lever else ""
+    if k.status[leader] == "credible":
+        out.append(
+            f"Prioritise {label[leader]}: it has the largest {k.what} with "
+            f"probability {k.p_lead:.2f} ({_effect(lead_row)}{k.hyp(leader)}).{action}"
+        )
+    else:
+        out.append(
+            f"{label[leader]} is the most likely top driver (probability {k.p_lead:.2f}) but "
+            f"its effect is {k.status[leader]} ({_effect(lead_row)}{k.hyp(leader)}): do not "
+            "prioritise it on this evidence alone."
+        )
+    if k.contenders:
+        out.append(
+            "The ranking at the top is not settled: "
+            + "; ".join(f"P({leader} > {d}) = {k.beats(leader, d):.2f}" for d in k.contenders)
+            + f". Treat {_join(k.contenders)} as "
+            + ("a comparable priority." if len(k.contenders) == 1 else "comparable priorities.")
+        )
+    follow = [
+        d for d in k.order if d != leader and d not in k.contenders and k.status[d] == "credible"
+    ]
+    if follow:
+        out.append(
+            "Next, with credibly positive but smaller effects (by expected rank): "
+            + "; ".join(
+                f"{label[d]}, median {k.tab.at[d, 'bmi_median']:.2f}, expected rank "
+                f"{k.tab.at[d, 'expected_rank']:.1f}"
+                for d in follow
+            )
+            + "."
+        )
+    return out
+
+
+def _firm_doubts(k: _Ranking) -> list[str]:
+    """Drivers that do not pay (null or negative) and drivers still in doubt."""
+    out = []
+    for d in [d for d in k.order if k.status[d] in ("negligible", "negative")]:
+        row, lever = k.tab.loc[d], k.levers.get(d)
+        if k.status[d] == "negative":
+            out.append(
+                f"{k.label[d]} has a credibly negative effect on BMI ({_effect(row)}; "
+                f"P(effect > 0) = {row['bmi_p_positive']:.2f}{k.hyp(d)}): find out why before "
+                "investing more here."
+            )
+            continue
+        if lever is not None and not lever.firm_controlled:
+            tail = " It is an external condition: monitor it, but do not expect it to drive BMI."
+        else:
+            tail = " Do not expect BMI gains from investing here."
+        out.append(
+            f"{k.label[d]} shows no practically relevant effect on BMI ({_effect(row)}; "
+            f"{100 * row['bmi_rope_share']:.0f}% of the posterior within the ROPE{k.hyp(d)})."
+            + tail
+        )
+    unsure = [d for d in k.order if k.status[d] == "uncertain"]
+    own = [d for d in unsure if k.levers.get(d) is None or k.levers[d].firm_controlled]
+    external = [d for d in unsure if d not in own]
+    if own:
+        out.append(
+            f"Evidence is inconclusive for {_join([k.with_pd(d) for d in own])}: pilot before "
+            "investing."
+        )
+    if external:
+        out.append(
+            f"The role of {_join([k.with_pd(d) for d in external])} is unclear: keep "
+            "monitoring it rather than planning around it."
+        )
+    return out
+
+
+def _firm_payoff(k: _Ranking) -> list[str]:
+    """Whether the leader's effect carries through to performance."""
+    row = k.tab.loc[k.leader]
+    if not np.isfinite(row["total_median"]):
+        return []
+    tpos = float(row["total_p_positive"])
+    return [
+        f"Through BMI, {k.leader} is associated with a standardized total effect on firm "
+        f"performance of {row['total_median']:.2f} (95% HDI "
+        f"[{row['total_hdi_lower']:.2f}, {row['total_hdi_upper']:.2f}], "
+        f"P(> 0) = {tpos:.2f})"
+        + (
+            "; BMI pays off in performance."
+            if tpos >= k.rule.pd_min
+            else "; whether BMI pays off in performance is not established."
+        )
+    ]
+
+
+def _policy_support(k: _Ranking, policy: str) -> list[str]:
+    """The paragraph on direct policy support (the driver that *is* government support)."""
+    if policy not in k.tab.index:
+        return []
+    row, st = k.tab.loc[policy], k.status[policy]
+    if st == "credible":
+        text = (
+            f"Direct policy support ({policy}) works ({_effect(row)}{k.hyp(policy)}), "
+            f"expected rank {row['expected_rank']:.1f} of {len(k.order)}; keep it and target "
+            "it at BMI."
+        )
+    elif st == "uncertain":
+        text = (
+            f"The effect of direct policy support ({policy}) is uncertain "
+            f"({_effect(row)}, P(effect > 0) = {row['bmi_p_positive']:.2f}): evaluate "
+            "the programmes before expanding them."
+        )
+    else:
+        text = (
+            f"Direct policy support ({policy}) shows no practically relevant effect "
+            f"on BMI ({_effect(row)}): redesign it rather than scale it up."
+        )
+    better = [
+        d
+        for d in k.order
+        if d != policy and k.beats(d, policy) >= 0.9 and k.status[d] == "credible"
+    ]
+    if better:
+        text += (
+            " Drivers that policy can shape indirectly beat it: "
+            + ", ".join(f"P({d} > {policy}) = {k.beats(d, policy):.2f}" for d in better)
+            + "."
+        )
+    return [text]
+
+
+def _government_advice(k: _Ranking, policy: str) -> list[str]:
+    """Policy support, then the drivers policy can shape, then low priorities and open ones."""
+    out = _policy_support(k, policy)
+    others = [d for d in k.order if d != policy]
+    for d in others:
+        lever = k.levers.get(d)
+        if k.status[d] == "credible" and lever is not None and lever.policy_action:
+            out.append(
+                f"Support {k.label[d]} through {lever.policy_action}: standardized effect "
+                f"{k.tab.at[d, 'bmi_median']:.2f}, expected rank "
+                f"{k.tab.at[d, 'expected_rank']:.1f}, largest with probability "
+                f"{float(k.dominance.p_largest[d]):.2f}."
+            )
+    no_use = [d for d in others if k.status[d] in ("negligible", "negative")]
+    if no_use:
+        out.append(
+            f"Low priority for policy: {_join([k.label[d] for d in no_use])}; no practically "
+            "relevant effect on BMI in these data."
+        )
+    open_q = [d for d in others if k.status[d] == "uncertain"]
+    if open_q:
+        out.append(
+            f"Evaluate before funding: the effect of {_join([k.label[d] for d in open_q])} on "
+            "BMI is inconclusive in these data."
+        )
+    return out
+
+
+def _caveats(k: _Ranking, hypotheses_table: pd.DataFrame | None) -> list[str]:
+    """How sure the ranking is, Bayes-ML disagreements, and what the data cannot show."""
+    out = [
+        f"Ranking by the standardized {k.what}; {k.label[k.leader]} is the most likely "
+        f"top driver (probability {k.p_lead:.2f}), the expected ranks are "
+        + ", ".join(f"{d} {k.tab.at[d, 'expected_rank']:.1f}" for d in k.order)
+        + "."
+    ]
+    if hypotheses_table is not None and "agree" in hypotheses_table:
+        dis = hypotheses_table[hypotheses_table["agree"].fillna(True).eq(False)]
+        if len(dis):
+            out.append(
+                "Bayesian and ML verdicts disagree on "
+                + ", ".join(
+                    f"{r.id} ({r.parameter}: Bayes {r.bayes_verdict}, ML {r.ml_verdict})"
+                    for r in dis.itertuples()
+                )
+                + "."
+            )
+    out.append(
+        "Effects are associations estimated from cross-sectional survey data; they support "
+        "priorities, not causal guarantees."
+    )
+    return out
+
+
 def recommendations(
     table: pd.DataFrame,
     dominance: Dominance,
@@ -565,203 +851,10 @@ def recommendations(
     -------
     Recommendations
     """
-    tab = table.set_index("driver")
-    order = [d for d in dominance.order if d in tab.index]
-    verdicts: dict[str, str] = {}
-    hyp_ids: dict[str, str] = {}
-    if hypotheses_table is not None and len(hypotheses_table):
-        verdicts = dict(
-            zip(hypotheses_table["parameter"], hypotheses_table["bayes_verdict"], strict=True)
-        )
-        hyp_ids = dict(zip(hypotheses_table["parameter"], hypotheses_table["id"], strict=True))
-    status = {d: _status(tab.loc[d], verdicts.get(tab.at[d, "bmi_param"]), rule) for d in order}
-    what = "effect on BMI" if dominance.by == "bmi" else "total effect on firm performance"
-    what = f"absolute {what}" if dominance.absolute else what
-
-    leader = max(order, key=lambda d: (float(dominance.p_largest[d]), -order.index(d)))
-    p_lead = float(dominance.p_largest[leader])
-    pw = dominance.pairwise
-    contenders = [d for d in order if d != leader and float(pw.at[leader, d]) < close]
-    lead_row = tab.loc[leader]
-    label = {d: _label(d, levers) for d in order}
-
-    def hyp(d: str) -> str:
-        param = tab.at[d, "bmi_param"]
-        return f"; {hyp_ids[param]} {verdicts[param]}" if param in hyp_ids else ""
-
-    firms: list[str] = []
-    government: list[str] = []
-    caveats: list[str] = []
-
-    # --- firms ---
-    lead_lever = levers.get(leader)
-    action = f" Invest in {lead_lever.firm_action}." if lead_lever else ""
-    if status[leader] == "credible":
-        firms.append(
-            f"Prioritise {label[leader]}: it has the largest {what} with "
-            f"probability {p_lead:.2f} ({_effect(lead_row)}{hyp(leader)}).{action}"
-        )
-    else:
-        firms.append(
-            f"{label[leader]} is the most likely top driver (probability {p_lead:.2f}) but "
-            f"its effect is {status[leader]} ({_effect(lead_row)}{hyp(leader)}): do not "
-            "prioritise it on this evidence alone."
-        )
-    if contenders:
-        firms.append(
-            "The ranking at the top is not settled: "
-            + "; ".join(f"P({leader} > {d}) = {float(pw.at[leader, d]):.2f}" for d in contenders)
-            + f". Treat {_join(contenders)} as "
-            + ("a comparable priority." if len(contenders) == 1 else "comparable priorities.")
-        )
-    follow = [d for d in order if d != leader and d not in contenders and status[d] == "credible"]
-    if follow:
-        firms.append(
-            "Next, with credibly positive but smaller effects (by expected rank): "
-            + "; ".join(
-                f"{label[d]}, median {tab.at[d, 'bmi_median']:.2f}, expected rank "
-                f"{tab.at[d, 'expected_rank']:.1f}"
-                for d in follow
-            )
-            + "."
-        )
-    weak = [d for d in order if status[d] in ("negligible", "negative")]
-    for d in weak:
-        row = tab.loc[d]
-        lever = levers.get(d)
-        if status[d] == "negative":
-            firms.append(
-                f"{label[d]} has a credibly negative effect on BMI ({_effect(row)}; "
-                f"P(effect > 0) = {row['bmi_p_positive']:.2f}{hyp(d)}): find out why before "
-                "investing more here."
-            )
-            continue
-        if lever is not None and not lever.firm_controlled:
-            tail = " It is an external condition: monitor it, but do not expect it to drive BMI."
-        else:
-            tail = " Do not expect BMI gains from investing here."
-        firms.append(
-            f"{label[d]} shows no practically relevant effect on BMI ({_effect(row)}; "
-            f"{100 * row['bmi_rope_share']:.0f}% of the posterior within the ROPE{hyp(d)})." + tail
-        )
-
-    def with_pd(d: str) -> str:
-        lever = levers.get(d)
-        name = f"{lever.name}; " if lever else ""
-        return f"{d} ({name}P(effect > 0) = {tab.at[d, 'bmi_p_positive']:.2f})"
-
-    unsure = [d for d in order if status[d] == "uncertain"]
-    own = [d for d in unsure if levers.get(d) is None or levers[d].firm_controlled]
-    external = [d for d in unsure if d not in own]
-    if own:
-        firms.append(
-            f"Evidence is inconclusive for {_join([with_pd(d) for d in own])}: pilot before "
-            "investing."
-        )
-    if external:
-        firms.append(
-            f"The role of {_join([with_pd(d) for d in external])} is unclear: keep monitoring "
-            "it rather than planning around it."
-        )
-    if np.isfinite(lead_row["total_median"]):
-        tpos = float(lead_row["total_p_positive"])
-        firms.append(
-            f"Through BMI, {leader} is associated with a standardized total effect on firm "
-            f"performance of {lead_row['total_median']:.2f} (95% HDI "
-            f"[{lead_row['total_hdi_lower']:.2f}, {lead_row['total_hdi_upper']:.2f}], "
-            f"P(> 0) = {tpos:.2f})"
-            + (
-                "; BMI pays off in performance."
-                if tpos >= rule.pd_min
-                else "; whether BMI pays off in performance is not established."
-            )
-        )
-
-    # --- government ---
-    if policy_driver in tab.index:
-        row = tab.loc[policy_driver]
-        st = status[policy_driver]
-        better = [
-            d
-            for d in order
-            if d != policy_driver
-            and float(pw.at[d, policy_driver]) >= 0.9
-            and status[d] == "credible"
-        ]
-        if st == "credible":
-            text = (
-                f"Direct policy support ({policy_driver}) works ({_effect(row)}"
-                f"{hyp(policy_driver)}), expected rank "
-                f"{row['expected_rank']:.1f} of {len(order)}; keep it and target it at BMI."
-            )
-        elif st == "uncertain":
-            text = (
-                f"The effect of direct policy support ({policy_driver}) is uncertain "
-                f"({_effect(row)}, P(effect > 0) = {row['bmi_p_positive']:.2f}): evaluate "
-                "the programmes before expanding them."
-            )
-        else:
-            text = (
-                f"Direct policy support ({policy_driver}) shows no practically relevant effect "
-                f"on BMI ({_effect(row)}): redesign it rather than scale it up."
-            )
-        if better:
-            text += (
-                " Drivers that policy can shape indirectly beat it: "
-                + ", ".join(
-                    f"P({d} > {policy_driver}) = {float(pw.at[d, policy_driver]):.2f}"
-                    for d in better
-                )
-                + "."
-            )
-        government.append(text)
-    indirect = [
-        d
-        for d in order
-        if d != policy_driver
-        and status[d] == "credible"
-        and levers.get(d) is not None
-        and levers[d].policy_action
-    ]
-    for d in indirect:
-        government.append(
-            f"Support {label[d]} through {levers[d].policy_action}: standardized effect "
-            f"{tab.at[d, 'bmi_median']:.2f}, expected rank {tab.at[d, 'expected_rank']:.1f}, "
-            f"largest with probability {float(dominance.p_largest[d]):.2f}."
-        )
-    no_use = [d for d in order if d != policy_driver and status[d] in ("negligible", "negative")]
-    if no_use:
-        government.append(
-            f"Low priority for policy: {_join([label[d] for d in no_use])}; no practically "
-            "relevant effect on BMI in these data."
-        )
-    open_q = [d for d in order if d != policy_driver and status[d] == "uncertain"]
-    if open_q:
-        government.append(
-            f"Evaluate before funding: the effect of {_join([label[d] for d in open_q])} on "
-            "BMI is inconclusive in these data."
-        )
-
-    # --- caveats ---
-    caveats.append(
-        f"Ranking by the standardized {what}; {label[leader]} is the most likely "
-        f"top driver (probability {p_lead:.2f}), the expected ranks are "
-        + ", ".join(f"{d} {tab.at[d, 'expected_rank']:.1f}" for d in order)
-        + "."
+    k = _ranking(table, dominance, hypotheses_table, levers, close, rule)
+    firms = _firm_priorities(k) + _firm_doubts(k) + _firm_payoff(k)
+    return Recommendations(
+        tuple(firms),
+        tuple(_government_advice(k, policy_driver)),
+        tuple(_caveats(k, hypotheses_table)),
     )
-    if hypotheses_table is not None and "agree" in hypotheses_table:
-        dis = hypotheses_table[hypotheses_table["agree"].fillna(True).eq(False)]
-        if len(dis):
-            caveats.append(
-                "Bayesian and ML verdicts disagree on "
-                + ", ".join(
-                    f"{r.id} ({r.parameter}: Bayes {r.bayes_verdict}, ML {r.ml_verdict})"
-                    for r in dis.itertuples()
-                )
-                + "."
-            )
-    caveats.append(
-        "Effects are associations estimated from cross-sectional survey data; they support "
-        "priorities, not causal guarantees."
-    )
-    return Recommendations(tuple(firms), tuple(government), tuple(caveats))

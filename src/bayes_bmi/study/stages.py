@@ -1,0 +1,555 @@
+"""The stages of the study, in order; each returns a frozen result and writes nothing.
+
+Like lavaan's ``lav_lavaan_step01_ovnames`` ... ``step14_test``, every stage is a function of
+the configuration and of earlier results: :func:`read_inputs` (read and cross-check the
+inputs), then
+
+1. :func:`step01_literature` - how often earlier frameworks use each element;
+2. :func:`step02_experts` - expert screening of the elements;
+3. :func:`step03_data_checks` - scale and missing-value checks, item descriptives, PCA;
+4. :func:`step04_reliability` - reliability and validity of the measurement part (ML CFA);
+5. :func:`step05_bayesian_sem` - the Bayesian SEM with its ML cross-check (and the
+   alternative models and the independence model when comparing);
+6. :func:`step06_checking` - posterior predictive check, fit indices, residuals, and the
+   posterior of composite reliability and AVE;
+7. :func:`step07_hypotheses` - Bayesian and ML verdicts on every hypothesis;
+8. :func:`step08_drivers` - key-driver ranking, dominance and recommendations;
+9. :func:`step09_comparison` - the alternative driver models side by side;
+10. :func:`step10_truth_recovery` - which true effects of simulated data were recovered.
+
+``bayes_bmi.study.pipeline.run_study`` calls them in this order; the report
+(:mod:`bayes_bmi.report.study`) is built from their results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_bmi.bayes.posterior import hdi, std_all_draws
+from bayes_bmi.data import DataError, read_data, select_model_data
+from bayes_bmi.lavaan.model import Model, read_model
+from bayes_bmi.study.drivers import Dominance, Recommendations, key_drivers, recommendations
+from bayes_bmi.study.hypotheses import (
+    DEFAULT_RULE,
+    DecisionRule,
+    Hypothesis,
+    check_hypotheses,
+    hypothesis_table,
+    parameter_draws,
+    parameter_rows,
+    read_hypotheses,
+)
+from bayes_bmi.study.structure import dimension_items, find_drivers, measurement_model
+from bayes_bmi.study.survey import SurveyTruth
+
+if TYPE_CHECKING:
+    from bayes_bmi.bayes.sampling import BayesResult, CompileCache
+    from bayes_bmi.checking.compare import Comparison
+    from bayes_bmi.checking.ppc import ModelCheck
+    from bayes_bmi.measurement.pca import PCAResult
+    from bayes_bmi.measurement.reliability import ReliabilityReport
+    from bayes_bmi.study.config import StudyConfig
+
+__all__ = [
+    "BayesianSEM",
+    "Checking",
+    "DataChecks",
+    "ExpertScreening",
+    "Hypotheses",
+    "Inputs",
+    "KeyDrivers",
+    "Literature",
+    "ModelComparison",
+    "Reliability",
+    "TruthRecovery",
+    "data_checks",
+    "posterior_reliability",
+    "read_inputs",
+    "step01_literature",
+    "step02_experts",
+    "step03_data_checks",
+    "step04_reliability",
+    "step05_bayesian_sem",
+    "step06_checking",
+    "step07_hypotheses",
+    "step08_drivers",
+    "step09_comparison",
+    "step10_truth_recovery",
+    "truth_recovery",
+]
+
+#: An element is selected when at least this share of the frameworks uses it.
+LITERATURE_THRESHOLD = 0.5
+#: An element passes the expert screening with at least this mean rating.
+EXPERT_MIN_MEAN = 3.5
+
+
+# ------------------------------------------------------------------------------- inputs
+@dataclass(frozen=True, eq=False)
+class Inputs:
+    """The inputs, read and checked against each other.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        The survey.
+    source : str
+        The data path as given, for messages.
+    model : Model
+        The main model.
+    hypotheses : tuple of Hypothesis
+    alternatives : mapping of str to Model
+        Alternative models by file stem.
+    focal : str
+        The construct the drivers predict (:func:`~bayes_bmi.study.structure.find_drivers`).
+    drivers : tuple of str
+    path_params : mapping of str to str
+        Driver -> its path to the focal construct.
+    total_params : mapping of str to tuple of str
+        Driver -> the parameters that add up to its total effect on the outcome.
+    """
+
+    data: pd.DataFrame
+    source: str
+    model: Model
+    hypotheses: tuple[Hypothesis, ...]
+    alternatives: Mapping[str, Model]
+    focal: str
+    drivers: tuple[str, ...]
+    path_params: Mapping[str, str]
+    total_params: Mapping[str, tuple[str, ...]]
+
+    @property
+    def indirect_names(self) -> list[str]:
+        """Every parameter of every driver's total effect, drivers in order."""
+        return [p for d in self.drivers for p in self.total_params[d]]
+
+
+def read_inputs(config: StudyConfig) -> Inputs:
+    """Read data, model, hypotheses and alternatives; find the drivers; check the hypotheses.
+
+    Raises
+    ------
+    BayesBmiError
+        On unreadable inputs, a model without drivers, or a hypothesis about a parameter the
+        model does not have.
+    """
+    data = read_data(config.data)
+    model = read_model(config.model)
+    hyps = read_hypotheses(config.hypotheses)
+    alts = {p.stem: read_model(p) for p in config.alternatives}
+    focal, drivers, path_params, total_params = find_drivers(model)
+    pt = model.partable
+    names = set(pt["label"]) | set(pt.loc[pt["op"] == ":=", "lhs"])
+    check_hypotheses(hyps, [n for n in names if n])
+    return Inputs(
+        data=data,
+        source=str(config.data),
+        model=model,
+        hypotheses=tuple(hyps),
+        alternatives=alts,
+        focal=focal,
+        drivers=tuple(drivers),
+        path_params=dict(path_params),
+        total_params={d: tuple(v) for d, v in total_params.items()},
+    )
+
+
+# ---------------------------------------------------------------------- 1-2. elements
+@dataclass(frozen=True, eq=False)
+class Literature:
+    """Stage 1: element frequencies across the coded frameworks (``frequencies``)."""
+
+    n_studies: int
+    frequencies: pd.DataFrame
+    threshold: float = LITERATURE_THRESHOLD
+
+
+def step01_literature(path: Path | None) -> Literature | None:
+    """Count the elements in the literature table at ``path`` (None: stage skipped)."""
+    from bayes_bmi.measurement.literature import element_frequencies
+
+    if path is None:
+        return None
+    table = pd.read_csv(path)
+    freq = element_frequencies(table, threshold=LITERATURE_THRESHOLD)
+    return Literature(n_studies=len(table), frequencies=freq)
+
+
+@dataclass(frozen=True, eq=False)
+class ExpertScreening:
+    """Stage 2: the screening table and its summary (Kendall's W, passing elements)."""
+
+    table: pd.DataFrame
+    summary: Mapping[str, Any]
+    min_mean: float = EXPERT_MIN_MEAN
+
+
+def step02_experts(path: Path | None) -> ExpertScreening | None:
+    """Screen the elements by the expert ratings at ``path`` (None: stage skipped)."""
+    from bayes_bmi.measurement.experts import expert_screening
+
+    if path is None:
+        return None
+    table, summary = expert_screening(pd.read_csv(path), min_mean=EXPERT_MIN_MEAN)
+    return ExpertScreening(table=table, summary=summary)
+
+
+# ----------------------------------------------------------------- 3. data checks, PCA
+def data_checks(
+    data: pd.DataFrame, items: Sequence[str], scale: tuple[int, int], source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Range and missing-cell checks per item, and item descriptives.
+
+    Raises
+    ------
+    DataError
+        When an item holds a value outside the response scale (naming row and column).
+    """
+    sel = select_model_data(data, items, source)
+    lo, hi = scale
+    rows = []
+    for item in items:
+        col = sel[item]
+        bad = col.notna() & ((col < lo) | (col > hi) | (col != np.round(col)))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{source}: item '{item}' row {i + 1} holds {col.iloc[i]!r}, outside the "
+                f"response scale {lo}-{hi} (integers); fix it or mark it missing"
+            )
+        x = col.dropna()
+        counts = x.value_counts().reindex(range(lo, hi + 1), fill_value=0)
+        rows.append(
+            {
+                "item": item,
+                "n": int(x.size),
+                "missing": int(col.isna().sum()),
+                "mean": float(x.mean()),
+                "sd": float(x.std(ddof=1)),
+                "skew": float(x.skew()),
+                "kurtosis": float(x.kurt()),
+                **{f"pct_{k}": float(100 * v / max(x.size, 1)) for k, v in counts.items()},
+            }
+        )
+    summary = pd.DataFrame(
+        [
+            {
+                "n_rows": int(len(sel)),
+                "n_items": len(items),
+                "missing_cells": int(sel.isna().sum().sum()),
+                "complete_rows": int(sel.dropna().shape[0]),
+                "all_in_range": True,
+            }
+        ]
+    )
+    return summary, pd.DataFrame(rows)
+
+
+@dataclass(frozen=True, eq=False)
+class DataChecks:
+    """Stage 3: checks of every model item and the PCA of the focal construct's items.
+
+    Attributes
+    ----------
+    summary, descriptives : pandas.DataFrame
+        From :func:`data_checks`.
+    items : tuple of str
+        The model's observed variables.
+    scale : (int, int)
+    pca : PCAResult
+    pca_items : tuple of str
+    kmo : float
+        Overall Kaiser-Meyer-Olkin measure of the PCA items.
+    """
+
+    summary: pd.DataFrame
+    descriptives: pd.DataFrame
+    items: tuple[str, ...]
+    scale: tuple[int, int]
+    pca: PCAResult
+    pca_items: tuple[str, ...]
+    kmo: float
+
+
+def step03_data_checks(config: StudyConfig, inputs: Inputs) -> DataChecks:
+    """Check the items against the response scale, describe them, and run the PCA.
+
+    The PCA uses ``config.pca_items`` or else the indicators of the first-order factors that
+    measure the focal construct; varimax rotation, parallel analysis seeded by the sampler's
+    seed.
+    """
+    from bayes_bmi.measurement.pca import kmo, pca
+
+    items = list(inputs.model.ov_names)
+    summary, desc = data_checks(inputs.data, items, config.scale, inputs.source)
+    pca_items = (
+        list(config.pca_items) if config.pca_items else dimension_items(inputs.model, inputs.focal)
+    )
+    item_df = inputs.data[pca_items].apply(pd.to_numeric, errors="coerce")
+    result = pca(item_df, rotation="varimax", seed=config.sampler.seed, source=inputs.source)
+    kmo_all, _ = kmo(item_df.dropna())
+    return DataChecks(
+        summary=summary,
+        descriptives=desc,
+        items=tuple(items),
+        scale=config.scale,
+        pca=result,
+        pca_items=tuple(pca_items),
+        kmo=float(kmo_all),
+    )
+
+
+# ------------------------------------------------------------------- 4. reliability
+@dataclass(frozen=True, eq=False)
+class Reliability:
+    """Stage 4: the measurement part (``cfa``) and its ML reliability ``report``."""
+
+    cfa: Model
+    report: ReliabilityReport
+
+
+def step04_reliability(inputs: Inputs) -> Reliability:
+    """Fit the measurement part by ML and tabulate alpha, CR, AVE, HTMT, Fornell-Larcker."""
+    from bayes_bmi.measurement.reliability import reliability_report
+
+    cfa = measurement_model(inputs.model)
+    return Reliability(cfa=cfa, report=reliability_report(cfa, inputs.data, source=inputs.source))
+
+
+# ------------------------------------------------------------------ 5. Bayesian SEM
+@dataclass(frozen=True, eq=False)
+class BayesianSEM:
+    """Stage 5: the main model's fit, the comparison (when asked) and the time it took.
+
+    Attributes
+    ----------
+    result : BayesResult
+        The main model's posterior with its ML cross-check (``result.ml``).
+    comparison : Comparison or None
+        Every model's fit and check (main, alternatives, independence model).
+    seconds : float
+    """
+
+    result: BayesResult
+    comparison: Comparison | None
+    seconds: float
+
+    @property
+    def converged(self) -> bool:
+        """Whether the main model's chains passed the convergence checks."""
+        return bool(self.result.diagnostics["converged"])
+
+
+def step05_bayesian_sem(
+    config: StudyConfig, inputs: Inputs, cache: CompileCache | None = None
+) -> BayesianSEM:
+    """Sample the main model by NUTS, with its ML cross-check.
+
+    When comparing, the alternatives and the independence model are sampled too and every
+    model is checked (:func:`~bayes_bmi.checking.compare.compare_models`).
+    """
+    from bayes_bmi.bayes.sampling import CompileCache, fit_bayes
+    from bayes_bmi.checking.compare import compare_models
+
+    cache = cache if cache is not None else CompileCache()
+    t0 = time.perf_counter()
+    main = config.model.stem
+    if config.compare:
+        comp = compare_models(
+            {main: inputs.model, **inputs.alternatives},
+            inputs.data,
+            config=config.sampler,
+            cache=cache,
+            source=inputs.source,
+        )
+        result = comp.results[main]
+    else:
+        comp = None
+        result = fit_bayes(
+            inputs.model, inputs.data, config=config.sampler, cache=cache, source=inputs.source
+        )
+    return BayesianSEM(result=result, comparison=comp, seconds=time.perf_counter() - t0)
+
+
+# ----------------------------------------------------------------------- 6. checking
+def posterior_reliability(
+    result: BayesResult, constructs: Sequence[str], max_draws: int = 1000
+) -> pd.DataFrame:
+    """Posterior of composite reliability and AVE from per-draw standardized loadings."""
+    from bayes_bmi.measurement.reliability import ave, composite_reliability
+
+    pt = result.model.partable
+    rows = result.draw_rows().reshape(-1, len(pt))
+    rows = rows[:: max(1, rows.shape[0] // max_draws)]
+    std = std_all_draws(pt, result.model.representation, rows)
+    out = []
+    for lv in constructs:
+        mask = ((pt["op"] == "=~") & (pt["lhs"] == lv)).to_numpy()
+        if not mask.any():
+            continue
+        lam = std[:, mask]
+        cr_d, ave_d = composite_reliability(lam), ave(lam)
+        cr_lo, cr_hi = hdi(cr_d)
+        ave_lo, ave_hi = hdi(ave_d)
+        out.append(
+            {
+                "construct": lv,
+                "cr_median": float(np.median(cr_d)),
+                "cr_hdi_lower": cr_lo,
+                "cr_hdi_upper": cr_hi,
+                "ave_median": float(np.median(ave_d)),
+                "ave_hdi_lower": ave_lo,
+                "ave_hdi_upper": ave_hi,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+@dataclass(frozen=True, eq=False)
+class Checking:
+    """Stage 6: the main model's check (PPP, fit indices, residuals) and posterior CR/AVE."""
+
+    check: ModelCheck
+    posterior_reliability: pd.DataFrame
+
+
+def step06_checking(config: StudyConfig, sem: BayesianSEM, reliability: Reliability) -> Checking:
+    """Check the main model (reusing the comparison's check) and its measurement quality."""
+    from bayes_bmi.checking.ppc import check_model
+
+    if sem.comparison is not None:
+        check = sem.comparison.checks[config.model.stem]
+    else:
+        check = check_model(sem.result, None, seed=config.sampler.seed)
+    constructs = list(reliability.report.constructs["construct"])
+    return Checking(
+        check=check, posterior_reliability=posterior_reliability(sem.result, constructs)
+    )
+
+
+# --------------------------------------------------------------------- 7. hypotheses
+@dataclass(frozen=True, eq=False)
+class Hypotheses:
+    """Stage 7: the hypothesis table and the decision rule behind its verdicts."""
+
+    table: pd.DataFrame
+    rule: DecisionRule = DEFAULT_RULE
+
+
+def step07_hypotheses(inputs: Inputs, sem: BayesianSEM) -> Hypotheses:
+    """Bayesian and ML verdicts on every hypothesis."""
+    return Hypotheses(table=hypothesis_table(list(inputs.hypotheses), sem.result))
+
+
+# ------------------------------------------------------------------------ 8. drivers
+@dataclass(frozen=True, eq=False)
+class KeyDrivers:
+    """Stage 8: the key-driver table, the ranking, advice, and the indirect-effect draws.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        :data:`~bayes_bmi.study.drivers.DRIVER_COLUMNS`.
+    dominance : Dominance
+    recommendations : Recommendations
+    indirect : mapping of str to numpy.ndarray
+        Standardized draws of every total-effect parameter (for the figure).
+    """
+
+    table: pd.DataFrame
+    dominance: Dominance
+    recommendations: Recommendations
+    indirect: Mapping[str, np.ndarray]
+
+
+def step08_drivers(inputs: Inputs, sem: BayesianSEM, hypotheses: Hypotheses) -> KeyDrivers:
+    """Rank the drivers on the standardized scale and turn the ranking into advice."""
+    table, dom = key_drivers(
+        sem.result, list(inputs.drivers), inputs.path_params, inputs.total_params
+    )
+    names = inputs.indirect_names
+    indirect = {}
+    if names:
+        draws = parameter_draws(sem.result, names, var="std_all")
+        indirect = {n: draws[:, j] for j, n in enumerate(names)}
+    return KeyDrivers(
+        table=table,
+        dominance=dom,
+        recommendations=recommendations(table, dom, hypotheses.table),
+        indirect=indirect,
+    )
+
+
+# --------------------------------------------------------------------- 9. comparison
+@dataclass(frozen=True, eq=False)
+class ModelComparison:
+    """Stage 9: the comparison table (best first) and its warnings."""
+
+    table: pd.DataFrame
+    warnings: tuple[str, ...]
+    comparison: Comparison
+
+
+def step09_comparison(sem: BayesianSEM) -> ModelComparison | None:
+    """The alternative driver models side by side (None when not comparing)."""
+    comp = sem.comparison
+    if comp is None:
+        return None
+    return ModelComparison(table=comp.table, warnings=tuple(comp.warnings), comparison=comp)
+
+
+# ---------------------------------------------------------------- 10. truth recovery
+def truth_recovery(truth: SurveyTruth, std_draws: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Which true standardized paths lie inside the 95% HDI of their posterior."""
+    true_vals: dict[str, float] = {f"g_{d}": float(v) for d, v in truth.paths.items()}
+    true_vals["b"] = float(truth.b)
+    true_vals.update({f"ind_{d}": float(v) for d, v in truth.indirect_effects().items()})
+    rows = []
+    for name, t in true_vals.items():
+        if name not in std_draws:
+            continue
+        lo, hi = hdi(std_draws[name], 0.95)
+        rows.append(
+            {
+                "parameter": name,
+                "true_std": t,
+                "post_median_std": float(np.median(std_draws[name])),
+                "hdi_lower": lo,
+                "hdi_upper": hi,
+                "recovered": bool(lo <= t <= hi),
+                "true_is_zero": t == 0.0,
+                "hdi_excludes_zero": bool(lo > 0 or hi < 0),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True, eq=False)
+class TruthRecovery:
+    """Stage 10: the truth file used and the recovery table."""
+
+    truth_path: Path
+    table: pd.DataFrame
+
+
+def step10_truth_recovery(
+    config: StudyConfig, inputs: Inputs, sem: BayesianSEM
+) -> TruthRecovery | None:
+    """Compare the posterior with the known truth of simulated data (None without a truth)."""
+    if config.truth is None or not config.truth.is_file():
+        return None
+    truth = SurveyTruth.from_json(config.truth.read_text(encoding="utf-8"))
+    has_b = "b" in parameter_rows(sem.result.summary)
+    names = [inputs.path_params[d] for d in inputs.drivers] + inputs.indirect_names
+    names += ["b"] if has_b else []
+    std = parameter_draws(sem.result, names, var="std_all")
+    table = truth_recovery(truth, {n: std[:, j] for j, n in enumerate(names)})
+    return TruthRecovery(truth_path=config.truth, table=table)
