@@ -379,6 +379,40 @@ def _orient(pattern: np.ndarray, phi: np.ndarray | None) -> tuple[np.ndarray, np
     return pattern, phi
 
 
+def _rotate(
+    unrotated: np.ndarray, rotation: Rotation | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rotated, oriented loadings and the component correlations (promax only)."""
+    phi = None
+    if rotation == "varimax":
+        pattern, _ = varimax(unrotated)
+    elif rotation == "promax":
+        pattern, _, phi = promax(unrotated)
+    else:
+        pattern = unrotated
+    return _orient(pattern, phi)
+
+
+def _assignment(
+    pattern: np.ndarray, items: list[str], names: list[str], communality: np.ndarray
+) -> pd.DataFrame:
+    """Each item's component (largest absolute loading) and its largest cross-loading."""
+    p, k = pattern.shape
+    order = np.argsort(-np.abs(pattern), axis=1, kind="stable")
+    rows = np.arange(p)
+    first = order[:, 0]
+    return pd.DataFrame(
+        {
+            "item": items,
+            "component": [names[j] for j in first],
+            "loading": pattern[rows, first],
+            "cross_component": [names[j] for j in order[:, 1]] if k > 1 else [""] * p,
+            "cross_loading": pattern[rows, order[:, 1]] if k > 1 else np.full(p, np.nan),
+            "communality": communality,
+        }
+    )
+
+
 def pca(
     data: pd.DataFrame,
     n_components: int | None = None,
@@ -453,32 +487,11 @@ def pca(
     unrotated = evecs[:, :k] * np.sqrt(np.clip(evals[:k], 0, None))
     communality = (unrotated**2).sum(axis=1)
     applied = rotation if k >= 2 else None
-    phi = None
-    if applied == "varimax":
-        pattern, _ = varimax(unrotated)
-    elif applied == "promax":
-        pattern, _, phi = promax(unrotated)
-    else:
-        pattern = unrotated
-    pattern, phi = _orient(pattern, phi)
+    pattern, phi = _rotate(unrotated, applied)
     names = [f"pc{j + 1}" for j in range(k)]
     loadings = pd.DataFrame(pattern, columns=names)
     loadings.insert(0, "item", items)
     loadings["communality"] = communality
-    abs_l = np.abs(pattern)
-    order = np.argsort(-abs_l, axis=1, kind="stable")
-    rows = np.arange(p)
-    first = order[:, 0]
-    assignment = pd.DataFrame(
-        {
-            "item": items,
-            "component": [names[j] for j in first],
-            "loading": pattern[rows, first],
-            "cross_component": [names[j] for j in order[:, 1]] if k > 1 else [""] * p,
-            "cross_loading": pattern[rows, order[:, 1]] if k > 1 else np.full(p, np.nan),
-            "communality": communality,
-        }
-    )
     ss = (pattern**2).sum(axis=0)
     rotated_variance = pd.DataFrame(
         {
@@ -488,6 +501,7 @@ def pca(
             "cumulative": np.cumsum(ss) / p,
         }
     )
+    assignment = _assignment(pattern, items, names, communality)
     return PCAResult(
         items=tuple(items),
         n=n,

@@ -357,6 +357,106 @@ class ReliabilityReport:
     thresholds: dict[str, float] = field(default_factory=dict)
 
 
+def _constructs(load: pd.DataFrame, model: Model) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Indicators of every latent variable, and its kind (first-order, higher-order, mixed)."""
+    lv_names = list(model.representation.lv_names)
+    ov = set(model.ov_names)
+    constructs: dict[str, list[str]] = {}
+    for lhs, rhs in zip(load["lhs"], load["rhs"], strict=True):
+        constructs.setdefault(str(lhs), []).append(str(rhs))
+    kinds = {}
+    for c, inds in constructs.items():
+        if all(i in ov and i not in lv_names for i in inds):
+            kinds[c] = "first_order"
+        elif all(i in lv_names for i in inds):
+            kinds[c] = "higher_order"
+        else:
+            kinds[c] = "mixed"
+    return constructs, kinds
+
+
+def _construct_tables(
+    load: pd.DataFrame,
+    constructs: Mapping[str, list[str]],
+    kinds: Mapping[str, str],
+    sample: pd.DataFrame,
+    source: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Alpha, CR and AVE per construct; loadings and item statistics per indicator."""
+    rows_c, rows_i = [], []
+    for c, inds in constructs.items():
+        lam = load.loc[load["lhs"] == c, "std_all"].to_numpy(dtype=float)
+        alpha = float("nan")
+        stats = None
+        if kinds[c] == "first_order":
+            alpha = cronbach_alpha(sample[inds], source=source)
+            stats = item_statistics(sample[inds], source=source)
+        rows_c.append(
+            {
+                "construct": c,
+                "kind": kinds[c],
+                "n_indicators": len(inds),
+                "alpha": alpha,
+                "cr": composite_reliability(lam),
+                "ave": ave(lam),
+            }
+        )
+        itc = np.full(len(inds), np.nan) if stats is None else stats["item_total_corrected"]
+        aid = np.full(len(inds), np.nan) if stats is None else stats["alpha_if_deleted"]
+        rows_i.append(
+            pd.DataFrame(
+                {
+                    "construct": c,
+                    "indicator": inds,
+                    "std_loading": lam,
+                    "item_total_corrected": np.asarray(itc, dtype=float),
+                    "alpha_if_deleted": np.asarray(aid, dtype=float),
+                }
+            )
+        )
+    return pd.DataFrame(rows_c), pd.concat(rows_i, ignore_index=True)
+
+
+def _latent_correlations(model: Model, values: np.ndarray) -> pd.DataFrame:
+    """Model-implied correlations of the latent variables at ``values``."""
+    lv_names = list(model.representation.lv_names)
+    mats = fill_matrices(model.representation, values)
+    cov = mats.eta_cov()[: len(lv_names), : len(lv_names)]
+    sd = np.sqrt(np.diag(cov))
+    return pd.DataFrame(cov / np.outer(sd, sd), index=lv_names, columns=lv_names)
+
+
+def _pairs(
+    first: Sequence[str],
+    lcor: pd.DataFrame,
+    hmat: pd.DataFrame,
+    sqrt_ave: Mapping[str, float],
+    htmt_max: float,
+) -> pd.DataFrame:
+    """One row per pair of first-order constructs: latent correlation, HTMT and the checks."""
+    pairs = []
+    for a in range(len(first)):
+        for b in range(a + 1, len(first)):
+            ca, cb = first[a], first[b]
+            r = float(lcor.loc[ca, cb])
+            h = float(hmat.loc[ca, cb])
+            pairs.append(
+                {
+                    "construct_a": ca,
+                    "construct_b": cb,
+                    "latent_corr": r,
+                    "htmt": h,
+                    "htmt_ok": None if np.isnan(h) else bool(h < htmt_max),
+                    "fornell_larcker_ok": bool(min(sqrt_ave[ca], sqrt_ave[cb]) > abs(r)),
+                }
+            )
+    pcols = ["construct_a", "construct_b", "latent_corr", "htmt", "htmt_ok", "fornell_larcker_ok"]
+    ptab = pd.DataFrame(pairs, columns=pcols)
+    ptab["htmt_ok"] = ptab["htmt_ok"].astype("boolean")
+    ptab["fornell_larcker_ok"] = ptab["fornell_larcker_ok"].astype("boolean")
+    return ptab
+
+
 def reliability_report(
     model: Model,
     data: pd.DataFrame,
@@ -402,68 +502,16 @@ def reliability_report(
     if not (model.partable["op"] == "=~").any():
         raise ReliabilityError("the model has no latent variable with indicators (=~)")
     result = fit_ml(model, data, source=source)
-    est = result.estimates
-    lv_names = list(model.representation.lv_names)
-    ov = set(model.ov_names)
-    load = est[est["op"] == "=~"]
-    constructs: dict[str, list[str]] = {}
-    for lhs, rhs in zip(load["lhs"], load["rhs"], strict=True):
-        constructs.setdefault(str(lhs), []).append(str(rhs))
-    kinds = {}
-    for c, inds in constructs.items():
-        if all(i in ov and i not in lv_names for i in inds):
-            kinds[c] = "first_order"
-        elif all(i in lv_names for i in inds):
-            kinds[c] = "higher_order"
-        else:
-            kinds[c] = "mixed"
+    load = result.estimates[result.estimates["op"] == "=~"]
+    constructs, kinds = _constructs(load, model)
     first = [c for c in constructs if kinds[c] == "first_order"]
-
     sample = select_model_data(data, list(model.ov_names), source).dropna()
-    rows_c, rows_i = [], []
-    for c, inds in constructs.items():
-        lam = load.loc[load["lhs"] == c, "std_all"].to_numpy(dtype=float)
-        alpha = float("nan")
-        stats = None
-        if kinds[c] == "first_order":
-            alpha = cronbach_alpha(sample[inds], source=source)
-            stats = item_statistics(sample[inds], source=source)
-        rows_c.append(
-            {
-                "construct": c,
-                "kind": kinds[c],
-                "n_indicators": len(inds),
-                "alpha": alpha,
-                "cr": composite_reliability(lam),
-                "ave": ave(lam),
-            }
-        )
-        itc = np.full(len(inds), np.nan) if stats is None else stats["item_total_corrected"]
-        aid = np.full(len(inds), np.nan) if stats is None else stats["alpha_if_deleted"]
-        rows_i.append(
-            pd.DataFrame(
-                {
-                    "construct": c,
-                    "indicator": inds,
-                    "std_loading": lam,
-                    "item_total_corrected": np.asarray(itc, dtype=float),
-                    "alpha_if_deleted": np.asarray(aid, dtype=float),
-                }
-            )
-        )
-    ctab = pd.DataFrame(rows_c)
+    ctab, items = _construct_tables(load, constructs, kinds, sample, source)
     ctab["sqrt_ave"] = np.sqrt(ctab["ave"])
     ctab["alpha_ok"] = _flag(ctab["alpha"], ctab["alpha"].to_numpy() >= alpha_min)
     ctab["cr_ok"] = _flag(ctab["cr"], ctab["cr"].to_numpy() >= cr_min)
     ctab["ave_ok"] = _flag(ctab["ave"], ctab["ave"].to_numpy() >= ave_min)
-
-    mats = fill_matrices(model.representation, result.values)
-    cov = mats.eta_cov()[: len(lv_names), : len(lv_names)]
-    sd = np.sqrt(np.diag(cov))
-    corr = cov / np.outer(sd, sd)
-    lcor = pd.DataFrame(corr, index=lv_names, columns=lv_names)
-    lcor_out = lcor.reset_index(names="construct")
-
+    lcor = _latent_correlations(model, result.values)
     ave_first = ctab.set_index("construct").loc[first, "ave"]
     if first:
         fl = fornell_larcker(ave_first, lcor)
@@ -471,28 +519,8 @@ def reliability_report(
     else:
         fl = pd.DataFrame(columns=["construct", "sqrt_ave", "max_abs_corr", "passes"])
         ht = pd.DataFrame(columns=["construct"])
-    hmat = ht.set_index("construct")
-    fl_pass = dict(zip(fl["construct"], np.sqrt(ave_first.to_numpy()), strict=True))
-    pairs = []
-    for a in range(len(first)):
-        for b in range(a + 1, len(first)):
-            ca, cb = first[a], first[b]
-            r = float(lcor.loc[ca, cb])
-            h = float(hmat.loc[ca, cb])
-            pairs.append(
-                {
-                    "construct_a": ca,
-                    "construct_b": cb,
-                    "latent_corr": r,
-                    "htmt": h,
-                    "htmt_ok": None if np.isnan(h) else bool(h < htmt_max),
-                    "fornell_larcker_ok": bool(min(fl_pass[ca], fl_pass[cb]) > abs(r)),
-                }
-            )
-    pcols = ["construct_a", "construct_b", "latent_corr", "htmt", "htmt_ok", "fornell_larcker_ok"]
-    ptab = pd.DataFrame(pairs, columns=pcols)
-    ptab["htmt_ok"] = ptab["htmt_ok"].astype("boolean")
-    ptab["fornell_larcker_ok"] = ptab["fornell_larcker_ok"].astype("boolean")
+    sqrt_ave = dict(zip(fl["construct"], np.sqrt(ave_first.to_numpy()), strict=True))
+    ptab = _pairs(first, lcor, ht.set_index("construct"), sqrt_ave, htmt_max)
 
     fit = {k: result.fit[k] for k in FIT_KEYS if k in result.fit}
     fit["n"] = result.stats.n
@@ -500,8 +528,8 @@ def reliability_report(
     fit["warnings"] = list(result.warnings)
     return ReliabilityReport(
         constructs=ctab,
-        items=pd.concat(rows_i, ignore_index=True),
-        latent_correlations=lcor_out,
+        items=items,
+        latent_correlations=lcor.reset_index(names="construct"),
         fornell_larcker=fl,
         htmt=ht,
         pairs=ptab,
