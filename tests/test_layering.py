@@ -11,6 +11,7 @@ facade over the public API.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,6 +216,34 @@ def test_bayes_bmi_obeys_its_layers():
     assert set(module_names(src, "bayes_bmi")) > {"bayes_bmi.io", "bayes_bmi.study.pipeline"}
     problems = layering_problems(src, "bayes_bmi", RANKS, exempt=("bayes_bmi",))
     assert not problems, "layering broken:\n" + "\n".join(problems)
+
+
+#: Layers below the study: the engine, which must know nothing of the thesis's subject.
+ENGINE = ("errors", "io", "data", "lavaan", "ml", "simulate", "bayes", "checking", "measurement")
+#: Words of the thesis's subject (business model innovation, its drivers and levers).
+BUSINESS = re.compile(
+    r"\bBMI\b|(?i:business[- ]models?|\bfirms?\b|\bdrivers?\b|\blevers?\b|\bthesis\b|"
+    r"heilongjiang|\bSMEs?\b)"
+)
+
+
+def test_the_engine_names_no_business_concept():
+    found = []
+    for layer_name in ENGINE:
+        base = ROOT / "src/bayes_bmi" / layer_name
+        files = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+        for path in files:
+            for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if m := BUSINESS.search(line):
+                    found.append(f"{path.relative_to(ROOT)}:{i}: {m.group(0)!r} in {line.strip()}")
+    assert not found, "business concepts belong in study/:\n" + "\n".join(found)
+
+
+def test_the_business_pattern_matches_what_it_should():
+    hits = ["BMI ~ TI", "a business-model element", "Business model", "firms", "the driver"]
+    misses = ["bayes-bmi", "bayes_bmi.lavaan", "subMI", "driverless"]
+    assert all(BUSINESS.search(t) for t in hits)
+    assert not any(BUSINESS.search(t) for t in misses)
 
 
 def test_every_layer_has_a_rank():

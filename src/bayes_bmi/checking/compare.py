@@ -239,8 +239,6 @@ def compare_models(
     ComparisonError
         When there is no model or the models explain different variables.
     """
-    import arviz as az
-
     if means not in MEANS:
         raise ValueError(f"unknown means {means!r}. Must be one of: {', '.join(MEANS)}")
     models = dict(models)
@@ -293,23 +291,26 @@ def compare_models(
             "independence model: "
             + "; ".join(base_res.diagnostics.get("problems", ["did not converge"]))
         )
-
-    if len(checks) > 1:
-        elpd = az.compare({k: c.loo for k, c in checks.items()}, round_to="none")
-    else:
-        only = next(iter(checks))
-        elpd = pd.DataFrame(
-            {"rank": [0], "elpd_diff": [0.0], "dse": [0.0], "weight": [1.0]}, index=[only]
-        )
-    table = comparison_table(results, checks, ml, elpd)
     return Comparison(
-        table=table,
+        table=comparison_table(results, checks, ml, _elpd(checks)),
         results=results,
         checks=checks,
         ml=ml,
         baseline=base_res,
         means=shared,
         warnings=tuple(warnings),
+    )
+
+
+def _elpd(checks: Mapping[str, ModelCheck]) -> pd.DataFrame:
+    """:func:`arviz.compare` of the models' LOO (a one-row stand-in for a single model)."""
+    import arviz as az
+
+    if len(checks) > 1:
+        return az.compare({k: c.loo for k, c in checks.items()}, round_to="none")
+    only = next(iter(checks))
+    return pd.DataFrame(
+        {"rank": [0], "elpd_diff": [0.0], "dse": [0.0], "weight": [1.0]}, index=[only]
     )
 
 

@@ -226,6 +226,21 @@ def _layers(edges: list[tuple[str, str]]) -> dict[str, int]:
     return depth
 
 
+def _grid(depth: Mapping[str, int], dx: float, dy: float) -> tuple[dict[str, np.ndarray], int, int]:
+    """Node positions: one column per depth, each column centred; and the grid's size."""
+    columns: dict[int, list[str]] = {}
+    for n, d in depth.items():
+        columns.setdefault(d, []).append(n)
+    ncol = max(columns) + 1
+    nrow = max(len(v) for v in columns.values())
+    pos: dict[str, np.ndarray] = {}
+    for d, names in columns.items():
+        offset = (nrow - len(names)) / 2
+        for i, n in enumerate(names):
+            pos[n] = np.array([d * dx, -(offset + i) * dy])
+    return pos, ncol, nrow
+
+
 def _boundary(centre: np.ndarray, towards: np.ndarray, half: tuple[float, float]) -> np.ndarray:
     u = towards - centre
     norm = math.hypot(u[0] / half[0], u[1] / half[1])
@@ -260,17 +275,8 @@ def path_diagram(result: Any, *, title: str | None = None) -> Figure:
     if not edges:
         raise ValueError("the model has no regressions ('~') to draw")
     depth = _layers(edges)
-    columns: dict[int, list[str]] = {}
-    for n, d in depth.items():
-        columns.setdefault(d, []).append(n)
-    ncol = max(columns) + 1
-    nrow = max(len(v) for v in columns.values())
     dx, dy = 3.0, 1.0
-    pos: dict[str, np.ndarray] = {}
-    for d, names in columns.items():
-        offset = (nrow - len(names)) / 2
-        for i, n in enumerate(names):
-            pos[n] = np.array([d * dx, -(offset + i) * dy])
+    pos, ncol, nrow = _grid(depth, dx, dy)
     half = (0.55, 0.3)
 
     size = np.array([3.0 * ncol + 1.5, 0.62 * nrow + 1.4])
