@@ -79,7 +79,7 @@ def _readme_python() -> str:
 
 def test_readme_example_runs_as_written() -> None:
     code = _readme_python()
-    assert "bb.sem(" in code and "method=\"ml\"" in code and "fit.check()" in code
+    assert "bb.sem(" in code and 'method="ml"' in code and "fit.check()" in code
     t0 = time.perf_counter()
     run = _run_python(code)
     assert run.returncode == 0, run.stderr
@@ -221,18 +221,24 @@ def test_compare_needs_models() -> None:
 
 
 # --------------------------------------------------------------------------- command line
-def test_cli_fit_writes_summary_with_std_all(tmp_path: Path) -> None:
-    from bayes_bmi.cli.main import app
+def test_cli_fit_writes_summary_with_std_all(
+    tmp_path: Path, hs_fit: bb.BayesFit, cache: CompileCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bayes_bmi.cli import main
+
+    monkeypatch.setattr(main, "_compile_cache", lambda: cache)
 
     out = tmp_path / "fit"
     args = [str(HS_MODEL), str(HS_DATA), "--out", str(out), "--allow-unconverged"]
     args += ["--draws", "200", "--tune", "200", "--chains", "2", "--seed", "4", "--no-progress"]
-    res = CliRunner().invoke(app, ["fit", *args])
+    res = CliRunner().invoke(main.app, ["fit", *args])
     assert res.exit_code == 0, res.output
     summary = pd.read_csv(out / "summary.csv")
     assert tuple(summary.columns) == SUMMARY_COLUMNS
+    # the command is the API call: same seed, same draws, same table
+    np.testing.assert_allclose(summary["std_all"], hs_fit.summary()["std_all"], rtol=1e-8)
     diag = json.loads((out / "diagnostics.json").read_text())
-    assert diag["seed"] == 4 and diag["n_obs"] == 301
+    assert diag["seed"] == 4 and diag["n_obs"] == 301 and diag["compiled_model_reused"]
     assert (out / "posterior.nc").is_file()
 
 
@@ -242,8 +248,16 @@ def test_cli_user_errors_come_before_the_numerical_stack(tmp_path: Path) -> None
         ["ml", "nosuch.lav", str(HS_DATA), "--out", str(tmp_path / "o")],
         ["fit", str(HS_MODEL), "nosuch.csv", "--out", str(tmp_path / "o")],
         ["fit", str(HS_MODEL), str(HS_DATA), "--out", str(tmp_path / "taken")],
-        ["compare", str(HS_MODEL), "--data", str(HS_DATA), "--out", str(tmp_path / "o"),
-         "--seed", "-1"],
+        [
+            "compare",
+            str(HS_MODEL),
+            "--data",
+            str(HS_DATA),
+            "--out",
+            str(tmp_path / "o"),
+            "--seed",
+            "-1",
+        ],
     ]
     code = (
         "import sys\nfrom bayes_bmi.cli.main import app\n"

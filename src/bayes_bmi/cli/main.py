@@ -16,7 +16,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from pathlib import Path  # noqa: E402
-from typing import Annotated  # noqa: E402
+from typing import TYPE_CHECKING, Annotated  # noqa: E402
 
 import typer  # noqa: E402
 
@@ -24,12 +24,22 @@ from bayes_bmi.cli.common import check_inputs  # noqa: E402
 from bayes_bmi.cli.common import friendly as _friendly  # noqa: E402
 from bayes_bmi.cli.common import print_table as _print_table  # noqa: E402
 
+if TYPE_CHECKING:
+    from bayes_bmi.bayes.sampling import CompileCache
+
 app = typer.Typer(
     name="bayes-bmi",
     help="Bayesian structural equation modelling in lavaan syntax.",
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _compile_cache() -> CompileCache:
+    """A fresh compile cache for one command (a seam for tests that share compilations)."""
+    from bayes_bmi.bayes.sampling import CompileCache
+
+    return CompileCache()
 
 
 def _register_commands() -> None:
@@ -127,6 +137,7 @@ def fit(
         sampler=sampler,
         target_accept=target_accept,
         progress=progress,
+        cache=_compile_cache(),
     )
     summary = fitted.summary()
     _print_table(
