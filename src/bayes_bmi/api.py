@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import operator
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -240,9 +241,13 @@ def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
 
 
 def _seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    try:
+        value = operator.index(seed)  # an int or a numpy integer
+    except TypeError:
+        value = -1
+    if isinstance(seed, bool) or value < 0:
         raise OptionError(f"seed must be an integer >= 0, not {seed!r}")
-    return seed
+    return value
 
 
 def _is_file(path: Path) -> bool:
@@ -263,12 +268,12 @@ def _is_syntax(text: str) -> bool:
     return any(op in stripped[1:] for op in _OPERATORS)
 
 
-def model_source(model: str | os.PathLike[str]) -> tuple[str, str | None]:
+def _model_source(model: str | os.PathLike[str]) -> tuple[str, str | None]:
     """The lavaan text of a model given as text or as a path, and its file name.
 
-    A string with a newline or a lavaan operator (``=~``, ``~``, ``:=``) is syntax; a path
-    object, a string naming an existing file or a string ending in ``.lav`` is a path. Only
-    the standard library is used (the command line checks its arguments with it).
+    A path object or a string naming an existing file is a path; otherwise a string with a
+    newline or a lavaan operator (``=~``, ``~``, ``:=``) is syntax, and a string ending in
+    ``.lav`` a path that does not exist. Only the standard library is used.
 
     Raises
     ------
@@ -296,7 +301,7 @@ def model_source(model: str | os.PathLike[str]) -> tuple[str, str | None]:
     )
 
 
-def check_data_path(data: object) -> None:
+def _check_data(data: object) -> None:
     """Check a data argument without reading it: a DataFrame-like object or an existing file.
 
     Raises
@@ -318,8 +323,9 @@ def specify(model: str | os.PathLike[str] | Model, *, std_lv: bool = False) -> M
     Parameters
     ----------
     model : str, path-like or Model
-        lavaan syntax or a ``.lav`` path (see :func:`model_source`); a Model is returned as
-        it is.
+        lavaan syntax or a ``.lav`` path: a path object or a string naming a file is a path;
+        another string is syntax when it has a newline or an operator (``=~``, ``~``,
+        ``:=``), and a missing file when it ends in ``.lav``. A Model is returned as it is.
     std_lv : bool
         Identify latent variables by unit variances instead of a first loading of 1.
 
@@ -336,7 +342,7 @@ def specify(model: str | os.PathLike[str] | Model, *, std_lv: bool = False) -> M
         if std_lv and not model.options.std_lv:
             raise OptionError("std_lv=True does not apply to a specified Model; respecify it")
         return model
-    text, filename = model_source(model)
+    text, filename = _model_source(model)
     return specify_text(text, filename=filename, options=ModelOptions(std_lv=bool(std_lv)))
 
 
@@ -438,7 +444,7 @@ def _fit_ml(
 ) -> MLFit:
     from bayes_bmi.ml.fit import fit_ml
 
-    check_data_path(data)
+    _check_data(data)
     spec = specify(model, std_lv=std_lv)
     df, source = _read(data)
     return MLFit(fit_ml(spec, df, source=source))
@@ -457,7 +463,7 @@ def _fit_bayes(
     from bayes_bmi.ml.fit import without_means
 
     config = _sampler_config(sampler)
-    check_data_path(data)
+    _check_data(data)
     spec = specify(model, std_lv=std_lv)
     df, source = _read(data)
     prior_dict = dict(priors) if priors is not None else None
@@ -508,7 +514,7 @@ def comparison(
         raise OptionError("models must be a non-empty mapping of names to models")
     _one_of("means", means, MEANS)
     config = _sampler_config(sampler)
-    check_data_path(data)
+    _check_data(data)
     specified = {str(name): specify(m, std_lv=std_lv) for name, m in models.items()}
     df, source = _read(data)
     return compare_models(

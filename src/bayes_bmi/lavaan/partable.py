@@ -267,8 +267,9 @@ def build_partable(
         index: an equality constraint). ``ustart`` holds the fixed value (or the user's start
         value); ``NaN`` where the value comes from data (``exo`` rows) or start values.
         ``expression`` holds the parsed right-hand side of each ``:=`` row
-        (:mod:`bayes_bmi.lavaan.expressions`; ``None`` elsewhere): parsed once, here, and
-        evaluated wherever defined parameters are computed.
+        (:mod:`bayes_bmi.lavaan.expressions`; ``None`` elsewhere), the tree the syntax parser
+        kept on the statement: parsed once, and evaluated wherever defined parameters are
+        computed (:func:`bayes_bmi.lavaan.standardized.defined_values`).
 
     Raises
     ------
