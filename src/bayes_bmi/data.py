@@ -1,25 +1,30 @@
 """Data loading, validation and sample statistics.
 
-Reading files is the only I/O here (:func:`read_data`); everything else is pure.
+Reading files is the only I/O here (:func:`read_data`); everything else is pure. The checks of
+a model's data (columns present, cells numeric, complete cases, variance) live here and only
+here: :func:`select_model_data`, :func:`complete_cases`, :func:`sample_stats`.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bayes_bmi.errors import BayesBmiError
+from bayes_bmi.errors import DataError, existing_file
 
-__all__ = ["DataError", "SampleStats", "read_data", "sample_stats", "select_model_data"]
-
-
-class DataError(BayesBmiError):
-    """Input data that cannot be used as given; the message says where and what to do."""
+__all__ = [
+    "DataError",
+    "SampleStats",
+    "complete_cases",
+    "read_data",
+    "sample_stats",
+    "select_model_data",
+]
 
 
 @dataclass(frozen=True)
@@ -68,9 +73,7 @@ def read_data(path: str | Path) -> pd.DataFrame:
     DataError
         If the file is missing, empty or of an unknown type.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such data file")
+    path = existing_file(path, "data", DataError)
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt"):
@@ -96,7 +99,13 @@ def read_data(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def select_model_data(df: pd.DataFrame, names: Sequence[str], source: str = "data") -> pd.DataFrame:
+def select_model_data(
+    df: pd.DataFrame,
+    names: Sequence[str],
+    source: str = "data",
+    *,
+    explain: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Select the model's observed variables from a data frame and check them.
 
     Parameters
@@ -106,6 +115,10 @@ def select_model_data(df: pd.DataFrame, names: Sequence[str], source: str = "dat
         Observed variables of the model.
     source : str
         Name of the data source, for messages.
+    explain : mapping of str to str, optional
+        What the model knows about a variable, said instead of the list of columns when that
+        variable is missing (e.g. "is used in a regression but is neither a latent variable
+        ..."): the message is ``"{source}: '{name}' {explain[name]}"``.
 
     Returns
     -------
@@ -120,6 +133,9 @@ def select_model_data(df: pd.DataFrame, names: Sequence[str], source: str = "dat
     """
     columns = [str(c) for c in df.columns]
     missing = [v for v in names if v not in columns]
+    explained = [v for v in missing if v in (explain or {})]
+    if explained:
+        raise DataError(f"{source}: '{explained[0]}' {explain[explained[0]]}")
     if missing:
         parts = []
         for v in missing:
@@ -145,7 +161,27 @@ def select_model_data(df: pd.DataFrame, names: Sequence[str], source: str = "dat
     return pd.DataFrame(out)
 
 
-def sample_stats(data: pd.DataFrame, names: Sequence[str], source: str = "data") -> SampleStats:
+def complete_cases(
+    data: pd.DataFrame,
+    names: Sequence[str],
+    source: str = "data",
+    *,
+    explain: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """The checked columns (:func:`select_model_data`) of the complete cases (listwise deletion).
+
+    The index of ``data`` is kept, so the cases can be traced back.
+    """
+    return select_model_data(data, names, source, explain=explain).dropna()
+
+
+def sample_stats(
+    data: pd.DataFrame,
+    names: Sequence[str],
+    source: str = "data",
+    *,
+    explain: Mapping[str, str] | None = None,
+) -> SampleStats:
     """Sample statistics after listwise deletion (lavaan's default ``missing = "listwise"``).
 
     Parameters
@@ -155,13 +191,14 @@ def sample_stats(data: pd.DataFrame, names: Sequence[str], source: str = "data")
         Observed variables of the model, in the model's order.
     source : str
         Name of the data source, for messages.
+    explain : mapping of str to str, optional
+        See :func:`select_model_data`.
 
     Returns
     -------
     SampleStats
     """
-    sel = select_model_data(data, names, source)
-    complete = sel.dropna()
+    complete = complete_cases(data, names, source, explain=explain)
     n = complete.shape[0]
     p = len(names)
     if n < 2:
@@ -178,5 +215,5 @@ def sample_stats(data: pd.DataFrame, names: Sequence[str], source: str = "data")
         n=n,
         mean=mean,
         cov=cov,
-        n_dropped=int(sel.shape[0] - n),
+        n_dropped=int(data.shape[0] - n),
     )

@@ -9,6 +9,8 @@ The sampler works on one unconstrained vector ``z`` with one element per free pa
   ``r * sqrt(var_lhs * var_rhs)``, the variances being those of the same draw (free or fixed).
 
 A covariance shared by several rows through a label is sampled as a ``real`` covariance.
+:class:`ParamSpec` is built from the model's :class:`~bayes_bmi.lavaan.representation.FreeMap`
+(the map the ML fit uses) and keeps it as ``free``.
 The prior is put on ``z``'s natural scale (sd or variance, ``(r + 1) / 2`` for ``beta``) and
 the log-Jacobian of the transform is added (see :mod:`bayes_bmi.bayes.likelihood`).
 """
@@ -29,6 +31,8 @@ from bayes_bmi.bayes.priors import (
 )
 from bayes_bmi.data import SampleStats
 from bayes_bmi.lavaan.model import Model
+from bayes_bmi.lavaan.partable import row_name
+from bayes_bmi.lavaan.representation import FreeMap
 from bayes_bmi.lavaan.start import fixed_values
 
 __all__ = ["ParamSpec", "param_spec", "rows_from_z", "z_from_rows", "natural_from_z"]
@@ -53,6 +57,9 @@ class ParamSpec:
         Parameter-table rows whose value is a ``real`` or ``var`` parameter, and which one.
     corr_rows, corr_k, corr_var_lhs, corr_var_rhs : numpy.ndarray
         Rows holding a ``corr`` covariance, its parameter, and the rows of the two variances.
+    free : FreeMap
+        The model's free-parameter map (``Model.free``): every free row and its parameter,
+        whatever the transform; ``free_rows``/``free_k`` and ``corr_rows``/``corr_k`` split it.
     """
 
     names: tuple[str, ...]
@@ -65,11 +72,12 @@ class ParamSpec:
     corr_k: np.ndarray
     corr_var_lhs: np.ndarray
     corr_var_rhs: np.ndarray
+    free: FreeMap
 
     @property
     def size(self) -> int:
         """Number of free parameters."""
-        return len(self.names)
+        return self.free.nparam
 
     @property
     def transform_codes(self) -> np.ndarray:
@@ -98,14 +106,6 @@ class ParamSpec:
             tuple(self.corr_var_lhs),
             tuple(self.corr_var_rhs),
         )
-
-
-def _param_name(lhs: str, op: str, rhs: str, label: str) -> str:
-    if label:
-        return label
-    if op == "~1":
-        return f"{lhs}~1"
-    return f"{lhs}{op}{rhs}"
 
 
 def _kind(pt: pd.DataFrame, i: int, lv: set[str]) -> str:
@@ -138,16 +138,15 @@ def param_spec(model: Model, priors: dict[str, Prior] | None = None) -> ParamSpe
     """
     defaults = {**DEFAULT_PRIORS, **(priors or {})}
     pt = model.partable
+    fm = model.free
     lv = set(model.representation.lv_names)
-    free = pt["free"].to_numpy()
-    nparam = int(free.max()) if (free > 0).any() else 0
+    nparam = fm.nparam
     names: list[str] = [""] * nparam
     kinds: list[str] = [""] * nparam
     chosen: list[Prior | None] = [None] * nparam
-    counts = np.bincount(free[free > 0] - 1, minlength=nparam) if nparam else np.array([])
+    counts = np.bincount(fm.k, minlength=nparam)
     where_file = model.filename or "<model>"
-    for i in np.flatnonzero(free > 0):
-        k = free[i] - 1
+    for i, k in zip(fm.rows, fm.k, strict=True):
         lhs, op, rhs, label = (
             pt["lhs"].iat[i],
             pt["op"].iat[i],
@@ -155,7 +154,7 @@ def param_spec(model: Model, priors: dict[str, Prior] | None = None) -> ParamSpe
             pt["label"].iat[i],
         )
         if not names[k]:
-            names[k] = _param_name(lhs, op, rhs, label)
+            names[k] = label or row_name(lhs, op, rhs)
             kind = _kind(pt, i, lv)
             if kind == "rho" and counts[k] > 1:
                 kind = "beta"  # shared covariance: sampled as a real-valued parameter
@@ -185,8 +184,7 @@ def param_spec(model: Model, priors: dict[str, Prior] | None = None) -> ParamSpe
         if pt["op"].iat[i] == "~~" and pt["lhs"].iat[i] == pt["rhs"].iat[i]:
             var_row[pt["lhs"].iat[i]] = i
     free_rows, free_k, corr_rows, corr_k, vl, vr = [], [], [], [], [], []
-    for i in np.flatnonzero(free > 0):
-        k = free[i] - 1
+    for i, k in zip(fm.rows, fm.k, strict=True):
         if transforms[k] == "corr":
             corr_rows.append(i)
             corr_k.append(k)
@@ -207,6 +205,7 @@ def param_spec(model: Model, priors: dict[str, Prior] | None = None) -> ParamSpe
         corr_k=as_int(corr_k),
         corr_var_lhs=as_int(vl),
         corr_var_rhs=as_int(vr),
+        free=fm,
     )
 
 

@@ -55,6 +55,7 @@ SUMMARY_COLUMNS = (
     "mean",
     "sd",
     "median",
+    "std_all",
     "hdi_lower",
     "hdi_upper",
     "ess_bulk",
@@ -540,8 +541,14 @@ def _summarise(
     ml: MLResult,
     config: SamplerConfig,
 ) -> tuple[pd.DataFrame, dict]:
-    """Summary table (one row per free/defined parameter) and the convergence verdict."""
+    """Summary table (one row per free/defined parameter) and the convergence verdict.
+
+    ``std_all`` is the posterior median of the completely standardized value (lavaan's
+    ``std.all``), beside the raw ``median``.
+    """
     import arviz as az
+
+    from bayes_bmi.lavaan.partable import row_name
 
     s = az.summary(idata, var_names=["estimate"], ci_prob=0.95, ci_kind="hdi", round_to="none")
     est = idata["posterior"]["estimate"].values
@@ -557,6 +564,7 @@ def _summarise(
             "mean": s["mean"].to_numpy(),
             "sd": s["sd"].to_numpy(),
             "median": np.median(est, axis=(0, 1)),
+            "std_all": np.median(std_all, axis=(0, 1)),
             "hdi_lower": s[lo_col].to_numpy(),
             "hdi_upper": s[hi_col].to_numpy(),
             "ess_bulk": s["ess_bulk"].to_numpy(),
@@ -564,7 +572,6 @@ def _summarise(
             "r_hat": s["r_hat"].to_numpy(),
             "ml_est": ml.estimates["est"].to_numpy()[sum_idx],
             "ml_se": ml.estimates["se"].to_numpy()[sum_idx],
-            "std_all": np.median(std_all, axis=(0, 1)),
         }
     )
     ss = idata["sample_stats"]
@@ -584,10 +591,7 @@ def _summarise(
     rhat = table["r_hat"].to_numpy()
     ess_b = table["ess_bulk"].to_numpy()
     ess_t = table["ess_tail"].to_numpy()
-    names = [
-        f"{a}{o}{b}" if o not in (":=", "~1") else (a if o == ":=" else f"{a}~1")
-        for a, o, b in zip(table["lhs"], table["op"], table["rhs"], strict=True)
-    ]
+    names = [row_name(*row) for row in zip(table["lhs"], table["op"], table["rhs"], strict=True)]
     bad_rhat = [n for n, v in zip(names, rhat, strict=True) if not v <= config.rhat_max]
     bad_ess = [
         n

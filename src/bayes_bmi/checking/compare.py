@@ -4,8 +4,10 @@ Stages of :func:`compare_models`:
 
 1. check that every model explains the same observed variables (LOO and WAIC compare
    predictions of the same data, case by case);
-2. fit each model by NUTS, reusing one :class:`~bayes_bmi.bayes.sampling.CompileCache`, and by ML
-   (the model as written, as ``bayes-bmi ml`` and lavaan report it);
+2. fit each model by NUTS, reusing one :class:`~bayes_bmi.bayes.sampling.CompileCache` (or take
+   the fits the caller already has); the ML fit of the model as written (as ``bayes-bmi ml``
+   and lavaan report it) is read off the ML fit inside each Bayesian fit
+   (:func:`~bayes_bmi.ml.fit.without_means`): one ML optimisation per model;
 3. fit the independence (baseline) model by NUTS with the same chains and draws;
 4. check each model (:func:`bayes_bmi.checking.ppc.check_model`) with one treatment of the means
    for all of them;
@@ -32,7 +34,7 @@ from bayes_bmi.checking.ppc import (
 )
 from bayes_bmi.errors import BayesBmiError
 from bayes_bmi.lavaan.model import Model, specify
-from bayes_bmi.ml.fit import MLResult, fit_ml
+from bayes_bmi.ml.fit import MLResult, without_means
 
 if TYPE_CHECKING:
     from bayes_bmi.bayes.priors import Prior
@@ -203,6 +205,7 @@ def compare_models(
     pd_source: str = "loo",
     seed: int | None = None,
     source: str = "data",
+    fitted: Mapping[str, BayesResult] | None = None,
 ) -> Comparison:
     """Fit and compare alternative models of the same data.
 
@@ -229,6 +232,10 @@ def compare_models(
         Seed of the replicated data sets (default: the sampler's seed).
     source : str
         Name of the data, for messages.
+    fitted : mapping of str to BayesResult, optional
+        Bayesian fits already made of some of ``models`` (same names), on the same data with
+        the same ``config``, ``priors`` and ``cache`` (e.g. a study's main model): reused, not
+        fitted again.
 
     Returns
     -------
@@ -248,13 +255,20 @@ def compare_models(
     seed = config.seed if seed is None else seed
     prior_dict = dict(priors) if priors is not None else None
 
+    fitted = dict(fitted or {})
+    unknown = sorted(set(fitted) - set(models))
+    if unknown:
+        raise ComparisonError(f"fits given for models not compared: {', '.join(unknown)}")
     results: dict[str, BayesResult] = {}
     ml: dict[str, MLResult] = {}
     for name, model in models.items():
-        ml[name] = fit_ml(model, data, source=source)
-        results[name] = fit_bayes(
-            model, data, config=config, priors=prior_dict, cache=cache, source=source
-        )
+        if name in fitted:
+            results[name] = fitted[name]
+        else:
+            results[name] = fit_bayes(
+                model, data, config=config, priors=prior_dict, cache=cache, source=source
+            )
+        ml[name] = without_means(results[name].ml, model)
     ns = {name: r.stats.n for name, r in results.items()}
     if len(set(ns.values())) > 1:
         raise ComparisonError(

@@ -1,18 +1,30 @@
-"""Shared pieces of the command-line modules: error handling, tables and PNG bytes."""
+"""Shared pieces of the command-line modules: error handling, input checks, tables, PNG bytes.
+
+This module loads only typer and the standard library: a command checks its arguments here
+(:func:`check_inputs`) before it imports the numerical stack, so a user error is reported at
+once.
+"""
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import typer
 
-from bayes_bmi.errors import BayesBmiError
+from bayes_bmi.errors import (
+    BayesBmiError,
+    DataError,
+    ModelSpecError,
+    OptionError,
+    existing_file,
+)
 from bayes_bmi.plots.render import png_bytes
 
-__all__ = ["friendly", "png_bytes", "print_table"]
+__all__ = ["check_inputs", "friendly", "png_bytes", "print_table"]
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -37,6 +49,26 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(code=3) from None
 
     return wrapper
+
+
+def check_inputs(
+    *, models: Iterable[Path] = (), data: Path | None = None, out: Path | None = None
+) -> None:
+    """Check a command's input files and output folder (standard library only).
+
+    Raises
+    ------
+    ModelSpecError, DataError
+        A model or data file that does not exist.
+    OptionError
+        ``--out`` names an existing file rather than a folder.
+    """
+    for path in models:
+        existing_file(path, "model", ModelSpecError)
+    if data is not None:
+        existing_file(data, "data", DataError)
+    if out is not None and out.exists() and not out.is_dir():
+        raise OptionError(f"--out {out}: is a file; give a folder to write into")
 
 
 def print_table(df: Any, title: str) -> None:

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from bayes_bmi.cli.common import check_inputs, png_bytes
 from bayes_bmi.cli.common import friendly as _friendly
-from bayes_bmi.plots.render import png_bytes
 
 if TYPE_CHECKING:
     from bayes_bmi.bayes.sampling import CompileCache
@@ -73,7 +73,9 @@ def compare(
     draws: Annotated[int, typer.Option("--draws", min=1, help="Draws per chain.")] = 1000,
     tune: Annotated[int, typer.Option("--tune", min=1, help="Warm-up steps per chain.")] = 1000,
     chains: Annotated[int, typer.Option("--chains", min=1, help="Number of chains.")] = 4,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of sampler and replications.")] = 1,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of sampler and replications.")
+    ] = 1,
     baseline: Annotated[
         bool,
         typer.Option(
@@ -83,28 +85,27 @@ def compare(
     ] = True,
 ) -> None:
     """Compare alternative models of the same data: LOO, WAIC, PPP and Bayesian fit indices."""
-    from bayes_bmi.bayes.sampling import SamplerConfig
-    from bayes_bmi.checking.compare import compare_models
-    from bayes_bmi.data import read_data
+    check_inputs(models=models, data=data, out=out)
+    from bayes_bmi.api import comparison, specify
     from bayes_bmi.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
-    from bayes_bmi.lavaan.model import read_model
     from bayes_bmi.plots.checking import plot_comparison, plot_ppp, plot_residual_correlations
 
     names = _model_names(models)
-    specified = {name: read_model(path) for name, path in zip(names, models, strict=True)}
-    df = read_data(data)
-    config = SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed, progress=False)
+    specified = {name: specify(path) for name, path in zip(names, models, strict=True)}
     typer.echo(
         f"fitting {len(specified)} model(s){' and the independence model' if baseline else ''} "
         f"({chains} chains x {draws} draws after {tune} warm-up steps)..."
     )
-    comp = compare_models(
+    comp = comparison(
         specified,
-        df,
-        config=config,
-        cache=_compile_cache(),
+        data,
         baseline=baseline,
-        source=str(data),
+        cache=_compile_cache(),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        progress=False,
     )
 
     # everything computed and rendered before the first file is written

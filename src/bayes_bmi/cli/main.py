@@ -1,8 +1,10 @@
-"""Command line: ``bayes-bmi parse | ml | ...``.
+"""Command line: ``bayes-bmi parse | ml | fit | ...``.
 
-Commands are thin: they read inputs, call library functions, print tables and write files
-atomically. Every expected failure (bad syntax, a bad model, bad data) ends in a short error
-on stderr and exit code 2, with nothing written to the output folder.
+Commands are thin wrappers over the Python API (:mod:`bayes_bmi.api`): they check their
+arguments and files first (:func:`~bayes_bmi.cli.common.check_inputs`, before the numerical
+stack loads), call the API, print tables and write files atomically. Every expected failure
+(bad syntax, a bad model, bad data, a bad option) ends in a short error on stderr and exit
+code 2, with nothing written to the output folder.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from pathlib import Path  # noqa: E402
-from typing import Annotated  # noqa: E402
+from typing import TYPE_CHECKING, Annotated  # noqa: E402
 
 import typer  # noqa: E402
 
+from bayes_bmi.cli.common import check_inputs  # noqa: E402
 from bayes_bmi.cli.common import friendly as _friendly  # noqa: E402
 from bayes_bmi.cli.common import print_table as _print_table  # noqa: E402
+
+if TYPE_CHECKING:
+    from bayes_bmi.bayes.sampling import CompileCache
 
 app = typer.Typer(
     name="bayes-bmi",
@@ -27,6 +33,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _compile_cache() -> CompileCache:
+    """A fresh compile cache for one command (a seam for tests that share compilations)."""
+    from bayes_bmi.bayes.sampling import CompileCache
+
+    return CompileCache()
 
 
 def _register_commands() -> None:
@@ -45,11 +58,12 @@ def parse(
     std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
 ) -> None:
     """Print the parameter table of a model."""
-    from bayes_bmi.lavaan.model import read_model
-    from bayes_bmi.lavaan.partable import ModelOptions
+    check_inputs(models=[model])
+    from bayes_bmi.api import specify
 
-    m = read_model(model, ModelOptions(std_lv=std_lv))
-    _print_table(m.partable.drop(columns=["block", "group"]), f"Parameter table of {model}")
+    m = specify(model, std_lv=std_lv)
+    shown = m.partable.drop(columns=["block", "group", "expression"])
+    _print_table(shown, f"Parameter table of {model}")
 
 
 @app.command()
@@ -61,29 +75,23 @@ def ml(
     std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
 ) -> None:
     """Fit a model by maximum likelihood (lavaan's sem() defaults)."""
-    from bayes_bmi.data import read_data
+    check_inputs(models=[model], data=data, out=out)
+    from bayes_bmi.api import sem
     from bayes_bmi.io import atomic_write_csv, atomic_write_json
-    from bayes_bmi.lavaan.model import read_model
-    from bayes_bmi.lavaan.partable import ModelOptions
-    from bayes_bmi.ml.fit import fit_ml
 
-    m = read_model(model, ModelOptions(std_lv=std_lv))
-    df = read_data(data)
-    result = fit_ml(m, df, source=str(data))
-    table = result.table()
-    fit = {k: result.fit[k] for k in result.fit}
-    fit["converged"] = result.converged
-    fit["warnings"] = list(result.warnings)
+    fitted = sem(model, data, method="ml", std_lv=std_lv)
+    table = fitted.estimates()
+    f = fitted.fit_measures()
+    fit = {**f, "converged": fitted.converged, "warnings": list(fitted.warnings)}
 
-    _print_table(table, f"ML estimates: {model} on {data} (n = {result.stats.n})")
-    f = result.fit
+    _print_table(table, f"ML estimates: {model} on {data} (n = {fitted.nobs})")
     typer.echo(
         f"\nchisq = {f['chisq']:.3f}, df = {f['df']}, p = {f['pvalue']:.4f}; "
         f"CFI = {f['cfi']:.3f}, TLI = {f['tli']:.3f}, RMSEA = {f['rmsea']:.3f} "
         f"[{f['rmsea_ci_lower']:.3f}, {f['rmsea_ci_upper']:.3f}], SRMR = {f['srmr']:.3f}; "
         f"AIC = {f['aic']:.2f}, BIC = {f['bic']:.2f}, logl = {f['logl']:.3f}, npar = {f['npar']}"
     )
-    for w in result.warnings:
+    for w in fitted.warnings:
         typer.echo(f"warning: {w}", err=True)
     atomic_write_csv(out / "estimates.csv", table)
     atomic_write_json(out / "fit.json", fit)
@@ -96,10 +104,10 @@ def fit(
     model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
     data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the posterior and tables.")],
-    draws: Annotated[int, typer.Option(help="Draws kept per chain.")] = 1000,
-    tune: Annotated[int, typer.Option(help="Warm-up steps per chain.")] = 1000,
-    chains: Annotated[int, typer.Option(help="Number of chains.")] = 4,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same draws).")] = 1,
+    draws: Annotated[int, typer.Option(min=1, help="Draws kept per chain.")] = 1000,
+    tune: Annotated[int, typer.Option(min=1, help="Warm-up steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option(min=1, help="Number of chains.")] = 4,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (same seed, same draws).")] = 1,
     sampler: Annotated[str, typer.Option(help="nutpie or pymc.")] = "nutpie",
     target_accept: Annotated[float, typer.Option(help="NUTS target acceptance.")] = 0.9,
     std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
@@ -113,45 +121,41 @@ def fit(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Fit a model by NUTS (Bayesian SEM) beside its ML cross-check."""
-    from bayes_bmi.bayes.sampling import SUMMARY_COLUMNS, SamplerConfig, fit_bayes
-    from bayes_bmi.data import read_data
+    check_inputs(models=[model], data=data, out=out)
+    from bayes_bmi.api import sem
     from bayes_bmi.io import atomic_write_csv, atomic_write_datatree, atomic_write_json
-    from bayes_bmi.lavaan.model import read_model
-    from bayes_bmi.lavaan.partable import ModelOptions
 
-    try:
-        config = SamplerConfig(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            sampler=sampler,
-            target_accept=target_accept,
-            progress=progress,
-        )
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    m = read_model(model, ModelOptions(std_lv=std_lv))
-    df = read_data(data)
-    result = fit_bayes(m, df, config=config, factor_scores=factor_scores, source=str(data))
-    summary = result.summary[list(SUMMARY_COLUMNS)]
+    fitted = sem(
+        model,
+        data,
+        std_lv=std_lv,
+        factor_scores=factor_scores,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        sampler=sampler,
+        target_accept=target_accept,
+        progress=progress,
+        cache=_compile_cache(),
+    )
+    summary = fitted.summary()
     _print_table(
         summary.drop(columns=["ess_tail"]),
-        f"Posterior of {model} on {data} (n = {result.stats.n}; {chains} chains x {draws} draws; "
+        f"Posterior of {model} on {data} (n = {fitted.nobs}; {chains} chains x {draws} draws; "
         "95% HDI; ML estimate and SE beside)",
     )
-    diag = result.diagnostics
+    diag = fitted.diagnostics
     typer.echo(
         f"\nmin bulk ESS = {diag['min_ess_bulk']:.0f}, max R-hat = {diag['max_r_hat']:.3f}, "
         f"divergences = {diag['divergences']}; compile {diag['compile_seconds']:.1f} s, "
         f"sampling {diag['sampling_seconds']:.1f} s"
     )
-    atomic_write_datatree(out / "posterior.nc", result.idata)
+    atomic_write_datatree(out / "posterior.nc", fitted.idata)
     atomic_write_csv(out / "summary.csv", summary)
     atomic_write_json(out / "diagnostics.json", diag)
     typer.echo(f"wrote {out / 'posterior.nc'}, {out / 'summary.csv'}, {out / 'diagnostics.json'}")
-    if not result.converged:
+    if not fitted.converged:
         typer.echo("\nWARNING: the chains have NOT converged:", err=True)
         for problem in diag["problems"]:
             typer.echo(f"  - {problem}", err=True)

@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_bmi.lavaan.partable import ModelOptions, ModelSpecError, build_partable
-from bayes_bmi.lavaan.representation import Representation, represent
+from bayes_bmi.errors import existing_file
+from bayes_bmi.lavaan.partable import (
+    ModelOptions,
+    ModelSpecError,
+    build_partable,
+    resolve_options,
+)
+from bayes_bmi.lavaan.representation import FreeMap, Representation, free_map, represent
 from bayes_bmi.lavaan.syntax import Statement, parse_model
 
 __all__ = ["Model", "read_model", "specify"]
@@ -28,10 +34,14 @@ class Model:
     filename : str or None
         Where the syntax came from.
     options : ModelOptions
+        The options the table was built with, ``meanstructure`` resolved to a bool.
     statements : tuple of Statement
     partable : pandas.DataFrame
-        The parameter table (treat as read-only).
+        The parameter table (treat as read-only); its ``expression`` column holds the parsed
+        ``:=`` expressions.
     representation : Representation
+    free : FreeMap
+        How the free-parameter vector fills the table (shared by the ML and Bayesian fits).
     """
 
     text: str
@@ -40,6 +50,7 @@ class Model:
     statements: tuple[Statement, ...]
     partable: pd.DataFrame
     representation: Representation
+    free: FreeMap
 
     @property
     def ov_names(self) -> tuple[str, ...]:
@@ -49,8 +60,7 @@ class Model:
     @property
     def nparam(self) -> int:
         """Number of free parameters (equality-constrained ones counted once)."""
-        free = self.partable["free"]
-        return int(free.max()) if (free > 0).any() else 0
+        return self.free.nparam
 
 
 def specify(
@@ -78,10 +88,10 @@ def specify(
     ModelSpecError
         When the statements do not make an estimable table.
     """
-    options = options or ModelOptions()
     statements = parse_model(text, filename=filename)
+    options = resolve_options(statements, options)
     pt = build_partable(statements, options, filename=filename)
-    rep = represent(pt)
+    rep = represent(pt, meanstructure=bool(options.meanstructure))
     if not rep.ov_names:
         raise ModelSpecError(f"{filename or '<model>'}: the model has no observed variables")
     return Model(
@@ -91,12 +101,11 @@ def specify(
         statements=statements,
         partable=pt,
         representation=rep,
+        free=free_map(pt, rep),
     )
 
 
 def read_model(path: str | Path, options: ModelOptions | None = None) -> Model:
     """Read a ``.lav`` model file and specify it (see :func:`specify`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelSpecError(f"{path}: no such model file")
+    path = existing_file(path, "model", ModelSpecError)
     return specify(path.read_text(encoding="utf-8"), filename=str(path), options=options)

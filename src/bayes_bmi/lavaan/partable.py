@@ -3,8 +3,10 @@
 The parameter table is the central representation of a model: one row per
 parameter (free or fixed) plus one row per defined (``:=``) parameter, with
 lavaan's columns ``id, lhs, op, rhs, user, block, group, free, ustart, exo,
-label, plabel`` and, for the Bayesian engine, ``prior``. It carries no matrix
-representation (see :mod:`bayes_bmi.lavaan.representation`).
+label, plabel`` and, for the Bayesian engine, ``prior`` (plus ``line``, where the row was
+written, and ``expression``, the parsed right-hand side of a ``:=`` row). It carries no matrix
+representation (see :mod:`bayes_bmi.lavaan.representation`). :func:`row_name` and
+:func:`row_key` name a row; every table, summary and hypothesis uses them.
 
 The defaults follow lavaan's ``sem()``/``cfa()``: the first loading of each
 latent variable fixed to 1 (or, with ``std_lv``, latent variances fixed to 1),
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
-from bayes_bmi.errors import BayesBmiError
+from bayes_bmi.errors import ModelSpecError
 from bayes_bmi.lavaan.expressions import expression_names, parse_expression
 from bayes_bmi.lavaan.syntax import Modifiers, Statement
 
@@ -34,6 +36,9 @@ __all__ = [
     "VariableNames",
     "build_partable",
     "partable_names",
+    "resolve_options",
+    "row_key",
+    "row_name",
     "variable_names",
 ]
 
@@ -52,11 +57,8 @@ PARTABLE_COLUMNS = (
     "plabel",
     "prior",
     "line",
+    "expression",
 )
-
-
-class ModelSpecError(BayesBmiError):
-    """A model that parses but cannot be turned into an estimable parameter table."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ class ModelOptions:
         loading, instead of fixing the first loading to 1.
     meanstructure : bool or None
         Model the means. ``None`` (default) turns it on when the model has an intercept
-        statement (``~ 1``), as lavaan does.
+        statement (``~ 1``), as lavaan does (:func:`resolve_options`; a specified
+        :class:`~bayes_bmi.lavaan.model.Model` holds the resolved value).
     fixed_x : bool
         Fix the variances, covariances and means of exogenous observed covariates at their
         sample values.
@@ -201,10 +204,42 @@ def _merge(a: Modifiers, b: Modifiers, where: str) -> Modifiers:
     return Modifiers(free=free, **out)
 
 
-def _key(lhs: str, op: str, rhs: str) -> tuple[str, str, str]:
+def row_key(lhs: str, op: str, rhs: str) -> tuple[str, str, str]:
+    """Identity of a parameter-table row: ``(lhs, op, rhs)`` with ``~~`` made symmetric.
+
+    ``a ~~ b`` and ``b ~~ a`` are one parameter; the key puts the smaller name first.
+    """
     if op == "~~" and rhs < lhs:
         return (rhs, op, lhs)
     return (lhs, op, rhs)
+
+
+def row_name(lhs: str, op: str, rhs: str) -> str:
+    """Name of a parameter-table row, as summaries, hypotheses and coordinates show it.
+
+    ``visual=~x1``, ``y~x``, ``x1~~x2``, ``x1~1``; a ``:=`` row is named by its ``lhs``
+    (``ind``).
+
+    Examples
+    --------
+    >>> row_name("visual", "=~", "x1"), row_name("x1", "~1", ""), row_name("ind", ":=", "a*b")
+    ('visual=~x1', 'x1~1', 'ind')
+    """
+    if op == ":=":
+        return lhs
+    if op == "~1":
+        return f"{lhs}~1"
+    return f"{lhs}{op}{rhs}"
+
+
+def resolve_options(
+    statements: Sequence[Statement], options: ModelOptions | None = None
+) -> ModelOptions:
+    """The options with ``meanstructure`` decided: on when asked or when a ``~ 1`` is written."""
+    options = options or ModelOptions()
+    if options.meanstructure is not None:
+        return options
+    return replace(options, meanstructure=any(st.op == "~1" for st in statements))
 
 
 def build_partable(
@@ -231,6 +266,10 @@ def build_partable(
         rows and the 1-based index of the free parameter otherwise (rows sharing a label share an
         index: an equality constraint). ``ustart`` holds the fixed value (or the user's start
         value); ``NaN`` where the value comes from data (``exo`` rows) or start values.
+        ``expression`` holds the parsed right-hand side of each ``:=`` row
+        (:mod:`bayes_bmi.lavaan.expressions`; ``None`` elsewhere), the tree the syntax parser
+        kept on the statement: parsed once, and evaluated wherever defined parameters are
+        computed (:func:`bayes_bmi.lavaan.standardized.defined_values`).
 
     Raises
     ------
@@ -238,7 +277,7 @@ def build_partable(
         For constraints that are not supported, conflicting modifiers, a ``:=`` that uses an
         undefined label, or a model without any parameter.
     """
-    options = options or ModelOptions()
+    options = resolve_options(statements, options)
     where_file = filename or "<model>"
 
     user_rows: dict[tuple[str, str, str], _Row] = {}
@@ -258,7 +297,7 @@ def build_partable(
                 lhs, op, rhs = st.lhs, "~1", ""
             else:
                 lhs, op, rhs = st.lhs, st.op, term.name
-            key = _key(lhs, op, rhs)
+            key = row_key(lhs, op, rhs)
             if key in user_rows:
                 row = user_rows[key]
                 row.mods = _merge(row.mods, term.modifiers, where)
@@ -274,8 +313,6 @@ def build_partable(
     }
     names = variable_names(rows3, mentioned)
     meanstructure = options.meanstructure
-    if meanstructure is None:
-        meanstructure = any(r.op == "~1" for r in user_rows.values())
     x_fixed = set(names.ov_x) if options.fixed_x else set()
 
     # --- default rows (lavaan order: variances, lv.x covariances, y covariances, x block,
@@ -284,8 +321,8 @@ def build_partable(
     none = Modifiers()
 
     def add_default(lhs: str, op: str, rhs: str, free: bool, value: float, exo: int = 0) -> None:
-        key = _key(lhs, op, rhs)
-        if key in user_rows or any(_key(d.lhs, d.op, d.rhs) == key for d in defaults):
+        key = row_key(lhs, op, rhs)
+        if key in user_rows or any(row_key(d.lhs, d.op, d.rhs) == key for d in defaults):
             return
         defaults.append(_Row(lhs, op, rhs, 0, none, 0, exo, free, value))
 
@@ -362,6 +399,7 @@ def build_partable(
                 "label": mods.label or "",
                 "prior": mods.prior or "",
                 "line": r.line,
+                "expression": None,
             }
         )
 
@@ -395,7 +433,7 @@ def build_partable(
         where = f"{where_file}:{st.line}"
         if st.lhs in known:
             raise ModelSpecError(f"{where}: '{st.lhs}' is defined twice (as a label or ':=')")
-        expr = parse_expression(st.expr or "")
+        expr = st.expression if st.expression is not None else parse_expression(st.expr or "")
         missing = sorted(expression_names(expr) - known)
         if missing:
             raise ModelSpecError(
@@ -416,6 +454,7 @@ def build_partable(
                 "prior": "",
                 "line": st.line,
                 "free": 0,
+                "expression": expr,
             }
         )
 
@@ -424,12 +463,7 @@ def build_partable(
     pt["block"] = 1
     pt["group"] = 1
     pt["plabel"] = [f".p{i}." for i in pt["id"]]
-    pt = pt[list(PARTABLE_COLUMNS)].copy()
-    pt.attrs["meanstructure"] = bool(meanstructure)
-    pt.attrs["std_lv"] = bool(options.std_lv)
-    pt.attrs["fixed_x"] = bool(options.fixed_x)
-    pt.attrs["filename"] = filename
-    return pt
+    return pt[list(PARTABLE_COLUMNS)].copy()
 
 
 def partable_names(pt: pd.DataFrame) -> VariableNames:

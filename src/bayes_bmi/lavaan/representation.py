@@ -30,9 +30,11 @@ import pandas as pd
 from bayes_bmi.lavaan.partable import ModelSpecError, partable_names
 
 __all__ = [
+    "FreeMap",
     "Matrices",
     "Representation",
     "fill_matrices",
+    "free_map",
     "implied_derivatives",
     "implied_moments",
     "represent",
@@ -130,13 +132,15 @@ class Matrices:
         return np.einsum("...ij,...j->...i", self.a_inv(), self.alpha)
 
 
-def represent(pt: pd.DataFrame) -> Representation:
+def represent(pt: pd.DataFrame, *, meanstructure: bool) -> Representation:
     """Map a parameter table to matrix cells.
 
     Parameters
     ----------
     pt : pandas.DataFrame
         Output of :func:`bayes_bmi.lavaan.partable.build_partable`.
+    meanstructure : bool
+        Whether the means are modelled (``ModelOptions.meanstructure``, resolved).
 
     Returns
     -------
@@ -208,10 +212,65 @@ def represent(pt: pd.DataFrame) -> Representation:
         eta_names=eta,
         dummy=dummy_t,
         lv_names=tuple(lv),
-        meanstructure=bool(pt.attrs.get("meanstructure", False)),
+        meanstructure=bool(meanstructure),
         mat=tuple(mats),
         row=np.asarray(rows, dtype=int),
         col=np.asarray(cols, dtype=int),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class FreeMap:
+    """How the free-parameter vector fills the parameter table (one map for ML and Bayes).
+
+    Attributes
+    ----------
+    rows : numpy.ndarray
+        Parameter-table rows that are free.
+    k : numpy.ndarray
+        For each of ``rows``, its 0-based index in the free vector (rows sharing a label
+        share an index: an equality constraint).
+    nparam : int
+        Length of the free vector.
+    entries : tuple of numpy.ndarray
+        ``(k, mat, row, col)`` of each free row, for :func:`implied_derivatives`.
+    """
+
+    rows: np.ndarray
+    k: np.ndarray
+    nparam: int
+    entries: tuple[np.ndarray, ...]
+
+    def expand(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """Per-row values: ``base`` with the free rows set from ``x``."""
+        values = base.copy()
+        values[self.rows] = x[self.k]
+        return values
+
+    def compress(self, values: np.ndarray) -> np.ndarray:
+        """Free vector from per-row values (the first row of each free index)."""
+        x = np.empty(self.nparam)
+        x[self.k[::-1]] = values[self.rows[::-1]]
+        return x
+
+    def first_rows(self) -> np.ndarray:
+        """For each free parameter, the first parameter-table row that holds it."""
+        first = np.empty(self.nparam, dtype=int)
+        first[self.k[::-1]] = self.rows[::-1]
+        return first
+
+
+def free_map(pt: pd.DataFrame, rep: Representation) -> FreeMap:
+    """Build the :class:`FreeMap` of a parameter table (``Model.free`` holds it)."""
+    free = pt["free"].to_numpy()
+    rows = np.flatnonzero(free > 0)
+    k = free[rows] - 1
+    mat = np.asarray(rep.mat, dtype=object)[rows].astype(str)
+    return FreeMap(
+        rows=rows,
+        k=k,
+        nparam=int(free.max()) if rows.size else 0,
+        entries=(k, mat, rep.row[rows], rep.col[rows]),
     )
 
 

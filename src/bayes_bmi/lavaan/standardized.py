@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from bayes_bmi.lavaan.expressions import evaluate, parse_expression
+from bayes_bmi.lavaan.expressions import evaluate
 from bayes_bmi.lavaan.representation import Representation, fill_matrices, implied_moments
 
 __all__ = ["defined_values", "label_env", "standardize"]
@@ -40,7 +40,8 @@ def defined_values(
     Parameters
     ----------
     pt : pandas.DataFrame
-        Parameter table.
+        Parameter table; its ``expression`` column holds the ``:=`` expressions, parsed when
+        the table was built.
     values : numpy.ndarray, shape (nrow,) or (..., nrow)
         ``:=`` rows are overwritten in the returned copy.
     env : mapping, optional
@@ -53,7 +54,7 @@ def defined_values(
     out = np.array(values, dtype=float, copy=True)
     scope = dict(label_env(pt, out) if env is None else env)
     for i in np.flatnonzero(pt["op"].to_numpy() == ":="):
-        val = np.asarray(evaluate(parse_expression(pt["rhs"].iat[i]), scope), dtype=float)
+        val = np.asarray(evaluate(pt["expression"].iat[i], scope), dtype=float)
         out[..., i] = val
         scope[pt["lhs"].iat[i]] = out[..., i]
     return out

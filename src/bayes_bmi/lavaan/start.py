@@ -39,14 +39,13 @@ def fixed_values(pt: pd.DataFrame, rep: Representation, stats: SampleStats) -> n
 
 
 def _factor_starts(
-    pt: pd.DataFrame, rep: Representation, stats: SampleStats
+    pt: pd.DataFrame, rep: Representation, stats: SampleStats, std_lv: bool
 ) -> tuple[dict[tuple[str, str], float], dict[str, float], dict[str, float]]:
     """Loadings, factor variances and residual variances from a one-component PCA."""
     oi = {v: i for i, v in enumerate(stats.names)}
     loads: dict[tuple[str, str], float] = {}
     fvar: dict[str, float] = {}
     resid: dict[str, float] = {}
-    std_lv = bool(pt.attrs.get("std_lv", False))
     meas = pt[pt["op"] == "=~"]
     for f in rep.lv_names:
         rows = meas[meas["lhs"] == f]
@@ -77,7 +76,9 @@ def _factor_starts(
     return loads, fvar, resid
 
 
-def start_values(pt: pd.DataFrame, rep: Representation, stats: SampleStats) -> np.ndarray:
+def start_values(
+    pt: pd.DataFrame, rep: Representation, stats: SampleStats, *, std_lv: bool = False
+) -> np.ndarray:
     """Per-row start values: fixed values where fixed, data-based starts where free.
 
     Parameters
@@ -87,6 +88,8 @@ def start_values(pt: pd.DataFrame, rep: Representation, stats: SampleStats) -> n
     rep : Representation
     stats : SampleStats
         Sample statistics in ``rep.ov_names`` order.
+    std_lv : bool
+        The model is identified by unit latent variances (``ModelOptions.std_lv``).
 
     Returns
     -------
@@ -95,7 +98,7 @@ def start_values(pt: pd.DataFrame, rep: Representation, stats: SampleStats) -> n
     """
     values = fixed_values(pt, rep, stats)
     oi = {v: i for i, v in enumerate(stats.names)}
-    loads, fvar, resid = _factor_starts(pt, rep, stats)
+    loads, fvar, resid = _factor_starts(pt, rep, stats, std_lv)
     lv = set(rep.lv_names)
     for i in np.flatnonzero(pt["free"].to_numpy() > 0):
         lhs, op, rhs = pt["lhs"].iat[i], pt["op"].iat[i], pt["rhs"].iat[i]

@@ -32,11 +32,12 @@ which their first term appears.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bayes_bmi.errors import BayesBmiError
 from bayes_bmi.lavaan.expressions import (
+    Expr,
     ExpressionError,
     _number_value,
     _scan_name,
@@ -185,6 +186,8 @@ class Statement:
         :func:`bayes_bmi.lavaan.expressions.parse_expression`). ``None`` otherwise.
     line, col : int
         1-based position of the left-hand side.
+    expression : Expr or None
+        ``expr`` parsed (the parser checks it, so it keeps the tree); not part of equality.
     """
 
     lhs: str
@@ -193,6 +196,7 @@ class Statement:
     expr: str | None
     line: int
     col: int
+    expression: Expr | None = field(default=None, compare=False, repr=False)
 
 
 # --------------------------------------------------------------------------- source & tokens
@@ -689,24 +693,24 @@ class _StatementParser:
                 f"expected ':=' after the parameter name '{name.text}', "
                 f"found {_describe(self.toks[1])}",
             )
-        expr = self._expression(first + 1, stop, self.toks[first])
+        text, tree = self._expression(first + 1, stop, self.toks[first])
         if stop < len(self.chunk.tokens):
             raise self._second_operator(first, stop)
-        return [Statement(name.text, ":=", (), expr, name.line, name.col)]
+        return [Statement(name.text, ":=", (), text, name.line, name.col, tree)]
 
     def _constraint(self, first: int, stop: int) -> list[Statement]:
         op = self.toks[first]
         if first == 0:
             raise self.error_at(0, f"expected an expression before '{op.text}'")
-        lhs = self._expression(0, first, None)
-        rhs = self._expression(first + 1, stop, op)
+        lhs, _ = self._expression(0, first, None)
+        rhs, tree = self._expression(first + 1, stop, op)
         if stop < len(self.chunk.tokens):
             raise self._second_operator(first, stop)
         head = self.toks[0]
-        return [Statement(lhs, op.text, (), rhs, head.line, head.col)]
+        return [Statement(lhs, op.text, (), rhs, head.line, head.col, tree)]
 
-    def _expression(self, start: int, stop: int, after: _Token | None) -> str:
-        """Join tokens ``start:stop`` into expression text and validate it."""
+    def _expression(self, start: int, stop: int, after: _Token | None) -> tuple[str, Expr]:
+        """Join tokens ``start:stop`` into expression text; parse it (the text and its tree)."""
         if start == stop:
             where = f"after '{after.text}'" if after is not None else "here"
             raise self.error_at(
@@ -725,7 +729,7 @@ class _StatementParser:
             length += len(tok.text)
         text = "".join(pieces)
         try:
-            parse_expression(text)
+            tree = parse_expression(text)
         except ExpressionError as err:
             offset = (err.col or 1) - 1
             for tok, begin in zip(segment, offsets, strict=True):
@@ -735,7 +739,7 @@ class _StatementParser:
             else:
                 line, col = segment[-1].line, segment[-1].end_col
             raise self.src.error(f"invalid expression: {err.reason}", line, col) from err
-        return text
+        return text, tree
 
 
 def _modifiers(mods: dict[str, Any]) -> Modifiers:

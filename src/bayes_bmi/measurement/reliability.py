@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from bayes_bmi.data import select_model_data
+from bayes_bmi.data import complete_cases
 from bayes_bmi.errors import BayesBmiError
 from bayes_bmi.lavaan.representation import fill_matrices
 from bayes_bmi.ml.fit import fit_ml
@@ -76,7 +76,7 @@ def _flag(values: pd.Series, ok: np.ndarray) -> pd.Series:
 
 def _complete(data: pd.DataFrame, items: Sequence[str], source: str) -> np.ndarray:
     data = data.set_axis([str(c) for c in data.columns], axis=1)
-    x = select_model_data(data, [str(i) for i in items], source).dropna().to_numpy(dtype=float)
+    x = complete_cases(data, [str(i) for i in items], source).to_numpy(dtype=float)
     if x.shape[0] < 2:
         raise ReliabilityError(f"{source}: fewer than 2 complete rows on items {', '.join(items)}")
     return x
@@ -505,7 +505,7 @@ def reliability_report(
     load = result.estimates[result.estimates["op"] == "=~"]
     constructs, kinds = _constructs(load, model)
     first = [c for c in constructs if kinds[c] == "first_order"]
-    sample = select_model_data(data, list(model.ov_names), source).dropna()
+    sample = complete_cases(data, list(model.ov_names), source)
     ctab, items = _construct_tables(load, constructs, kinds, sample, source)
     ctab["sqrt_ave"] = np.sqrt(ctab["ave"])
     ctab["alpha_ok"] = _flag(ctab["alpha"], ctab["alpha"].to_numpy() >= alpha_min)

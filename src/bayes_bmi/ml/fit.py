@@ -3,7 +3,9 @@
 Stages, as in lavaan: sample statistics -> start values -> optimisation of the ML
 discrepancy (Fisher scoring with a backtracking line search, analytic gradient) -> standard
 errors from the expected information -> defined parameters (delta method) -> standardized
-solutions -> fit measures.
+solutions -> fit measures. :func:`without_means` reads the fit of a model without means off
+the fit of the same model with saturated means (the Bayesian engine's twin), so the two need
+one optimisation.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from scipy import stats as sps
 
 from bayes_bmi.data import DataError, SampleStats, sample_stats
 from bayes_bmi.lavaan.model import Model
-from bayes_bmi.lavaan.partable import ModelSpecError
+from bayes_bmi.lavaan.partable import ModelSpecError, row_key
 from bayes_bmi.lavaan.representation import (
-    Representation,
+    FreeMap,
     fill_matrices,
+    free_map,
     implied_derivatives,
     implied_moments,
 )
@@ -28,7 +31,16 @@ from bayes_bmi.lavaan.standardized import defined_values, standardize
 from bayes_bmi.lavaan.start import start_values
 from bayes_bmi.ml.fitmeasures import count_moments, fit_measures, ml_discrepancy
 
-__all__ = ["FreeMap", "MLResult", "ESTIMATE_COLUMNS", "fit_ml", "free_map", "model_stats"]
+# FreeMap and free_map live in bayes_bmi.lavaan.representation; named here for old imports
+__all__ = [
+    "ESTIMATE_COLUMNS",
+    "FreeMap",
+    "MLResult",
+    "fit_ml",
+    "free_map",
+    "model_stats",
+    "without_means",
+]
 
 ESTIMATE_COLUMNS = (
     "lhs",
@@ -44,54 +56,6 @@ ESTIMATE_COLUMNS = (
     "std_lv",
     "std_all",
 )
-
-
-@dataclass(frozen=True, eq=False)
-class FreeMap:
-    """How the free-parameter vector fills the parameter table.
-
-    Attributes
-    ----------
-    rows : numpy.ndarray
-        Parameter-table rows that are free.
-    k : numpy.ndarray
-        For each of ``rows``, its 0-based index in the free vector.
-    nparam : int
-        Length of the free vector.
-    entries : tuple of numpy.ndarray
-        ``(k, mat, row, col)`` of each free row, for :func:`implied_derivatives`.
-    """
-
-    rows: np.ndarray
-    k: np.ndarray
-    nparam: int
-    entries: tuple[np.ndarray, ...]
-
-    def expand(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
-        """Per-row values: ``base`` with the free rows set from ``x``."""
-        values = base.copy()
-        values[self.rows] = x[self.k]
-        return values
-
-    def compress(self, values: np.ndarray) -> np.ndarray:
-        """Free vector from per-row values (the first row of each free index)."""
-        x = np.empty(self.nparam)
-        x[self.k[::-1]] = values[self.rows[::-1]]
-        return x
-
-
-def free_map(pt: pd.DataFrame, rep: Representation) -> FreeMap:
-    """Build the :class:`FreeMap` of a parameter table."""
-    free = pt["free"].to_numpy()
-    rows = np.flatnonzero(free > 0)
-    k = free[rows] - 1
-    mat = np.asarray(rep.mat, dtype=object)[rows].astype(str)
-    return FreeMap(
-        rows=rows,
-        k=k,
-        nparam=int(free.max()) if rows.size else 0,
-        entries=(k, mat, rep.row[rows], rep.col[rows]),
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,17 +103,16 @@ class MLResult:
 
 def model_stats(model: Model, data: pd.DataFrame, source: str = "data") -> SampleStats:
     """Sample statistics of the model's observed variables, with model-aware errors."""
-    cols = {str(c) for c in data.columns}
     pt = model.partable
-    for v in model.ov_names:
-        in_regression = ((pt["op"] == "~") & ((pt["lhs"] == v) | (pt["rhs"] == v))).any()
-        if v not in cols and in_regression:
-            raise DataError(
-                f"{source}: '{v}' is used in a regression but is neither a latent variable "
-                "(defined with =~, so it has no indicators) nor a column of the data; define it "
-                "or check its spelling"
-            )
-    return sample_stats(data, model.ov_names, source)
+    regression = pt["op"] == "~"
+    in_regression = set(pt.loc[regression, "lhs"]) | set(pt.loc[regression, "rhs"])
+    explain = {
+        v: "is used in a regression but is neither a latent variable (defined with =~, so it "
+        "has no indicators) nor a column of the data; define it or check its spelling"
+        for v in model.ov_names
+        if v in in_regression
+    }
+    return sample_stats(data, model.ov_names, source, explain=explain)
 
 
 def _objective(
@@ -262,8 +225,8 @@ def fit_ml(
     _check_identified(model, st)
     rep = model.representation
     pt = model.partable
-    fm = free_map(pt, rep)
-    start = start_values(pt, rep, st)
+    fm = model.free
+    start = start_values(pt, rep, st, std_lv=model.options.std_lv)
     base = start.copy()
     x = fm.compress(start)
 
@@ -382,3 +345,72 @@ def _defined_jacobian(
         vm = defined_values(pt, fm.expand(xm, base))[def_rows]
         jac[:, j] = (vp - vm) / (2 * h)
     return jac
+
+
+def without_means(result: MLResult, model: Model) -> MLResult:
+    """The ML fit of ``model`` read off ``result``, the fit of the same model with its means.
+
+    The Bayesian engine always models the means (:func:`bayes_bmi.bayes.sampling.bayesian_model`
+    adds a free intercept per observed variable and latent means of 0). Such a mean structure
+    is saturated: with complete data its ML estimates are the sample means, every other
+    estimate is that of the model without means, and the expected information is block
+    diagonal between the intercepts and the rest. So estimates, standard errors and
+    standardized values carry over row by row; the fit measures are computed for ``model``
+    (lavaan's ``cfa()``/``sem()`` without means: fewer parameters and moments, so other AIC,
+    BIC and SRMR).
+
+    Parameters
+    ----------
+    result : MLResult
+        Fit of ``model`` with its means modelled, or of ``model`` itself (then returned).
+    model : Model
+        The model as written, without a mean structure.
+
+    Returns
+    -------
+    MLResult
+
+    Raises
+    ------
+    ValueError
+        When ``result`` is not the fit of ``model`` plus saturated means.
+    """
+    if result.model is model:
+        return result
+    pt, full = model.partable, result.model.partable
+    index = {
+        row_key(*key): i
+        for i, key in enumerate(zip(full["lhs"], full["op"], full["rhs"], strict=True))
+    }
+    keys = [row_key(*key) for key in zip(pt["lhs"], pt["op"], pt["rhs"], strict=True)]
+    extra = np.setdiff1d(np.arange(len(full)), [index.get(k, -1) for k in keys])
+    added_means = (full["op"].to_numpy()[extra] == "~1") & (full["user"].to_numpy()[extra] == 0)
+    if any(k not in index for k in keys) or (
+        extra.size and (model.representation.meanstructure or not added_means.all())
+    ):
+        raise ValueError(
+            f"the ML fit of {result.model.filename or '<model>'} is not that of "
+            f"{model.filename or '<model>'} with saturated means"
+        )
+    if not extra.size:  # the same table: the fit of ``model`` itself
+        return result
+    rows = np.array([index[k] for k in keys], dtype=int)
+    est = pt.copy()
+    for col in ESTIMATE_COLUMNS[4:]:
+        est[col] = result.estimates[col].to_numpy()[rows]
+    values = est["est"].to_numpy(dtype=float)
+    fm = model.free
+    k_full = full["free"].to_numpy()[rows][fm.first_rows()] - 1
+    sigma, mu = implied_moments(fill_matrices(model.representation, values))
+    st = result.stats
+    return MLResult(
+        model=model,
+        stats=st,
+        estimates=est,
+        fit=fit_measures(st, sigma, mu, fm.nparam, False, _x_indices(model)),
+        x=fm.compress(values),
+        vcov=result.vcov[np.ix_(k_full, k_full)],
+        converged=result.converged,
+        iterations=result.iterations,
+        warnings=result.warnings,
+    )

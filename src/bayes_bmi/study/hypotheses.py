@@ -29,7 +29,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from bayes_bmi.bayes.posterior import hdi
-from bayes_bmi.errors import BayesBmiError
+from bayes_bmi.errors import BayesBmiError, existing_file
+from bayes_bmi.lavaan.partable import row_name
 
 __all__ = [
     "DEFAULT_RULE",
@@ -146,9 +147,7 @@ def read_hypotheses(path: str | Path) -> list[Hypothesis]:
         missing, unknown or non-string key, an unknown direction or a duplicate id. The
         message names the file and the entry (its position and id).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise HypothesisError(f"{path}: no such hypothesis file")
+    path = existing_file(path, "hypothesis", HypothesisError)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -622,14 +621,6 @@ class FittedLike(Protocol):
     ml: _MLLike
 
 
-def _row_name(lhs: str, op: str, rhs: str) -> str:
-    if op == ":=":
-        return lhs
-    if op == "~1":
-        return f"{lhs}~1"
-    return f"{lhs}{op}{rhs}"
-
-
 def parameter_rows(summary: pd.DataFrame) -> dict[str, int]:
     """Names of the summary's parameters and their row positions.
 
@@ -649,7 +640,7 @@ def parameter_rows(summary: pd.DataFrame) -> dict[str, int]:
     labels = summary["label"].fillna("").astype(str).to_numpy()
     cols = zip(summary["lhs"], summary["op"], summary["rhs"], labels, strict=True)
     for i, (lhs, op, rhs, label) in enumerate(cols):
-        out.setdefault(_row_name(str(lhs), str(op), str(rhs)), i)
+        out.setdefault(row_name(str(lhs), str(op), str(rhs)), i)
         if label:
             out.setdefault(label, i)
     return out

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_bmi.bayes.posterior import hdi, std_all_draws
-from bayes_bmi.data import DataError, read_data, select_model_data
+from bayes_bmi.data import DataError, complete_cases, read_data, select_model_data
 from bayes_bmi.lavaan.model import Model, read_model
 from bayes_bmi.study.drivers import Dominance, Recommendations, key_drivers, recommendations
 from bayes_bmi.study.hypotheses import (
@@ -295,7 +295,7 @@ def step03_data_checks(config: StudyConfig, inputs: Inputs) -> DataChecks:
     )
     item_df = inputs.data[pca_items].apply(pd.to_numeric, errors="coerce")
     result = pca(item_df, rotation="varimax", seed=config.sampler.seed, source=inputs.source)
-    kmo_all, _ = kmo(item_df.dropna())
+    kmo_all, _ = kmo(complete_cases(inputs.data, pca_items, inputs.source))
     return DataChecks(
         summary=summary,
         descriptives=desc,

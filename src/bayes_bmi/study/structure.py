@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bayes_bmi.lavaan.expressions import expression_names, parse_expression
+from bayes_bmi.lavaan.expressions import expression_names
 from bayes_bmi.lavaan.model import Model, specify
-from bayes_bmi.lavaan.partable import ModelSpecError, partable_names
+from bayes_bmi.lavaan.partable import ModelSpecError, partable_names, row_name
 
 __all__ = ["dimension_items", "find_drivers", "measurement_model"]
 
@@ -58,7 +58,7 @@ def find_drivers(model: Model) -> tuple[str, list[str], dict[str, str], dict[str
     drivers = list(dict.fromkeys(rows["rhs"]))
 
     def pname(r: pd.Series) -> str:
-        return r["label"] if r["label"] else f"{r['lhs']}~{r['rhs']}"
+        return r["label"] or row_name(r["lhs"], r["op"], r["rhs"])
 
     path = {r["rhs"]: pname(r) for _, r in rows.iterrows()}
     outcomes = set(reg.loc[reg["rhs"] == focal, "lhs"])
@@ -70,7 +70,7 @@ def find_drivers(model: Model) -> tuple[str, list[str], dict[str, str], dict[str
         direct = reg[(reg["rhs"] == d) & reg["lhs"].isin(outcomes)]
         direct_labels = {pname(x) for _, x in direct.iterrows()}
         for _, r in defined.iterrows():
-            used = expression_names(parse_expression(r["rhs"]))
+            used = expression_names(r["expression"])
             if label in used and not (used & direct_labels):
                 parts.append(r["lhs"])  # an indirect effect through the focal construct
         parts += [pname(x) for _, x in direct.iterrows()]  # direct paths to the outcome

@@ -1,0 +1,553 @@
+"""The public Python API: one call fits a model in lavaan syntax, by NUTS or by ML.
+
+>>> import bayes_bmi as bb
+>>> fit = bb.sem("models/hs_cfa.lav", "tests/data/HolzingerSwineford1939.csv")  # doctest: +SKIP
+>>> fit.summary()            # posterior summary (summary.csv of ``bayes-bmi fit``)
+>>> fit.ml.estimates()       # lavaan's parameterEstimates (estimates.csv of ``bayes-bmi ml``)
+
+Every function takes a model as lavaan syntax, a path to a ``.lav`` file or a specified
+:class:`~bayes_bmi.lavaan.model.Model`, and data as a DataFrame or a path (CSV, TSV, XLSX,
+SPSS ``.sav``). The sampler's options are keywords named as the command line's options
+(``draws``, ``tune``, ``chains``, ``seed``, ``sampler``, ``target_accept``, ``cores``,
+``progress``, ...: the fields of :class:`~bayes_bmi.bayes.sampling.SamplerConfig`). Bad
+arguments raise :class:`~bayes_bmi.errors.BayesBmiError` subclasses with a plain message.
+
+The fit objects are frozen wrappers around the engine's results
+(:class:`~bayes_bmi.bayes.sampling.BayesResult`, :class:`~bayes_bmi.ml.fit.MLResult`); they add
+no computation of their own. This module imports only the standard library at import time:
+the numerical stack loads when a function is called (and PyMC only for a Bayesian fit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import operator
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bayes_bmi.errors import DataError, ModelSpecError, OptionError, existing_file
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
+    from bayes_bmi.bayes.priors import Prior
+    from bayes_bmi.bayes.sampling import BayesResult, CompileCache, SamplerConfig
+    from bayes_bmi.checking.compare import Comparison
+    from bayes_bmi.checking.ppc import ModelCheck
+    from bayes_bmi.lavaan.model import Model
+    from bayes_bmi.ml.fit import MLResult
+    from bayes_bmi.study.hypotheses import DecisionRule
+
+__all__ = [
+    "METHODS",
+    "BayesFit",
+    "MLFit",
+    "cfa",
+    "compare",
+    "comparison",
+    "sem",
+    "specify",
+]
+
+METHODS = ("bayes", "ml")
+_OPERATORS = ("=~", ":=", "~")
+
+
+# ------------------------------------------------------------------------------ fit objects
+@dataclass(frozen=True, eq=False)
+class MLFit:
+    """A maximum-likelihood fit (lavaan's ``sem()``/``cfa()`` with its defaults).
+
+    Attributes
+    ----------
+    result : MLResult
+        The engine's result (estimates, fit measures, free vector, covariance matrix).
+    """
+
+    result: MLResult
+
+    @property
+    def model(self) -> Model:
+        """The fitted model."""
+        return self.result.model
+
+    @property
+    def nobs(self) -> int:
+        """Number of cases used (complete cases on the model's variables)."""
+        return self.result.stats.n
+
+    @property
+    def converged(self) -> bool:
+        """Whether the optimiser converged."""
+        return self.result.converged
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Plain-language problems (non-convergence, improper solutions, ...)."""
+        return self.result.warnings
+
+    def estimates(self) -> pd.DataFrame:
+        """The estimates as lavaan's ``parameterEstimates()`` and ``estimates.csv`` show them.
+
+        Columns ``lhs, op, rhs, label, est, se, z, pvalue, ci_lower, ci_upper, std_lv,
+        std_all``; one row per parameter-table row, ``:=`` rows included.
+        """
+        return self.result.table()
+
+    def fit_measures(self) -> dict[str, float]:
+        """Fit measures, named as lavaan's ``fitMeasures()`` with ``_`` for ``.`` (``fit.json``)."""
+        return dict(self.result.fit)
+
+
+@dataclass(frozen=True, eq=False)
+class BayesFit:
+    """A Bayesian fit by NUTS, with the ML fit of the same model beside it.
+
+    Attributes
+    ----------
+    result : BayesResult
+        The engine's result (posterior, summary, diagnostics, the ML start).
+    ml : MLFit
+        The ML fit of the model as written (as :func:`sem` with ``method="ml"`` gives it).
+    data : pandas.DataFrame
+        The data fitted (for :meth:`check`'s independence model).
+    config : SamplerConfig
+    priors : dict or None
+        Default priors per kind, as given.
+    cache : CompileCache
+        The compile cache of the fit (reused by :meth:`check`).
+    """
+
+    result: BayesResult
+    ml: MLFit
+    data: pd.DataFrame
+    config: SamplerConfig
+    priors: dict[str, Prior] | None
+    cache: CompileCache
+
+    @property
+    def model(self) -> Model:
+        """The model as written (the engine samples it with its means, ``result.model``)."""
+        return self.ml.model
+
+    @property
+    def nobs(self) -> int:
+        """Number of cases used (complete cases on the model's variables)."""
+        return self.result.stats.n
+
+    @property
+    def idata(self) -> xr.DataTree:
+        """The posterior, prior, log-likelihood, ... as an ArviZ DataTree."""
+        return self.result.idata
+
+    @property
+    def diagnostics(self) -> dict:
+        """Sampler settings, times, R-hat, ESS, divergences and the convergence verdict."""
+        return self.result.diagnostics
+
+    @property
+    def converged(self) -> bool:
+        """Whether every convergence check passed (R-hat, ESS, divergences, E-BFMI)."""
+        return self.result.converged
+
+    def summary(self) -> pd.DataFrame:
+        """One row per free or defined parameter (``summary.csv`` of ``bayes-bmi fit``).
+
+        Columns :data:`~bayes_bmi.bayes.sampling.SUMMARY_COLUMNS`: ``lhs, op, rhs, label,
+        mean, sd, median, std_all, hdi_lower, hdi_upper, ess_bulk, ess_tail, r_hat, ml_est,
+        ml_se`` (95% HDI; ``std_all`` the posterior median of lavaan's ``std.all``).
+        """
+        from bayes_bmi.bayes.sampling import SUMMARY_COLUMNS
+
+        return self.result.summary[list(SUMMARY_COLUMNS)].copy()
+
+    def check(
+        self,
+        *,
+        baseline: bool = False,
+        means: str = "auto",
+        pd_source: str = "loo",
+        seed: int | None = None,
+    ) -> ModelCheck:
+        """Posterior predictive p-value, Bayesian fit indices, residual correlations, LOO, WAIC.
+
+        Parameters
+        ----------
+        baseline : bool
+            Also fit the independence model (same data and sampler settings) for ``BCFI``,
+            ``BTLI`` and ``BNFI``.
+        means : str
+            ``"auto"``, ``"model"`` or ``"saturated"`` (see :mod:`bayes_bmi.checking.ppc`).
+        pd_source : str
+            ``pD`` of the fit indices: ``"loo"`` or ``"waic"``.
+        seed : int, optional
+            Seed of the replicated data sets (default: the sampler's seed).
+
+        Returns
+        -------
+        ModelCheck
+            ``ppp`` (``.ppp.ppp`` the p-value), ``index_summary`` (a DataFrame: posterior mean,
+            median, SD and 90% HPD interval per index), ``residuals``, ``criteria``.
+        """
+        from bayes_bmi.bayes.sampling import fit_bayes
+        from bayes_bmi.checking.compare import independence_model
+        from bayes_bmi.checking.ppc import MEANS, PD_SOURCES, check_model
+
+        _one_of("means", means, MEANS)
+        _one_of("pd_source", pd_source, PD_SOURCES)
+        base = None
+        if baseline and self.result.stats.p > 1:
+            base = fit_bayes(
+                independence_model(self.result.stats.names),
+                self.data,
+                config=self.config,
+                priors=self.priors,
+                cache=self.cache,
+            )
+        seed = self.config.seed if seed is None else _seed(seed)
+        return check_model(self.result, base, means=means, pd_source=pd_source, seed=seed)
+
+    def hypotheses(
+        self, path: str | os.PathLike[str], *, rule: DecisionRule | None = None
+    ) -> pd.DataFrame:
+        """Bayesian and ML verdicts on the hypotheses of a ``*.hypotheses.toml`` file.
+
+        Parameters
+        ----------
+        path : str or path-like
+            ``[[hypothesis]]`` tables with ``id``, ``parameter``, ``direction``, ``wording``.
+        rule : DecisionRule, optional
+            The verdict rule (default :data:`bayes_bmi.study.hypotheses.DEFAULT_RULE`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per hypothesis, :data:`bayes_bmi.study.hypotheses.HYPOTHESIS_COLUMNS`.
+        """
+        from bayes_bmi.study.hypotheses import DEFAULT_RULE, hypothesis_table, read_hypotheses
+
+        return hypothesis_table(read_hypotheses(path), self.result, rule=rule or DEFAULT_RULE)
+
+
+# ------------------------------------------------------------------------------ arguments
+def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise OptionError(f"unknown {name} {value!r}. Must be one of: {', '.join(allowed)}")
+
+
+def _seed(seed: object) -> int:
+    try:
+        value = operator.index(seed)  # an int or a numpy integer
+    except TypeError:
+        value = -1
+    if isinstance(seed, bool) or value < 0:
+        raise OptionError(f"seed must be an integer >= 0, not {seed!r}")
+    return value
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a line of syntax longer than a file name may be
+        return False
+
+
+def _is_syntax(text: str) -> bool:
+    """Lavaan syntax rather than a path: several lines, or an operator that no path holds."""
+    if "\n" in text:
+        return True
+    stripped = text.strip()
+    if stripped.lower().endswith(".lav") and "=~" not in stripped and ":=" not in stripped:
+        return False
+    # a leading '~' is a home folder: a statement starts with a variable name
+    return any(op in stripped[1:] for op in _OPERATORS)
+
+
+def _model_source(model: str | os.PathLike[str]) -> tuple[str, str | None]:
+    """The lavaan text of a model given as text or as a path, and its file name.
+
+    A path object or a string naming an existing file is a path; otherwise a string with a
+    newline or a lavaan operator (``=~``, ``~``, ``:=``) is syntax, and a string ending in
+    ``.lav`` a path that does not exist. Only the standard library is used.
+
+    Raises
+    ------
+    ModelSpecError
+        A ``.lav`` path that does not exist (the message names it).
+    OptionError
+        A string that is neither syntax nor a file, or an argument of another type.
+    """
+    if isinstance(model, os.PathLike):
+        path = existing_file(Path(model).expanduser(), "model", ModelSpecError)
+        return path.read_text(encoding="utf-8"), str(model)
+    if not isinstance(model, str):
+        raise OptionError(
+            f"model must be lavaan syntax, a path to a .lav file or a Model, "
+            f"not {type(model).__name__}"
+        )
+    if "\n" not in model and _is_file(Path(model.strip()).expanduser()):
+        return Path(model.strip()).expanduser().read_text(encoding="utf-8"), model.strip()
+    if _is_syntax(model):
+        return model, None
+    if model.strip().lower().endswith(".lav"):
+        existing_file(model.strip(), "model", ModelSpecError)  # raises: it is not a file
+    raise OptionError(
+        f"model {model!r} is neither lavaan syntax (no =~, ~ or :=) nor an existing file"
+    )
+
+
+def _check_data(data: object) -> None:
+    """Check a data argument without reading it: a DataFrame-like object or an existing file.
+
+    Raises
+    ------
+    DataError
+        A path that names no file.
+    OptionError
+        An argument that is neither a path nor a table.
+    """
+    if isinstance(data, str | os.PathLike):
+        existing_file(data, "data", DataError)
+    elif not hasattr(data, "columns"):
+        raise OptionError(f"data must be a DataFrame or a path, not {type(data).__name__}")
+
+
+def specify(model: str | os.PathLike[str] | Model, *, std_lv: bool = False) -> Model:
+    """Specify a model: syntax -> parameter table -> matrix representation.
+
+    Parameters
+    ----------
+    model : str, path-like or Model
+        lavaan syntax or a ``.lav`` path: a path object or a string naming a file is a path;
+        another string is syntax when it has a newline or an operator (``=~``, ``~``,
+        ``:=``), and a missing file when it ends in ``.lav``. A Model is returned as it is.
+    std_lv : bool
+        Identify latent variables by unit variances instead of a first loading of 1.
+
+    Returns
+    -------
+    Model
+        ``.partable`` is the parameter table.
+    """
+    from bayes_bmi.lavaan.model import Model
+    from bayes_bmi.lavaan.model import specify as specify_text
+    from bayes_bmi.lavaan.partable import ModelOptions
+
+    if isinstance(model, Model):
+        if std_lv and not model.options.std_lv:
+            raise OptionError("std_lv=True does not apply to a specified Model; respecify it")
+        return model
+    text, filename = _model_source(model)
+    return specify_text(text, filename=filename, options=ModelOptions(std_lv=bool(std_lv)))
+
+
+def _read(data: pd.DataFrame | str | os.PathLike[str]) -> tuple[pd.DataFrame, str]:
+    from bayes_bmi.data import read_data
+
+    if isinstance(data, str | os.PathLike):
+        return read_data(data), str(data)
+    return data, "data"
+
+
+def _sampler_config(options: Mapping[str, Any]) -> SamplerConfig:
+    from bayes_bmi.bayes.sampling import SamplerConfig
+
+    names = [f.name for f in dataclasses.fields(SamplerConfig)]
+    for key in options:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise OptionError(f"unknown option {key!r}{hint}. Must be one of: {', '.join(names)}")
+    if "seed" in options:
+        _seed(options["seed"])
+    try:
+        return SamplerConfig(**options)
+    except (TypeError, ValueError) as exc:
+        raise OptionError(str(exc)) from None
+
+
+# ------------------------------------------------------------------------------ fitting
+def sem(
+    model: str | os.PathLike[str] | Model,
+    data: pd.DataFrame | str | os.PathLike[str],
+    *,
+    method: str = "bayes",
+    std_lv: bool = False,
+    priors: Mapping[str, Prior] | None = None,
+    factor_scores: bool = False,
+    cache: CompileCache | None = None,
+    **sampler: Any,
+) -> BayesFit | MLFit:
+    """Fit a structural equation model (lavaan's ``sem()`` defaults).
+
+    Parameters
+    ----------
+    model : str, path-like or Model
+        lavaan syntax, a ``.lav`` path, or a specified Model.
+    data : pandas.DataFrame, str or path-like
+        The data, or a CSV/TSV/XLSX/SPSS file (listwise deletion on the model's variables).
+    method : str
+        ``"bayes"`` (NUTS, with the ML fit beside it) or ``"ml"`` (maximum likelihood only).
+    std_lv : bool
+        Identify latent variables by unit variances (``--std-lv``).
+    priors : mapping, optional
+        Default prior per kind (``lambda``, ``beta``, ``theta``, ...) replacing blavaan's.
+    factor_scores : bool
+        Also draw the latent variables of every case (``--factor-scores``).
+    cache : CompileCache, optional
+        Reuse compiled samplers across fits of the same structure.
+    **sampler
+        Sampler options, named as the command line's: ``draws, tune, chains, seed, sampler,
+        target_accept, adaptation, cores, progress, jitter, rhat_max, ess_min``
+        (:class:`~bayes_bmi.bayes.sampling.SamplerConfig`).
+
+    Returns
+    -------
+    BayesFit or MLFit
+        :class:`BayesFit` for ``method="bayes"``, :class:`MLFit` for ``method="ml"``.
+
+    Raises
+    ------
+    BayesBmiError
+        On a bad argument (:class:`~bayes_bmi.errors.OptionError`), a missing or unreadable
+        file, bad syntax, a model that cannot be estimated, or data that do not fit it.
+    """
+    _one_of("method", method, METHODS)
+    if method == "ml":
+        extra = sorted(sampler) + [
+            name for name, given in (("priors", priors), ("cache", cache)) if given is not None
+        ]
+        if factor_scores:
+            extra.append("factor_scores")
+        if extra:
+            raise OptionError(f"{', '.join(extra)}: option(s) of method='bayes', not 'ml'")
+        return _fit_ml(model, data, std_lv)
+    return _fit_bayes(model, data, std_lv, priors, factor_scores, cache, sampler)
+
+
+def cfa(
+    model: str | os.PathLike[str] | Model,
+    data: pd.DataFrame | str | os.PathLike[str],
+    **options: Any,
+) -> BayesFit | MLFit:
+    """Fit a confirmatory factor analysis: :func:`sem` (lavaan's ``cfa()`` has its defaults)."""
+    return sem(model, data, **options)
+
+
+def _fit_ml(
+    model: str | os.PathLike[str] | Model, data: pd.DataFrame | str | os.PathLike[str], std_lv: bool
+) -> MLFit:
+    from bayes_bmi.ml.fit import fit_ml
+
+    _check_data(data)
+    spec = specify(model, std_lv=std_lv)
+    df, source = _read(data)
+    return MLFit(fit_ml(spec, df, source=source))
+
+
+def _fit_bayes(
+    model: str | os.PathLike[str] | Model,
+    data: pd.DataFrame | str | os.PathLike[str],
+    std_lv: bool,
+    priors: Mapping[str, Prior] | None,
+    factor_scores: bool,
+    cache: CompileCache | None,
+    sampler: Mapping[str, Any],
+) -> BayesFit:
+    from bayes_bmi.bayes.sampling import CompileCache, fit_bayes
+    from bayes_bmi.ml.fit import without_means
+
+    config = _sampler_config(sampler)
+    _check_data(data)
+    spec = specify(model, std_lv=std_lv)
+    df, source = _read(data)
+    prior_dict = dict(priors) if priors is not None else None
+    cache = cache if cache is not None else CompileCache()
+    result = fit_bayes(
+        spec,
+        df,
+        config=config,
+        priors=prior_dict,
+        cache=cache,
+        factor_scores=factor_scores,
+        source=source,
+    )
+    return BayesFit(
+        result=result,
+        ml=MLFit(without_means(result.ml, spec)),
+        data=df,
+        config=config,
+        priors=prior_dict,
+        cache=cache,
+    )
+
+
+def comparison(
+    models: Mapping[str, str | os.PathLike[str] | Model],
+    data: pd.DataFrame | str | os.PathLike[str],
+    *,
+    std_lv: bool = False,
+    baseline: bool = True,
+    means: str = "auto",
+    priors: Mapping[str, Prior] | None = None,
+    cache: CompileCache | None = None,
+    **sampler: Any,
+) -> Comparison:
+    """Fit and compare models of the same data (the full result; see :func:`compare`).
+
+    Returns
+    -------
+    Comparison
+        ``table`` (one row per model, best first), ``checks`` and ``results`` per model,
+        ``fit_indices()``, ``residuals()``.
+    """
+    from bayes_bmi.bayes.sampling import CompileCache
+    from bayes_bmi.checking.compare import compare_models
+    from bayes_bmi.checking.ppc import MEANS
+
+    if not isinstance(models, Mapping) or not models:
+        raise OptionError("models must be a non-empty mapping of names to models")
+    _one_of("means", means, MEANS)
+    config = _sampler_config(sampler)
+    _check_data(data)
+    specified = {str(name): specify(m, std_lv=std_lv) for name, m in models.items()}
+    df, source = _read(data)
+    return compare_models(
+        specified,
+        df,
+        config=config,
+        cache=cache if cache is not None else CompileCache(),
+        priors=priors,
+        baseline=baseline,
+        means=means,
+        source=source,
+    )
+
+
+def compare(
+    models: Mapping[str, str | os.PathLike[str] | Model],
+    data: pd.DataFrame | str | os.PathLike[str],
+    **options: Any,
+) -> pd.DataFrame:
+    """Compare models of the same data: LOO, WAIC, PPP, Bayesian and ML fit indices.
+
+    Parameters
+    ----------
+    models : mapping of str to model
+        Named models (syntax, ``.lav`` paths or Models) that explain the same variables.
+    data : pandas.DataFrame, str or path-like
+    **options
+        ``std_lv``, ``baseline`` (fit the independence model, default True), ``means``,
+        ``priors``, ``cache`` and the sampler options of :func:`sem`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model, best first (:data:`bayes_bmi.checking.compare.COMPARISON_COLUMNS`).
+    """
+    return comparison(models, data, **options).table
