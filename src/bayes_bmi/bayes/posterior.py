@@ -158,12 +158,12 @@ def factor_score_draws(
 
 
 def hdi(draws: np.ndarray, prob: float = 0.95) -> tuple[float, float]:
-    """Shortest interval holding ``prob`` of the (flattened) draws."""
-    x = np.sort(np.ravel(draws))
-    n = x.size
-    k = int(np.floor(prob * n))
-    if k >= n:
-        return float(x[0]), float(x[-1])
-    widths = x[k:] - x[: n - k]
-    i = int(np.argmin(widths))
-    return float(x[i]), float(x[i + k])
+    """Shortest interval holding ``prob`` of the (flattened) draws: ArviZ's HDI.
+
+    ``arviz_stats.hdi`` on the flattened draws (its default ``method="nearest"``), returned as
+    a pair of floats for the tables.
+    """
+    from arviz_stats import hdi as az_hdi
+
+    lower, upper = np.asarray(az_hdi(np.ravel(np.asarray(draws, dtype=float)), prob=prob))
+    return float(lower), float(upper)
