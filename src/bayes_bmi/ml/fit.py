@@ -11,14 +11,16 @@ one optimisation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from bayes_bmi.data import DataError, SampleStats, sample_stats
-from bayes_bmi.lavaan.model import Model
+from bayes_bmi.data import DataError, MissingPatterns, SampleStats, missing_patterns, sample_stats
+from bayes_bmi.errors import OptionError
+from bayes_bmi.lavaan.model import Model, specify
 from bayes_bmi.lavaan.partable import ModelSpecError, row_key
 from bayes_bmi.lavaan.representation import (
     FreeMap,
@@ -29,18 +31,31 @@ from bayes_bmi.lavaan.representation import (
 )
 from bayes_bmi.lavaan.standardized import defined_values, standardize
 from bayes_bmi.lavaan.start import start_values
-from bayes_bmi.ml.fitmeasures import count_moments, fit_measures, ml_discrepancy
+from bayes_bmi.ml.fiml import (
+    em_saturated,
+    fiml_information,
+    fiml_loglik,
+    fiml_moment_gradient,
+)
+from bayes_bmi.ml.fitmeasures import count_moments, fiml_fit_measures, fit_measures, ml_discrepancy
 
 # FreeMap and free_map live in bayes_bmi.lavaan.representation; named here for old imports
 __all__ = [
     "ESTIMATE_COLUMNS",
+    "MISSING",
     "FreeMap",
     "MLResult",
     "fit_ml",
     "free_map",
+    "model_patterns",
     "model_stats",
+    "resolve_missing",
+    "with_means",
     "without_means",
 ]
+
+#: Missing-data methods of :func:`fit_ml` (lavaan's ``missing = "ml"`` and ``"listwise"``).
+MISSING = ("fiml", "listwise")
 
 ESTIMATE_COLUMNS = (
     "lhs",
@@ -79,6 +94,13 @@ class MLResult:
     warnings : tuple of str
         Plain-language problems: non-convergence, negative variances, non-positive-definite
         matrices, a singular information matrix.
+    missing : str
+        ``"listwise"`` or ``"fiml"`` (:data:`MISSING`).
+    patterns : MissingPatterns or None
+        The missingness patterns of a FIML fit (``stats`` then holds the EM estimates of the
+        unrestricted means and covariances, and ``stats.n`` the cases used).
+    notes : tuple of str
+        What was done to the data (patterns, missing cells, dropped rows).
     """
 
     model: Model
@@ -90,6 +112,9 @@ class MLResult:
     converged: bool
     iterations: int
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    missing: str = "listwise"
+    patterns: MissingPatterns | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
     def table(self) -> pd.DataFrame:
         """The estimates with lavaan's ``parameterEstimates`` columns (underscored)."""
@@ -113,6 +138,40 @@ def model_stats(model: Model, data: pd.DataFrame, source: str = "data") -> Sampl
         if v in in_regression
     }
     return sample_stats(data, model.ov_names, source, explain=explain)
+
+
+def model_patterns(model: Model, data: pd.DataFrame, source: str = "data") -> MissingPatterns:
+    """Missingness patterns of the model's observed variables, with model-aware errors.
+
+    Cases missing a fixed exogenous covariate are dropped, as lavaan does under
+    ``missing = "ml"`` with ``fixed.x = TRUE``.
+    """
+    pt = model.partable
+    regression = pt["op"] == "~"
+    in_regression = set(pt.loc[regression, "lhs"]) | set(pt.loc[regression, "rhs"])
+    explain = {
+        v: "is used in a regression but is neither a latent variable (defined with =~, so it "
+        "has no indicators) nor a column of the data; define it or check its spelling"
+        for v in model.ov_names
+        if v in in_regression
+    }
+    xs = [model.ov_names[i] for i in _x_indices(model)]
+    return missing_patterns(data, model.ov_names, source, explain=explain, complete=xs)
+
+
+def with_means(model: Model) -> Model:
+    """The model with its mean structure (lavaan's ``meanstructure = TRUE``, as FIML needs).
+
+    Returned as it is when it already models the means; otherwise respecified with free
+    intercepts of the observed variables and latent means fixed at 0.
+    """
+    if model.representation.meanstructure:
+        return model
+    return specify(
+        model.text,
+        filename=model.filename,
+        options=replace(model.options, meanstructure=True),
+    )
 
 
 def _objective(
@@ -187,9 +246,10 @@ def _improper(model: Model, values: np.ndarray) -> list[str]:
 
 def fit_ml(
     model: Model,
-    data: pd.DataFrame | SampleStats,
+    data: pd.DataFrame | SampleStats | MissingPatterns,
     *,
     source: str = "data",
+    missing: str | None = None,
     max_iter: int = 500,
     tol: float = 1e-10,
 ) -> MLResult:
@@ -198,10 +258,15 @@ def fit_ml(
     Parameters
     ----------
     model : Model
-    data : pandas.DataFrame or SampleStats
-        Raw data (listwise deletion on the model's variables) or its sample statistics.
+    data : pandas.DataFrame, SampleStats or MissingPatterns
+        Raw data, or its sample statistics (listwise) or missingness patterns (FIML).
     source : str
         Name of the data, for messages.
+    missing : {"fiml", "listwise"} or None
+        ``"listwise"`` (lavaan's default ``missing = "listwise"``) keeps the complete cases;
+        ``"fiml"`` (lavaan's ``missing = "ml"``) uses every observed cell by full-information
+        ML, with the means modelled (:func:`with_means`). ``None`` (default) is ``"fiml"`` when
+        the model's variables have missing cells and ``"listwise"`` otherwise.
     max_iter : int
         Fisher-scoring iterations before giving up.
     tol : float
@@ -218,7 +283,11 @@ def fit_ml(
         When the model has more free parameters than sample moments.
     DataError
         When the data lack a model variable or hold non-numeric cells.
+    OptionError
+        When ``missing`` is not one of the choices, or does not fit the kind of ``data``.
     """
+    if resolve_missing(model, data, missing, source) == "fiml":
+        return _fit_fiml(model, data, source, max_iter, tol)
     st = data if isinstance(data, SampleStats) else model_stats(model, data, source)
     if st.names != model.ov_names:
         raise DataError(f"{source}: sample statistics are not in the model's variable order")
@@ -230,16 +299,87 @@ def fit_ml(
     base = start.copy()
     x = fm.compress(start)
 
-    f = _objective(model, fm, base, st, x)
+    def objective(x: np.ndarray) -> float:
+        return _objective(model, fm, base, st, x)
+
+    def grad_info(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _gradient_information(model, fm, base, st, x)
+
+    x, converged, it, warn = _optimise(objective, grad_info, x, max_iter, tol)
+    _, info = _gradient_information(model, fm, base, st, x)
+    vcov, singular = _inverse_information(info, st.n)
+    warn += singular
+    est, values, improper = _estimate_table(model, base, x, vcov)
+    sigma, mu = implied_moments(fill_matrices(rep, values))
+    fit = fit_measures(st, sigma, mu, fm.nparam, rep.meanstructure, _x_indices(model))
+    return MLResult(
+        model=model,
+        stats=st,
+        estimates=est,
+        fit=fit,
+        x=x,
+        vcov=vcov,
+        converged=converged,
+        iterations=it,
+        warnings=tuple(warn + improper),
+    )
+
+
+def resolve_missing(
+    model: Model,
+    data: pd.DataFrame | SampleStats | MissingPatterns,
+    missing: str | None,
+    source: str = "data",
+) -> str:
+    """``"fiml"`` or ``"listwise"``: the missing-data method :func:`fit_ml` uses.
+
+    ``None`` picks ``"fiml"`` when the model's variables have missing cells in a DataFrame
+    (or the data are :class:`~bayes_bmi.data.MissingPatterns`) and ``"listwise"`` otherwise.
+
+    Raises
+    ------
+    OptionError
+        An unknown method, or one that the kind of ``data`` cannot give.
+    """
+    if missing is not None and missing not in MISSING:
+        raise OptionError(f"unknown missing {missing!r}. Must be one of: {', '.join(MISSING)}")
+    if isinstance(data, SampleStats):
+        if missing == "fiml":
+            raise OptionError("missing='fiml' needs the raw data or its missingness patterns")
+        return "listwise"
+    if isinstance(data, MissingPatterns):
+        if missing == "listwise":
+            raise OptionError("missing='listwise' needs the raw data or its sample statistics")
+        return "fiml"
+    if missing is not None:
+        return missing
+    names = [v for v in model.ov_names if v in data.columns]
+    return "fiml" if bool(data[names].isna().to_numpy().any()) else "listwise"
+
+
+def _optimise(
+    objective: Callable[[np.ndarray], float],
+    grad_info: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    x: np.ndarray,
+    max_iter: int,
+    tol: float,
+) -> tuple[np.ndarray, bool, int, list[str]]:
+    """Fisher scoring with a backtracking line search on a discrepancy ``F``.
+
+    ``grad_info(x)`` gives the gradient of ``F`` and the expected information per observation
+    (half the expected Hessian of ``F``). Returns the optimum, whether it converged, the
+    iterations and the warnings.
+    """
+    f = objective(x)
     if not math.isfinite(f):
         # fall back to lavaan's simple starts: residual variances half the observed variance
         x = np.where(np.isfinite(x), x, 0.0)
-        f = _objective(model, fm, base, st, x)
+        f = objective(x)
     converged = False
     it = 0
     warn: list[str] = []
     for it in range(1, max_iter + 1):  # noqa: B007 - `it` is reported after the loop
-        grad, info = _gradient_information(model, fm, base, st, x)
+        grad, info = grad_info(x)
         if np.max(np.abs(grad), initial=0.0) < tol:
             converged = True
             break
@@ -253,7 +393,7 @@ def fit_ml(
         slope = grad @ step
         while True:
             x_new = x + t * step
-            f_new = _objective(model, fm, base, st, x_new)
+            f_new = objective(x_new)
             if math.isfinite(f_new) and f_new <= f + 1e-4 * t * slope:
                 break
             t *= 0.5
@@ -266,32 +406,41 @@ def fit_ml(
         improvement = f - f_new
         x, f = x_new, f_new
         if 0 <= improvement < 1e-15 * max(1.0, abs(f)):
-            grad, info = _gradient_information(model, fm, base, st, x)
+            grad, info = grad_info(x)
             converged = bool(np.max(np.abs(grad)) < 1e-6)
             break
     else:
-        grad, info = _gradient_information(model, fm, base, st, x)
+        grad, info = grad_info(x)
     if not converged:
         warn.append(
             f"the optimizer did not converge after {it} iterations "
             f"(largest gradient {np.max(np.abs(grad)):.3g}); estimates are not trustworthy. "
             "Try other start values (start() modifiers) or a simpler model"
         )
+    return x, converged, it, warn
 
-    _, info = _gradient_information(model, fm, base, st, x)
-    n = st.n
-    vcov = np.full((fm.nparam, fm.nparam), np.nan)
+
+def _inverse_information(info: np.ndarray, n: int) -> tuple[np.ndarray, list[str]]:
+    """``inv(info) / n``, or NaN and a warning when ``info`` is singular."""
+    vcov = np.full(info.shape, np.nan)
     try:
         evals = np.linalg.eigvalsh(info)
         if evals.min() <= 1e-10 * max(evals.max(), 1.0):
             raise np.linalg.LinAlgError("singular")
         vcov = np.linalg.inv(info) / n
     except np.linalg.LinAlgError:
-        warn.append(
+        return vcov, [
             "the information matrix is singular: the model may not be identified; "
             "standard errors could not be computed"
-        )
+        ]
+    return vcov, []
 
+
+def _estimate_table(
+    model: Model, base: np.ndarray, x: np.ndarray, vcov: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """The estimates table (``est, se, z, ...``), per-row values, improper-solution warnings."""
+    pt, rep, fm = model.partable, model.representation, model.free
     values = defined_values(pt, fm.expand(x, base))
     se = np.full(len(pt), np.nan)
     se[fm.rows] = np.sqrt(np.clip(np.diag(vcov)[fm.k], 0.0, None))
@@ -300,7 +449,6 @@ def fit_ml(
         jac = _defined_jacobian(pt, fm, base, x, def_rows)
         cov_def = jac @ vcov @ jac.T
         se[def_rows] = np.sqrt(np.clip(np.diag(cov_def), 0.0, None))
-    warn += _improper(model, values)
 
     std_lv, std_all = standardize(pt, rep, values)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -315,9 +463,60 @@ def fit_ml(
     est["ci_upper"] = np.where(np.isnan(se), values, values + zcrit * se)
     est["std_lv"] = std_lv
     est["std_all"] = std_all
+    return est, values, _improper(model, values)
 
+
+def _fit_fiml(
+    model: Model,
+    data: pd.DataFrame | MissingPatterns,
+    source: str,
+    max_iter: int,
+    tol: float,
+) -> MLResult:
+    """Full-information ML: the stages of :func:`fit_ml` on the pattern likelihood.
+
+    The start values come from the EM estimates of the unrestricted moments; the optimiser is
+    Fisher scoring with the expected information of the incomplete data; standard errors come
+    from the observed information (the Hessian of the log-likelihood), lavaan's default for
+    ``missing = "ml"``.
+    """
+    model = with_means(model)
+    pat = data if isinstance(data, MissingPatterns) else model_patterns(model, data, source)
+    if pat.names != model.ov_names:
+        raise DataError(f"{source}: missingness patterns are not in the model's variable order")
+    mu_h1, sigma_h1, em_iter, em_ok = em_saturated(pat)
+    st = SampleStats(
+        names=pat.names, n=pat.n, mean=mu_h1, cov=sigma_h1, n_dropped=pat.n_empty + pat.n_dropped
+    )
+    _check_identified(model, st)
+    rep, pt, fm = model.representation, model.partable, model.free
+    start = start_values(pt, rep, st, std_lv=model.options.std_lv)
+    base = start.copy()
+    scale = -2.0 / pat.n  # F = -2 logl / n, on the scale of the listwise discrepancy
+
+    def objective(x: np.ndarray) -> float:
+        sigma, mu = implied_moments(fill_matrices(rep, fm.expand(x, base)))
+        return scale * fiml_loglik(pat, sigma, mu)
+
+    def grad_info(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        grad, info = _fiml_gradient_information(model, pat, base, x, observed=False)
+        return scale * grad, info / pat.n
+
+    x, converged, it, warn = _optimise(objective, grad_info, fm.compress(start), max_iter, tol)
+    try:
+        info = _fiml_gradient_information(model, pat, base, x, observed=True)[1]
+    except np.linalg.LinAlgError:
+        info = np.full((fm.nparam, fm.nparam), np.nan)
+    vcov, singular = _inverse_information(info / pat.n, pat.n)
+    warn += singular
+    est, values, improper = _estimate_table(model, base, x, vcov)
     sigma, mu = implied_moments(fill_matrices(rep, values))
-    fit = fit_measures(st, sigma, mu, fm.nparam, rep.meanstructure, _x_indices(model))
+    fit = fiml_fit_measures(pat, sigma, mu, sigma_h1, mu_h1, fm.nparam, _x_indices(model))
+    if not em_ok:
+        warn.append(
+            f"the EM estimates of the unrestricted model did not converge in {em_iter} "
+            "iterations: chisq and the fit indices are approximate"
+        )
     return MLResult(
         model=model,
         stats=st,
@@ -327,8 +526,77 @@ def fit_ml(
         vcov=vcov,
         converged=converged,
         iterations=it,
-        warnings=tuple(warn),
+        warnings=tuple(warn + improper + _coverage_warnings(pat)),
+        missing="fiml",
+        patterns=pat,
+        notes=_fiml_notes(pat),
     )
+
+
+def _fiml_gradient_information(
+    model: Model, pat: MissingPatterns, base: np.ndarray, x: np.ndarray, *, observed: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient of the FIML log-likelihood and its expected or observed information.
+
+    The information is that of the whole sample (not per case) with respect to the free
+    parameters: ``Delta' I_m Delta`` for the information ``I_m`` of the moments and their
+    Jacobian ``Delta``; the observed one adds the curvature of the implied moments,
+    ``-sum_j (dl/dm_j) d2 m_j``, from central differences of the analytic Jacobian.
+    """
+    rep, fm = model.representation, model.free
+    k = fm.nparam
+    mats = fill_matrices(rep, fm.expand(x, base))
+    sigma, mu = implied_moments(mats)
+    dsigma, dmu = implied_derivatives(rep, mats, fm.entries, k)
+    g_sigma, g_mu = fiml_moment_gradient(pat, sigma, mu)
+    grad = np.einsum("ab,kab->k", g_sigma, dsigma) + dmu @ g_mu
+    info = fiml_information(pat, sigma, mu, dsigma, dmu, observed=observed)
+    if observed:
+        for j in range(k):
+            h = 1e-5 * max(1.0, abs(x[j]))
+            diff = []
+            for sign in (1.0, -1.0):
+                xj = x.copy()
+                xj[j] += sign * h
+                mj = fill_matrices(rep, fm.expand(xj, base))
+                ds, dm = implied_derivatives(rep, mj, fm.entries, k)
+                diff.append(np.einsum("ab,kab->k", g_sigma, ds) + dm @ g_mu)
+            info[:, j] -= (diff[0] - diff[1]) / (2.0 * h)
+        info = 0.5 * (info + info.T)
+    return grad, info
+
+
+def _coverage_warnings(pat: MissingPatterns) -> list[str]:
+    """Pairs of variables never observed together: their covariance is not identified."""
+    cover = pat.coverage()
+    pairs = [
+        f"{pat.names[a]} and {pat.names[b]}"
+        for a in range(pat.p)
+        for b in range(a + 1, pat.p)
+        if cover[a, b] == 0
+    ]
+    if not pairs:
+        return []
+    return [
+        f"no case answered both {', '.join(pairs[:5])}{' ...' if len(pairs) > 5 else ''}: "
+        "their covariance rests on the model alone, and the unrestricted model is not identified"
+    ]
+
+
+def _fiml_notes(pat: MissingPatterns) -> tuple[str, ...]:
+    cells = pat.n * pat.p
+    notes = [
+        f"full-information ML: {pat.n} cases in {pat.npatterns} missingness pattern(s), "
+        f"{pat.n_missing} of {cells} cells missing ({100.0 * pat.n_missing / cells:.1f}%)"
+    ]
+    if pat.n_empty:
+        notes.append(f"{pat.n_empty} row(s) with every model variable missing were dropped")
+    if pat.n_dropped:
+        notes.append(
+            f"{pat.n_dropped} row(s) missing a fixed exogenous covariate were dropped "
+            "(as lavaan does with fixed.x = TRUE)"
+        )
+    return tuple(notes)
 
 
 def _defined_jacobian(

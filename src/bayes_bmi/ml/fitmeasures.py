@@ -13,11 +13,13 @@ import math
 import numpy as np
 from scipy import optimize, stats
 
-from bayes_bmi.data import SampleStats
+from bayes_bmi.data import MissingPatterns, SampleStats
+from bayes_bmi.ml.fiml import fiml_loglik
 
 __all__ = [
     "baseline_sigma",
     "count_moments",
+    "fiml_fit_measures",
     "fit_measures",
     "loglik",
     "ml_discrepancy",
@@ -221,3 +223,111 @@ def fit_measures(
         "rmsea_pvalue": pclose,
         "srmr": _srmr(s, ybar, sigma, mu_eff, meanstructure),
     }
+
+
+def fiml_fit_measures(
+    patterns: MissingPatterns,
+    sigma: np.ndarray,
+    mu: np.ndarray,
+    sigma_h1: np.ndarray,
+    mu_h1: np.ndarray,
+    npar: int,
+    x_idx: np.ndarray,
+) -> dict[str, float]:
+    """Lavaan's main fit measures for a full-information ML fit (``missing = "ml"``).
+
+    The test statistic compares the model's log-likelihood with that of the unrestricted
+    (H1) model fitted by EM, ``chisq = 2 (logl_h1 - logl)``; the baseline is the independence
+    model fitted by FIML (each variable's observed mean and ML variance; fixed exogenous
+    covariates keep their covariances). SRMR is Bentler's on the EM moments, means included,
+    as lavaan computes it for missing data. The means are always modelled.
+
+    Parameters
+    ----------
+    patterns : MissingPatterns
+    sigma, mu : numpy.ndarray
+        Implied moments at the ML estimates.
+    sigma_h1, mu_h1 : numpy.ndarray
+        The EM estimates of the unrestricted moments.
+    npar : int
+        Number of free parameters.
+    x_idx : numpy.ndarray
+        Indices of fixed exogenous covariates (observed in every case used).
+
+    Returns
+    -------
+    dict
+        The keys of :func:`fit_measures`.
+    """
+    n, p, nx = patterns.n, patterns.p, int(x_idx.size)
+    logl = fiml_loglik(patterns, sigma, mu)
+    logl_h1 = fiml_loglik(patterns, sigma_h1, mu_h1)
+    mu_b = np.nanmean(patterns.values, axis=0)
+    sigma_b = baseline_sigma(np.diag(np.nanvar(patterns.values, axis=0)), x_idx)
+    if nx:
+        sigma_b[np.ix_(x_idx, x_idx)] = sigma_h1[np.ix_(x_idx, x_idx)]
+    logl_b = fiml_loglik(patterns, sigma_b, mu_b)
+    chisq = max(2.0 * (logl_h1 - logl), 0.0)
+    chisq_b = 2.0 * (logl_h1 - logl_b)
+    ndat = count_moments(p, nx, True)
+    df = ndat - npar
+    df_b = ndat - 2 * (p - nx)
+    if nx:
+        # as lavaan (fixed.x): log-likelihoods conditional on the covariates
+        sxx, mx = sigma_h1[np.ix_(x_idx, x_idx)], mu_h1[x_idx]
+        logl_x = loglik(n, sxx, mx, sxx, mx)
+        logl -= logl_x
+        logl_h1 -= logl_x
+    out = {"npar": npar, "ntotal": n, "fmin": chisq / (2.0 * n), "chisq": chisq, "df": df}
+    out.update(_comparative(chisq, df, chisq_b, df_b, n))
+    out.update(
+        {
+            "logl": logl,
+            "unrestricted_logl": logl_h1,
+            "aic": -2.0 * logl + 2.0 * npar,
+            "bic": -2.0 * logl + npar * math.log(n),
+            "bic2": -2.0 * logl + npar * math.log((n + 2.0) / 24.0),
+        }
+    )
+    out.update(_rmsea(chisq, df, n))
+    out["srmr"] = _srmr(sigma_h1, mu_h1, sigma, mu, True)
+    return out
+
+
+def _comparative(chisq: float, df: int, chisq_b: float, df_b: int, n: int) -> dict[str, float]:
+    """The test's p-value, the baseline test and the incremental indices (CFI, TLI, ...)."""
+    t1 = max(chisq - df, 0.0)
+    t2 = max(chisq - df, chisq_b - df_b, 0.0)
+    cfi = 1.0 if t1 == 0 and t2 == 0 else 1.0 - t1 / t2
+    if df > 0 and df_b > 0:
+        tli = (chisq_b / df_b - chisq / df) / (chisq_b / df_b - 1.0)
+        nfi = (chisq_b - chisq) / chisq_b
+        rfi = (chisq_b / df_b - chisq / df) / (chisq_b / df_b)
+        ifi = (chisq_b - chisq) / (chisq_b - df)
+    else:
+        tli = nfi = rfi = ifi = math.nan if df < 0 else 1.0
+    return {
+        "pvalue": float(stats.chi2.sf(chisq, df)) if df > 0 else math.nan,
+        "baseline_chisq": chisq_b,
+        "baseline_df": df_b,
+        "baseline_pvalue": float(stats.chi2.sf(chisq_b, df_b)) if df_b > 0 else math.nan,
+        "cfi": cfi,
+        "tli": tli,
+        "nnfi": tli,
+        "rfi": rfi,
+        "nfi": nfi,
+        "ifi": ifi,
+        "rni": 1.0 - (chisq - df) / (chisq_b - df_b) if chisq_b != df_b else math.nan,
+    }
+
+
+def _rmsea(chisq: float, df: int, n: int) -> dict[str, float]:
+    """RMSEA, its 90% interval and the p-value of close fit (RMSEA <= 0.05)."""
+    if df > 0:
+        rmsea = math.sqrt(max(chisq - df, 0.0) / (df * n))
+        lo, hi = rmsea_ci(chisq, df, n)
+        pclose = float(stats.ncx2.sf(chisq, df, n * df * 0.05**2))
+    else:
+        rmsea, pclose = (0.0 if df == 0 else math.nan), math.nan
+        lo, hi = (0.0, 0.0) if df == 0 else (math.nan, math.nan)
+    return {"rmsea": rmsea, "rmsea_ci_lower": lo, "rmsea_ci_upper": hi, "rmsea_pvalue": pclose}
