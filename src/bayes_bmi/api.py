@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "METHODS",
+    "MISSING",
     "BayesFit",
     "MLFit",
     "cfa",
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 METHODS = ("bayes", "ml")
+#: Missing-data methods of ``method="ml"`` (:data:`bayes_bmi.ml.fit.MISSING`).
+MISSING = ("fiml", "listwise")
 _OPERATORS = ("=~", ":=", "~")
 
 
@@ -78,8 +81,18 @@ class MLFit:
 
     @property
     def nobs(self) -> int:
-        """Number of cases used (complete cases on the model's variables)."""
+        """Number of cases used (listwise: complete cases; FIML: cases with an observed cell)."""
         return self.result.stats.n
+
+    @property
+    def missing(self) -> str:
+        """The missing-data method used: ``"listwise"`` or ``"fiml"``."""
+        return self.result.missing
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What was done to the data (missingness patterns, dropped rows)."""
+        return self.result.notes
 
     @property
     def converged(self) -> bool:
@@ -378,6 +391,7 @@ def sem(
     *,
     method: str = "bayes",
     std_lv: bool = False,
+    missing: str | None = None,
     priors: Mapping[str, Prior] | None = None,
     factor_scores: bool = False,
     cache: CompileCache | None = None,
@@ -390,11 +404,17 @@ def sem(
     model : str, path-like or Model
         lavaan syntax, a ``.lav`` path, or a specified Model.
     data : pandas.DataFrame, str or path-like
-        The data, or a CSV/TSV/XLSX/SPSS file (listwise deletion on the model's variables).
+        The data, or a CSV/TSV/XLSX/SPSS file.
     method : str
         ``"bayes"`` (NUTS, with the ML fit beside it) or ``"ml"`` (maximum likelihood only).
     std_lv : bool
         Identify latent variables by unit variances (``--std-lv``).
+    missing : {"fiml", "listwise"} or None
+        Missing cells. ``"fiml"``: full-information ML on every observed cell (lavaan's
+        ``missing = "ml"``; the means are modelled); ``"listwise"``: complete cases only
+        (lavaan's default). ``None`` (default): ``"fiml"`` when the model's variables have
+        missing cells, else ``"listwise"``. ``method="bayes"`` uses listwise deletion (for the
+        posterior and its ML fit alike) and refuses ``"fiml"``.
     priors : mapping, optional
         Default prior per kind (``lambda``, ``beta``, ``theta``, ...) replacing blavaan's.
     factor_scores : bool
@@ -426,7 +446,16 @@ def sem(
             extra.append("factor_scores")
         if extra:
             raise OptionError(f"{', '.join(extra)}: option(s) of method='bayes', not 'ml'")
-        return _fit_ml(model, data, std_lv)
+        if missing is not None:
+            _one_of("missing", missing, MISSING)
+        return _fit_ml(model, data, std_lv, missing)
+    if missing is not None:
+        _one_of("missing", missing, MISSING)
+        if missing == "fiml":
+            raise OptionError(
+                "missing='fiml' is available for method='ml' only; the Bayesian fit uses "
+                "listwise deletion (missing='listwise')"
+            )
     return _fit_bayes(model, data, std_lv, priors, factor_scores, cache, sampler)
 
 
@@ -440,14 +469,17 @@ def cfa(
 
 
 def _fit_ml(
-    model: str | os.PathLike[str] | Model, data: pd.DataFrame | str | os.PathLike[str], std_lv: bool
+    model: str | os.PathLike[str] | Model,
+    data: pd.DataFrame | str | os.PathLike[str],
+    std_lv: bool,
+    missing: str | None = None,
 ) -> MLFit:
     from bayes_bmi.ml.fit import fit_ml
 
     _check_data(data)
     spec = specify(model, std_lv=std_lv)
     df, source = _read(data)
-    return MLFit(fit_ml(spec, df, source=source))
+    return MLFit(fit_ml(spec, df, source=source, missing=missing))
 
 
 def _fit_bayes(

@@ -73,16 +73,23 @@ def ml(
     data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for estimates.csv and fit.json.")],
     std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
+    missing: Annotated[
+        str | None,
+        typer.Option(
+            help="fiml or listwise (default: fiml when the model's variables have missing cells)."
+        ),
+    ] = None,
 ) -> None:
     """Fit a model by maximum likelihood (lavaan's sem() defaults)."""
     check_inputs(models=[model], data=data, out=out)
     from bayes_bmi.api import sem
     from bayes_bmi.io import atomic_write_csv, atomic_write_json
 
-    fitted = sem(model, data, method="ml", std_lv=std_lv)
+    fitted = sem(model, data, method="ml", std_lv=std_lv, missing=missing)
     table = fitted.estimates()
     f = fitted.fit_measures()
     fit = {**f, "converged": fitted.converged, "warnings": list(fitted.warnings)}
+    fit.update(missing=fitted.missing, notes=list(fitted.notes))
 
     _print_table(table, f"ML estimates: {model} on {data} (n = {fitted.nobs})")
     typer.echo(
@@ -91,6 +98,8 @@ def ml(
         f"[{f['rmsea_ci_lower']:.3f}, {f['rmsea_ci_upper']:.3f}], SRMR = {f['srmr']:.3f}; "
         f"AIC = {f['aic']:.2f}, BIC = {f['bic']:.2f}, logl = {f['logl']:.3f}, npar = {f['npar']}"
     )
+    for note in fitted.notes:
+        typer.echo(f"note: {note}")
     for w in fitted.warnings:
         typer.echo(f"warning: {w}", err=True)
     atomic_write_csv(out / "estimates.csv", table)

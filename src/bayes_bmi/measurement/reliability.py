@@ -501,7 +501,8 @@ def reliability_report(
     """
     if not (model.partable["op"] == "=~").any():
         raise ReliabilityError("the model has no latent variable with indicators (=~)")
-    result = fit_ml(model, data, source=source)
+    # listwise, as the complete-case statistics below (alpha, HTMT) are
+    result = fit_ml(model, data, source=source, missing="listwise")
     load = result.estimates[result.estimates["op"] == "=~"]
     constructs, kinds = _constructs(load, model)
     first = [c for c in constructs if kinds[c] == "first_order"]
