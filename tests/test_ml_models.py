@@ -656,7 +656,8 @@ def datasets(hs_data, poldem_data) -> dict[str, pd.DataFrame]:
 
 def fit_case(case: Case, datasets: dict[str, pd.DataFrame]) -> MLResult:
     options = ModelOptions(std_lv=case.std_lv)
-    return fit_ml(specify(case.text, options=options), datasets[case.data])
+    # the references delete listwise (HS has a missing grade, which would otherwise select FIML)
+    return fit_ml(specify(case.text, options=options), datasets[case.data], missing="listwise")
 
 
 def by_key(res: MLResult) -> dict[tuple[str, str, str], pd.Series]:

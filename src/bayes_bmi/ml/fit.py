@@ -3,7 +3,11 @@
 Stages, as in lavaan: sample statistics -> start values -> optimisation of the ML
 discrepancy (Fisher scoring with a backtracking line search, analytic gradient) -> standard
 errors from the expected information -> defined parameters (delta method) -> standardized
-solutions -> fit measures. :func:`without_means` reads the fit of a model without means off
+solutions -> fit measures. With missing cells (``missing="fiml"``, lavaan's ``missing = "ml"``)
+the same stages run on the likelihood summed over missingness patterns (:mod:`bayes_bmi.ml.fiml`):
+EM estimates of the unrestricted moments give the start values and the H1 log-likelihood,
+Fisher scoring uses the expected information of the incomplete data, and standard errors come
+from the observed information. :func:`without_means` reads the fit of a model without means off
 the fit of the same model with saturated means (the Bayesian engine's twin), so the two need
 one optimisation.
 """
