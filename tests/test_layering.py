@@ -36,6 +36,7 @@ RANKS: Mapping[str, int] = {
     "report": 8,
     "api": 9,
     "cli": 10,
+    "__main__": 11,
 }
 
 

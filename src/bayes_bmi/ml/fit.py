@@ -156,6 +156,26 @@ def _check_identified(model: Model, st: SampleStats) -> None:
         )
 
 
+def _not_positive_definite(model: Model) -> str:
+    """Why the ML fit cannot start: the implied covariance matrix is not positive definite."""
+    pt = model.partable
+    where = model.filename or "<model>"
+    tail = (
+        "the model-implied covariance matrix is not positive definite, so the model cannot be "
+        "fitted"
+    )
+    negative = (
+        (pt["op"] == "~~") & (pt["lhs"] == pt["rhs"]) & (pt["free"] == 0) & (pt["ustart"] < 0)
+    ).to_numpy()
+    if negative.any():
+        i = int(np.flatnonzero(negative)[0])
+        return (
+            f"{where}:{pt['line'].iat[i]}: the variance {pt['lhs'].iat[i]} ~~ {pt['rhs'].iat[i]} "
+            f"is fixed at {pt['ustart'].iat[i]:g}, but a variance cannot be negative: {tail}"
+        )
+    return f"{where}: at the start values {tail}; check the fixed values and start() modifiers"
+
+
 def _x_indices(model: Model) -> np.ndarray:
     pt = model.partable
     xs = set(pt.loc[(pt["exo"] == 1) & (pt["op"] == "~~"), "lhs"])
@@ -235,6 +255,8 @@ def fit_ml(
         # fall back to lavaan's simple starts: residual variances half the observed variance
         x = np.where(np.isfinite(x), x, 0.0)
         f = _objective(model, fm, base, st, x)
+    if not math.isfinite(f):
+        raise ModelSpecError(_not_positive_definite(model))
     converged = False
     it = 0
     warn: list[str] = []

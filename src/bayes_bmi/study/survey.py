@@ -20,6 +20,7 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from bayes_bmi.errors import DataError, read_text
 from bayes_bmi.lavaan.model import Model, specify
 from bayes_bmi.lavaan.standardized import defined_values
 from bayes_bmi.simulate.normal import Seed, simulate_normal
@@ -40,6 +42,7 @@ __all__ = [
     "default_firm_profile",
     "default_truth",
     "discretize",
+    "read_truth",
     "simulate_firms",
     "simulate_responses",
     "simulate_survey",
@@ -389,6 +392,23 @@ class SurveyTruth:
     def from_json(cls, text: str) -> SurveyTruth:
         """Read the text written by :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
+
+
+def read_truth(path: str | Path) -> SurveyTruth:
+    """Read a truth file written by :meth:`SurveyTruth.to_json` (``--truth``, ``--from-truth``).
+
+    Raises
+    ------
+    DataError
+        When the file is missing, not UTF-8, not JSON, or not a truth (the message says why).
+    """
+    text = read_text(path, "truth", DataError)
+    try:
+        return SurveyTruth.from_json(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"{path}: not a truth file of bayes-bmi: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
