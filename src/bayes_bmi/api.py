@@ -497,9 +497,7 @@ def _fit_ml(
     return MLFit(fit_ml(spec, df, source=source))
 
 
-def _precheck(
-    spec: Model, df: pd.DataFrame, source: str, priors: dict[str, Prior] | None
-) -> None:
+def _precheck(spec: Model, df: pd.DataFrame, source: str, priors: dict[str, Prior] | None) -> None:
     """Bad data, a model that cannot be fitted, a bad prior: said before PyMC loads.
 
     Raises

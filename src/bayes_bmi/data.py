@@ -333,9 +333,7 @@ def missing_code_warnings(df: pd.DataFrame, columns: Sequence[str], source: str)
         if found is None:
             continue
         counts, lo, hi = found
-        held = " and ".join(
-            f"{v:g} in {c} row{'s' if c > 1 else ''}" for v, c in counts.items()
-        )
+        held = " and ".join(f"{v:g} in {c} row{'s' if c > 1 else ''}" for v, c in counts.items())
         codes = ",".join(f"{v:g}" for v in counts)
         out.append(
             f"{source}: column '{name}' holds {held}, far outside its other values "

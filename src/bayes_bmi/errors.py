@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import codecs
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "OptionError",
     "decode_text",
     "existing_file",
+    "in_file",
     "read_text",
 ]
 
@@ -109,9 +112,10 @@ def decode_text(raw: bytes, where: str, kind: str, error: type[BayesBmiError]) -
         line = raw[: exc.start].count(b"\n") + 1
         byte = raw[exc.start]
         hint = " (is it a text file?)" if b"\x00" in raw[:4096] else ""
+        how = " (in Excel: Save As 'CSV UTF-8')" if kind == "data" else ""
         raise error(
             f"{where}:{line}: the {kind} file is not UTF-8 text (byte 0x{byte:02x}){hint}; "
-            "save it with the encoding UTF-8 (e.g. 'CSV UTF-8' or 'Unicode (UTF-8)')"
+            f"save it with the encoding UTF-8{how}"
         ) from None
 
 
@@ -137,3 +141,17 @@ def read_text(path: str | Path, kind: str, error: type[BayesBmiError] = BayesBmi
     except OSError as exc:
         raise error(f"{path}: the {kind} file cannot be read ({exc.strerror})") from None
     return decode_text(raw, str(path), kind, error)
+
+
+@contextmanager
+def in_file(path: str | Path) -> Iterator[None]:
+    """Name ``path`` in every :class:`BayesBmiError` raised inside (unless it names it already).
+
+    For checks of a table that do not know where the table came from.
+    """
+    try:
+        yield
+    except BayesBmiError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise type(exc)(f"{path}: {exc}") from None

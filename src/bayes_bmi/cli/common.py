@@ -103,9 +103,9 @@ class Interruption:
     signal table is the only shared state.
     """
 
-    def __init__(self, grace: float = GRACE_SECONDS) -> None:
+    def __init__(self, grace: float | None = None) -> None:
         self.requested = False
-        self._grace = grace
+        self._grace = GRACE_SECONDS if grace is None else grace
         self._lock = threading.RLock()
         self._committing = False
         self._cleanups: list[Callable[[], None]] = []

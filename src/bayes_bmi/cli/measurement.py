@@ -29,7 +29,7 @@ from bayes_bmi.cli.common import (
 )
 from bayes_bmi.cli.common import friendly as _friendly
 from bayes_bmi.cli.common import print_table as _print_table
-from bayes_bmi.errors import BayesBmiError, OptionError
+from bayes_bmi.errors import BayesBmiError, OptionError, in_file
 from bayes_bmi.plots.render import png_bytes
 
 if TYPE_CHECKING:
@@ -102,7 +102,8 @@ def _literature(table: Path, folder: OutputFolder, threshold: float, id_columns:
     from bayes_bmi.plots.measurement import plot_element_frequencies
 
     df = read_data(table)
-    freq = element_frequencies(df, id_columns=_split(id_columns), threshold=threshold)
+    with in_file(table):
+        freq = element_frequencies(df, id_columns=_split(id_columns), threshold=threshold)
     fig = plot_element_frequencies(freq, threshold=threshold)
     _print_table(freq, f"Business-model elements in {df.shape[0]} studies ({table})")
     chosen = freq.loc[freq["selected"], "element"].tolist()
@@ -153,7 +154,8 @@ def _experts(
     from bayes_bmi.plots.measurement import plot_expert_screening
 
     df = read_data(ratings)
-    table, summary = expert_screening(df, min_mean=min_mean, max_cv=max_cv, scale=scale)
+    with in_file(ratings):
+        table, summary = expert_screening(df, min_mean=min_mean, max_cv=max_cv, scale=scale)
     fig = plot_expert_screening(table, min_mean=min_mean, scale=scale)
     _print_table(table, f"Expert screening of {summary['n_elements']} elements ({ratings})")
     typer.echo(
@@ -161,6 +163,12 @@ def _experts(
         f"n = {summary['n_elements']} elements): chi2 = {summary['chi2']:.2f}, "
         f"df = {summary['df']}, p = {summary['pvalue']:.4g}"
     )
+    if summary["kendall_w"] != summary["kendall_w"]:  # NaN
+        typer.echo(
+            "warning: Kendall's W is undefined: every expert gave all elements the same "
+            "rating, so there is no ranking to agree on",
+            err=True,
+        )
     typer.echo(
         f"{summary['n_passing']} element(s) pass (mean >= {min_mean:g}, CV <= {max_cv:g}): "
         + (", ".join(table.loc[table["passes"], "element"]) or "(none)")

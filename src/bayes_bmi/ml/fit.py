@@ -119,8 +119,10 @@ def _objective(
     model: Model, fm: FreeMap, base: np.ndarray, st: SampleStats, x: np.ndarray
 ) -> float:
     values = fm.expand(x, base)
-    sigma, mu = implied_moments(fill_matrices(model.representation, values))
-    return ml_discrepancy(st.cov, st.mean, sigma, mu, model.representation.meanstructure)
+    with np.errstate(over="ignore", invalid="ignore"):  # a wild step: F is inf, said below
+        sigma, mu = implied_moments(fill_matrices(model.representation, values))
+        f = ml_discrepancy(st.cov, st.mean, sigma, mu, model.representation.meanstructure)
+    return f if math.isfinite(f) else math.inf
 
 
 def _gradient_information(
@@ -323,6 +325,11 @@ def fit_ml(
         cov_def = jac @ vcov @ jac.T
         se[def_rows] = np.sqrt(np.clip(np.diag(cov_def), 0.0, None))
     warn += _improper(model, values)
+    for i in def_rows[~np.isfinite(values[def_rows])]:
+        warn.append(
+            f"defined parameter {pt['lhs'].iat[i]} := {pt['rhs'].iat[i]} is {values[i]:g} at "
+            "the estimates (a division by zero or an overflow); it cannot be interpreted"
+        )
 
     std_lv, std_all = standardize(pt, rep, values)
     with np.errstate(divide="ignore", invalid="ignore"):

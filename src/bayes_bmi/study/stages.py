@@ -40,6 +40,7 @@ from bayes_bmi.data import (
     select_model_data,
     warn_missing_codes,
 )
+from bayes_bmi.errors import in_file
 from bayes_bmi.lavaan.model import Model, read_model
 from bayes_bmi.study.drivers import Dominance, Recommendations, key_drivers, recommendations
 from bayes_bmi.study.hypotheses import (
@@ -199,7 +200,8 @@ def step01_literature(path: Path | None) -> Literature | None:
     if path is None:
         return None
     table = read_data(path)
-    freq = element_frequencies(table, threshold=LITERATURE_THRESHOLD)
+    with in_file(path):
+        freq = element_frequencies(table, threshold=LITERATURE_THRESHOLD)
     return Literature(n_studies=len(table), frequencies=freq)
 
 
@@ -218,7 +220,9 @@ def step02_experts(path: Path | None) -> ExpertScreening | None:
 
     if path is None:
         return None
-    table, summary = expert_screening(read_data(path), min_mean=EXPERT_MIN_MEAN)
+    ratings = read_data(path)
+    with in_file(path):
+        table, summary = expert_screening(ratings, min_mean=EXPERT_MIN_MEAN)
     return ExpertScreening(table=table, summary=summary)
 
 

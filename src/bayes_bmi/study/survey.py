@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -793,6 +794,9 @@ def parse_path_assignment(text: str) -> tuple[str, float]:
     if not sep:
         raise ValueError(f"expected DRIVER=VALUE, got {text!r}")
     try:
-        return name.strip(), float(value)
+        number = float(value)
     except ValueError:
-        raise ValueError(f"{text!r}: {value!r} is not a number") from None
+        number = math.nan
+    if not math.isfinite(number):
+        raise ValueError(f"{text!r}: {value!r} is not a finite number")
+    return name.strip(), number
