@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import numbers
 import operator
 import os
 from collections.abc import Mapping, Sequence
@@ -363,7 +364,7 @@ def _reading(sheet: object, missing_codes: object) -> _Reading:
         )
     codes = tuple(missing_codes)  # type: ignore[arg-type]
     for code in codes:
-        if isinstance(code, bool) or not isinstance(code, int | float):
+        if isinstance(code, bool) or not isinstance(code, numbers.Real):
             raise OptionError(f"missing_codes: {code!r} is not a number")
     return _Reading(sheet=sheet, missing_codes=tuple(float(c) for c in codes))  # type: ignore[arg-type]
 
