@@ -240,19 +240,21 @@ class OutputFolder:
 
     def close(self) -> None:
         """Remove the staging folder and the lock (and the folder if this run made it empty)."""
-        if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
-        if self._lock_fd is not None:
+        # each step forgets its resource before releasing it: a second close() (the Ctrl-C
+        # handler's, from another thread) finds nothing left to do
+        staging, self._staging = self._staging, None
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
             (self.path / LOCK_NAME).unlink(missing_ok=True)
-            os.close(self._lock_fd)  # releases the lock
-            self._lock_fd = None
-        if self._created:
+            os.close(fd)  # releases the lock
+        created, self._created = self._created, False
+        if created:
             try:
                 self.path.rmdir()  # only if empty: nothing was committed
             except OSError:
                 pass
-            self._created = False
 
     def __enter__(self) -> OutputFolder:
         return self.open()

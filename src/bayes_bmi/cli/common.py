@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import threading
 import traceback
 import warnings
@@ -69,7 +70,7 @@ SAMPLERS = ("nutpie", "pymc")
 #: Largest seed accepted (seeds are 32-bit unsigned integers for every generator used).
 MAX_SEED = 2**32 - 1
 #: Seconds a run may take to stop after Ctrl-C before it is ended without further ado.
-GRACE_SECONDS = 3.0
+GRACE_SECONDS = 2.0
 
 #: ``--missing-codes`` of every command that reads item data.
 MissingCodes = Annotated[
@@ -177,10 +178,20 @@ def _interruptible() -> Iterator[Interruption | None]:
         return
     guard = Interruption()
     previous = signal.signal(signal.SIGINT, guard)
+    previous_hook = sys.unraisablehook
+
+    def quiet(unraisable: Any) -> None:
+        # Ctrl-C raised inside a C callback (LLVM's, while numba compiles) cannot propagate:
+        # Python would print it as "Exception ignored ..."; the guard stops the run instead
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous_hook(unraisable)
+
+    sys.unraisablehook = quiet
     try:
         yield guard
     finally:
         guard.cancel()
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGINT, previous)
 
 

@@ -201,6 +201,8 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
             f"Posterior of {model} on {data} ({cases}; {chains} chains x {draws} draws; "
             "95% HDI; ML estimate and SE beside)",
         )
+        for w in fitted.ml.warnings:
+            typer.echo(f"warning: ML cross-check: {w}", err=True)
         diag = fitted.diagnostics
         typer.echo(
             f"\nmin bulk ESS = {diag['min_ess_bulk']:.0f}, max R-hat = {diag['max_r_hat']:.3f}, "
