@@ -696,6 +696,12 @@ CATALOGUE = [
         "--parallel-iter",
     ),
     case(
+        "pca-more-components-than-items",
+        "pca {hs} --out {out} --items x1,x2,x3 --n-components 5 --parallel-iter 20",
+        2,
+        "HolzingerSwineford1939.csv: n_components must be between 1 and 3",
+    ),
+    case(
         "pca-missing-codes-warned",
         "pca {tmp}/s.csv --out {out} --items-prefix TI,MD --parallel-iter 20",
         0,
@@ -732,6 +738,13 @@ CATALOGUE = [
         0,
         "construct 'single' has a single indicator",
         files={"m.lav": text(HS_TEXT + "single =~ x1\n".replace("x1", "grade"))},
+    ),
+    case(
+        "reliability-no-measurement-model",
+        "reliability {tmp}/m.lav {hs} --out {out}",
+        2,
+        "m.lav: the model has no latent variable with indicators",
+        files={"m.lav": text("x1 ~ x2 + x3\n")},
     ),
     case(
         "reliability-duplicated-item",
@@ -910,6 +923,34 @@ def test_runs_one_after_the_other_replace_the_files(tmp_path: Path) -> None:
     for _ in range(2):
         res = RUNNER.invoke(app, ["ml", str(HS_LAV), str(HS), "--out", str(out)])
         assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["estimates.csv", "fit.json"]
+
+
+def test_a_full_disk_is_an_error_and_leaves_out_as_it_was(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    import bayes_bmi.io
+
+    def full(path: Path, obj: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(bayes_bmi.io, "atomic_write_json", full)
+    out = tmp_path / "out"
+    before = _filled(out)
+    res = RUNNER.invoke(app, ["ml", str(HS_LAV), str(HS), "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert "fit.json: No space left on device" in res.stderr and "Traceback" not in res.output
+    assert _listing(out) == before
+
+
+def test_a_killed_run_leaves_nothing_that_stops_the_next(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    stale = out / ".bayes-bmi-staging-0123456789ab"
+    stale.mkdir(parents=True)
+    (stale / "estimates.csv").write_text("half written\n")
+    (out / LOCK_NAME).write_text("99999999")
+    res = RUNNER.invoke(app, ["ml", str(HS_LAV), str(HS), "--out", str(out)])
+    assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == ["estimates.csv", "fit.json"]
 
 
@@ -1252,3 +1293,13 @@ def test_fuzz_data_reading_raises_only_its_own_errors(content: bytes) -> None:
             assert np.isfinite(stats.cov).all()
         except BayesBmiError:
             pass
+
+
+def test_early_checks_know_what_the_library_knows() -> None:
+    """The command line checks options before the library loads: the same lists, said once."""
+    from bayes_bmi.bayes.sampling import SAMPLERS
+    from bayes_bmi.cli import common
+    from bayes_bmi.data import DATA_FORMATS
+
+    assert common.SAMPLERS == SAMPLERS
+    assert common.DATA_SUFFIXES == DATA_FORMATS

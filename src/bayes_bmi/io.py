@@ -188,6 +188,8 @@ class OutputFolder:
             self._created = True
         try:
             self._lock()
+            for stale in self.path.glob(f"{_STAGING_PREFIX}*"):  # of a run that was killed
+                shutil.rmtree(stale, ignore_errors=True)
             self._staging = self.path / f"{_STAGING_PREFIX}{secrets.token_hex(6)}"
             self._staging.mkdir()
         except BaseException:

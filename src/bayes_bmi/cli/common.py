@@ -224,7 +224,10 @@ def _warnings_as_lines() -> Iterator[None]:
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a command: user errors exit 2, Ctrl-C exits 130, any other exception is a bug (3)."""
+    """Run a command: exit 2 on a user error, 130 on Ctrl-C, 3 on a bug (with its traceback).
+
+    A refusal of the system (a full disk, a folder removed meanwhile) counts as a user error.
+    """
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -233,6 +236,13 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
                 return func(*args, **kwargs)
             except BayesBmiError as exc:
                 typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(code=2) from None
+            except OSError as exc:  # the system refused: a full disk, a vanished folder, ...
+                where = f"{exc.filename}: " if exc.filename else ""
+                typer.echo(
+                    f"error: {where}{exc.strerror or exc}; nothing written to the output",
+                    err=True,
+                )
                 raise typer.Exit(code=2) from None
             except KeyboardInterrupt:
                 typer.echo("interrupted: stopped, nothing written", err=True)

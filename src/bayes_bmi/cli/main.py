@@ -67,7 +67,7 @@ def _register_commands() -> None:
 
 
 def _cases(n: int, dropped: int) -> str:
-    """``n = 298 (3 rows with a missing value dropped)``."""
+    """``n = 298; 3 rows with a missing value dropped``."""
     return f"n = {n}" + (
         f"; {dropped} row{'s' if dropped != 1 else ''} with a missing value dropped"
         if dropped

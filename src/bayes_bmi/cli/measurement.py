@@ -280,15 +280,16 @@ def _pca(  # the command's body: reads, computes, prints, writes (long only beca
     chosen = _select_items([str(c) for c in df.columns], items, items_prefix)
     warn_missing_codes(df, chosen, str(data))
     subset = df[chosen]
-    result = pca_mod.pca(
-        subset,
-        n_components,
-        rotation=rot,  # type: ignore[arg-type]
-        retain=retain,  # type: ignore[arg-type]
-        parallel_iter=parallel_iter,
-        seed=seed,
-        source=str(data),
-    )
+    with in_file(data):
+        result = pca_mod.pca(
+            subset,
+            n_components,
+            rotation=rot,  # type: ignore[arg-type]
+            retain=retain,  # type: ignore[arg-type]
+            parallel_iter=parallel_iter,
+            seed=seed,
+            source=str(data),
+        )
     overall, per_item = pca_mod.kmo(subset)
     chi2, df_b, p_b = pca_mod.bartlett_sphericity(subset)
     kmo_table = per_item.rename_axis("item").reset_index()

@@ -503,7 +503,10 @@ def reliability_report(
         From the ML fit.
     """
     if not (model.partable["op"] == "=~").any():
-        raise ReliabilityError("the model has no latent variable with indicators (=~)")
+        raise ReliabilityError(
+            f"{model.filename or '<model>'}: the model has no latent variable with indicators "
+            "(=~); reliability needs a measurement model"
+        )
     result = fit_ml(model, data, source=source)
     load = result.estimates[result.estimates["op"] == "=~"]
     constructs, kinds = _constructs(load, model)
