@@ -335,6 +335,12 @@ def specify(model: str | os.PathLike[str] | Model, *, std_lv: bool = False) -> M
     Model
         ``.partable`` is the parameter table.
     """
+    if isinstance(model, str | os.PathLike):
+        from bayes_bmi.lavaan.syntax import parse_model
+
+        text, filename = _model_source(model)
+        parse_model(text, filename=filename)  # a syntax error is said before pandas loads
+
     from bayes_bmi.lavaan.model import Model
     from bayes_bmi.lavaan.model import specify as specify_text
     from bayes_bmi.lavaan.partable import ModelOptions
@@ -490,11 +496,11 @@ def _fit_ml(
     std_lv: bool,
     reading: _Reading,
 ) -> MLFit:
-    from bayes_bmi.ml.fit import fit_ml
-
     _check_data(data)
     spec = specify(model, std_lv=std_lv)
     df, source = _read(data, reading, list(spec.ov_names))
+    from bayes_bmi.ml.fit import fit_ml
+
     return MLFit(fit_ml(spec, df, source=source))
 
 

@@ -84,9 +84,10 @@ def parse(
     """Print the parameter table of a model (and check its prior() modifiers)."""
     check_inputs(models=[model])
     from bayes_bmi.api import specify
-    from bayes_bmi.bayes.parameters import param_spec
 
     m = specify(model, std_lv=std_lv)
+    from bayes_bmi.bayes.parameters import param_spec
+
     param_spec(m)  # a bad prior("...") is a mistake in the file: say so now, with its line
     shown = m.partable.drop(columns=["block", "group", "expression"])
     _print_table(shown, f"Parameter table of {model}")

@@ -42,6 +42,7 @@ from bayes_bmi.data import (
 )
 from bayes_bmi.errors import in_file
 from bayes_bmi.lavaan.model import Model, read_model
+from bayes_bmi.lavaan.partable import ModelSpecError
 from bayes_bmi.study.drivers import Dominance, Recommendations, key_drivers, recommendations
 from bayes_bmi.study.hypotheses import (
     DEFAULT_RULE,
@@ -157,6 +158,14 @@ def read_inputs(config: StudyConfig) -> Inputs:
     model = read_model(config.model)
     hyps = read_hypotheses(config.hypotheses)
     alts = {p.stem: read_model(p) for p in config.alternatives}
+    for alt in alts.values() if config.compare else ():
+        other = sorted(set(alt.ov_names) ^ set(model.ov_names))
+        if other:
+            raise ModelSpecError(
+                f"{alt.filename}: an alternative model must explain the same items as "
+                f"{config.model}, but {', '.join(other[:10])}{' ...' if len(other) > 10 else ''} "
+                "appear in only one of them"
+            )
     truth = read_truth(config.truth) if config.truth is not None else None
     data = read_data(
         config.data,
