@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import numbers
 import operator
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bayes_bmi.errors import DataError, ModelSpecError, OptionError, existing_file
+from bayes_bmi.errors import DataError, ModelSpecError, OptionError, existing_file, read_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -296,15 +297,15 @@ def _model_source(model: str | os.PathLike[str]) -> tuple[str, str | None]:
         A string that is neither syntax nor a file, or an argument of another type.
     """
     if isinstance(model, os.PathLike):
-        path = existing_file(Path(model).expanduser(), "model", ModelSpecError)
-        return path.read_text(encoding="utf-8"), str(model)
+        path = Path(model).expanduser()
+        return read_text(path, "model", ModelSpecError), str(model)
     if not isinstance(model, str):
         raise OptionError(
             f"model must be lavaan syntax, a path to a .lav file or a Model, "
             f"not {type(model).__name__}"
         )
     if "\n" not in model and _is_file(Path(model.strip()).expanduser()):
-        return Path(model.strip()).expanduser().read_text(encoding="utf-8"), model.strip()
+        return read_text(Path(model.strip()).expanduser(), "model", ModelSpecError), model.strip()
     if _is_syntax(model):
         return model, None
     if model.strip().lower().endswith(".lav"):
@@ -347,6 +348,12 @@ def specify(model: str | os.PathLike[str] | Model, *, std_lv: bool = False) -> M
     Model
         ``.partable`` is the parameter table.
     """
+    if isinstance(model, str | os.PathLike):
+        from bayes_bmi.lavaan.syntax import parse_model
+
+        text, filename = _model_source(model)
+        parse_model(text, filename=filename)  # a syntax error is said before pandas loads
+
     from bayes_bmi.lavaan.model import Model
     from bayes_bmi.lavaan.model import specify as specify_text
     from bayes_bmi.lavaan.partable import ModelOptions
@@ -359,12 +366,47 @@ def specify(model: str | os.PathLike[str] | Model, *, std_lv: bool = False) -> M
     return specify_text(text, filename=filename, options=ModelOptions(std_lv=bool(std_lv)))
 
 
-def _read(data: pd.DataFrame | str | os.PathLike[str]) -> tuple[pd.DataFrame, str]:
-    from bayes_bmi.data import read_data
+@dataclass(frozen=True)
+class _Reading:
+    """How to read the data: an Excel sheet, and values that mean "missing"."""
+
+    sheet: str | int | None = None
+    missing_codes: tuple[float, ...] = ()
+
+
+def _reading(sheet: object, missing_codes: object) -> _Reading:
+    if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, str | int)):
+        raise OptionError(f"sheet must be a sheet name or number, not {sheet!r}")
+    if isinstance(missing_codes, str | bytes) or not hasattr(missing_codes, "__iter__"):
+        raise OptionError(
+            f"missing_codes must be a list of numbers such as [-9, 99], not {missing_codes!r}"
+        )
+    codes = tuple(missing_codes)  # type: ignore[arg-type]
+    for code in codes:
+        if isinstance(code, bool) or not isinstance(code, numbers.Real):
+            raise OptionError(f"missing_codes: {code!r} is not a number")
+    return _Reading(sheet=sheet, missing_codes=tuple(float(c) for c in codes))  # type: ignore[arg-type]
+
+
+def _read(
+    data: pd.DataFrame | str | os.PathLike[str],
+    reading: _Reading,
+    columns: list[str],
+) -> tuple[pd.DataFrame, str]:
+    """The data as a DataFrame and its name; warns of values that look like missing codes."""
+    from bayes_bmi.data import apply_missing_codes, read_data, warn_missing_codes
 
     if isinstance(data, str | os.PathLike):
-        return read_data(data), str(data)
-    return data, "data"
+        df = read_data(
+            data, sheet=reading.sheet, missing_codes=reading.missing_codes, columns=columns
+        )
+        source = str(data)
+    else:
+        if reading.sheet is not None:
+            raise OptionError("sheet applies to an Excel file, not to a DataFrame")
+        df, source = apply_missing_codes(data, reading.missing_codes), "data"
+    warn_missing_codes(df, columns, source)
+    return df, source
 
 
 def _sampler_config(options: Mapping[str, Any]) -> SamplerConfig:
@@ -395,6 +437,8 @@ def sem(
     priors: Mapping[str, Prior] | None = None,
     factor_scores: bool = False,
     cache: CompileCache | None = None,
+    missing_codes: Sequence[float] = (),
+    sheet: str | int | None = None,
     **sampler: Any,
 ) -> BayesFit | MLFit:
     """Fit a structural equation model (lavaan's ``sem()`` defaults).
@@ -421,6 +465,12 @@ def sem(
         Also draw the latent variables of every case (``--factor-scores``).
     cache : CompileCache, optional
         Reuse compiled samplers across fits of the same structure.
+    missing_codes : sequence of float
+        Values that mean "missing" (``--missing-codes``, e.g. ``[-9, 99]``); the rows where a
+        model variable is missing are dropped (listwise). Values that look like such codes
+        but are not listed give a :class:`~bayes_bmi.errors.DataWarning`.
+    sheet : str or int, optional
+        The worksheet of an Excel file: a name or a number counted from 1 (``--sheet``).
     **sampler
         Sampler options, named as the command line's: ``draws, tune, chains, seed, sampler,
         target_accept, adaptation, cores, progress, jitter, rhat_max, ess_min``
@@ -438,6 +488,7 @@ def sem(
         file, bad syntax, a model that cannot be estimated, or data that do not fit it.
     """
     _one_of("method", method, METHODS)
+    reading = _reading(sheet, missing_codes)
     if method == "ml":
         extra = sorted(sampler) + [
             name for name, given in (("priors", priors), ("cache", cache)) if given is not None
@@ -448,7 +499,7 @@ def sem(
             raise OptionError(f"{', '.join(extra)}: option(s) of method='bayes', not 'ml'")
         if missing is not None:
             _one_of("missing", missing, MISSING)
-        return _fit_ml(model, data, std_lv, missing)
+        return _fit_ml(model, data, std_lv, reading, missing)
     if missing is not None:
         _one_of("missing", missing, MISSING)
         if missing == "fiml":
@@ -456,7 +507,7 @@ def sem(
                 "missing='fiml' is available for method='ml' only; the Bayesian fit uses "
                 "listwise deletion (missing='listwise')"
             )
-    return _fit_bayes(model, data, std_lv, priors, factor_scores, cache, sampler)
+    return _fit_bayes(model, data, std_lv, priors, factor_scores, cache, sampler, reading)
 
 
 def cfa(
@@ -472,14 +523,30 @@ def _fit_ml(
     model: str | os.PathLike[str] | Model,
     data: pd.DataFrame | str | os.PathLike[str],
     std_lv: bool,
+    reading: _Reading,
     missing: str | None = None,
 ) -> MLFit:
-    from bayes_bmi.ml.fit import fit_ml
-
     _check_data(data)
     spec = specify(model, std_lv=std_lv)
-    df, source = _read(data)
+    df, source = _read(data, reading, list(spec.ov_names))
+    from bayes_bmi.ml.fit import fit_ml
+
     return MLFit(fit_ml(spec, df, source=source, missing=missing))
+
+
+def _precheck(spec: Model, df: pd.DataFrame, source: str, priors: dict[str, Prior] | None) -> None:
+    """Bad data, a model that cannot be fitted, a bad prior: said before PyMC loads.
+
+    Raises
+    ------
+    BayesBmiError
+        What :func:`~bayes_bmi.bayes.sampling.fit_bayes` would raise after loading PyMC.
+    """
+    from bayes_bmi.bayes.parameters import param_spec
+    from bayes_bmi.ml.fit import fit_ml, model_stats
+
+    fit_ml(spec, model_stats(spec, df, source), source=source)
+    param_spec(spec, priors)
 
 
 def _fit_bayes(
@@ -490,15 +557,18 @@ def _fit_bayes(
     factor_scores: bool,
     cache: CompileCache | None,
     sampler: Mapping[str, Any],
+    reading: _Reading,
 ) -> BayesFit:
+    _check_data(data)
+    spec = specify(model, std_lv=std_lv)
+    df, source = _read(data, reading, list(spec.ov_names))
+    prior_dict = dict(priors) if priors is not None else None
+    _precheck(spec, df, source, prior_dict)
+
     from bayes_bmi.bayes.sampling import CompileCache, fit_bayes
     from bayes_bmi.ml.fit import without_means
 
     config = _sampler_config(sampler)
-    _check_data(data)
-    spec = specify(model, std_lv=std_lv)
-    df, source = _read(data)
-    prior_dict = dict(priors) if priors is not None else None
     cache = cache if cache is not None else CompileCache()
     result = fit_bayes(
         spec,
@@ -528,6 +598,8 @@ def comparison(
     means: str = "auto",
     priors: Mapping[str, Prior] | None = None,
     cache: CompileCache | None = None,
+    missing_codes: Sequence[float] = (),
+    sheet: str | int | None = None,
     **sampler: Any,
 ) -> Comparison:
     """Fit and compare models of the same data (the full result; see :func:`compare`).
@@ -538,17 +610,22 @@ def comparison(
         ``table`` (one row per model, best first), ``checks`` and ``results`` per model,
         ``fit_indices()``, ``residuals()``.
     """
+    if not isinstance(models, Mapping) or not models:
+        raise OptionError("models must be a non-empty mapping of names to models")
+    reading = _reading(sheet, missing_codes)
+    _check_data(data)
+    specified = {str(name): specify(m, std_lv=std_lv) for name, m in models.items()}
+    columns = list(dict.fromkeys(v for m in specified.values() for v in m.ov_names))
+    df, source = _read(data, reading, columns)
+    for spec in specified.values():
+        _precheck(spec, df, source, dict(priors) if priors is not None else None)
+
     from bayes_bmi.bayes.sampling import CompileCache
     from bayes_bmi.checking.compare import compare_models
     from bayes_bmi.checking.ppc import MEANS
 
-    if not isinstance(models, Mapping) or not models:
-        raise OptionError("models must be a non-empty mapping of names to models")
     _one_of("means", means, MEANS)
     config = _sampler_config(sampler)
-    _check_data(data)
-    specified = {str(name): specify(m, std_lv=std_lv) for name, m in models.items()}
-    df, source = _read(data)
     return compare_models(
         specified,
         df,
@@ -575,7 +652,8 @@ def compare(
     data : pandas.DataFrame, str or path-like
     **options
         ``std_lv``, ``baseline`` (fit the independence model, default True), ``means``,
-        ``priors``, ``cache`` and the sampler options of :func:`sem`.
+        ``priors``, ``cache``, ``missing_codes``, ``sheet`` and the sampler options of
+        :func:`sem`.
 
     Returns
     -------

@@ -3,21 +3,32 @@
 A reader never sees a half-written file, and a failure leaves the old file (or none). Files
 get the permissions of any new file (``0666`` less the umask) and folders those of any new
 folder (``0777`` less the umask), as ``open`` and ``mkdir`` would give them.
+
+:class:`OutputFolder` does the same for a whole set of files: they are written into a staging
+folder inside the output folder and moved into place together at the end, under a lock that
+keeps a second run out of the folder meanwhile. Only the standard library is imported here
+(pandas and xarray only when a function needs them), so the command line can lock its output
+folder before the numerical stack loads.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import secrets
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
+    "LOCK_NAME",
+    "OutputFolder",
     "atomic_write_bytes",
     "atomic_write_csv",
     "atomic_write_datatree",
@@ -127,3 +138,128 @@ def atomic_write_datatree(path: str | Path, tree: Any) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+#: The lock file a run keeps in its output folder while it works there.
+LOCK_NAME = ".bayes-bmi.lock"
+_STAGING_PREFIX = ".bayes-bmi-staging-"
+
+
+class OutputFolder:
+    """An output folder whose new files appear together, written by one run at a time.
+
+    :meth:`open` creates the folder if needed, takes an exclusive lock on ``.bayes-bmi.lock``
+    inside it (released by the system if the process dies) and makes a staging folder beside
+    it; write every file into :attr:`staging`; :meth:`commit` moves them into the folder (one
+    rename each, no copying) and :meth:`close` (or leaving the ``with`` block) removes the
+    staging folder, the lock file, and the folder itself when this run created it and left it
+    empty. Without a commit nothing of the run remains.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output folder.
+
+    Raises
+    ------
+    BlockingIOError
+        From :meth:`open`, when another process holds the lock (the message names it).
+    OSError
+        From :meth:`open`, when the folder cannot be created or written.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._created = False
+        self._lock_fd: int | None = None
+        self._staging: Path | None = None
+
+    @property
+    def staging(self) -> Path:
+        """The folder to write into before :meth:`commit`."""
+        if self._staging is None:
+            raise RuntimeError("OutputFolder.staging used before open()")
+        return self._staging
+
+    def open(self) -> OutputFolder:
+        """Create and lock the folder and make the staging folder."""
+        if not self.path.is_dir():
+            self.path.mkdir(parents=True)
+            self._created = True
+        try:
+            self._lock()
+            for stale in self.path.glob(f"{_STAGING_PREFIX}*"):  # of a run that was killed
+                shutil.rmtree(stale, ignore_errors=True)
+            self._staging = self.path / f"{_STAGING_PREFIX}{secrets.token_hex(6)}"
+            self._staging.mkdir()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX: no locking
+            return
+        lock = self.path / LOCK_NAME
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise BlockingIOError(
+                    errno.EWOULDBLOCK,
+                    f"another bayes-bmi run (process {holder}) is writing into {self.path}; "
+                    "wait for it to finish or choose another folder",
+                ) from None
+            # the holder before us may have removed the file after we opened it: retry then
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(lock))
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode("ascii"))
+                self._lock_fd = fd
+                return
+            os.close(fd)
+
+    def commit(self) -> list[Path]:
+        """Move every staged file into the folder; returns the final paths, sorted."""
+        staging = self.staging
+        moved = []
+        for src in sorted(p for p in staging.rglob("*") if p.is_file()):
+            if src.name.endswith(".tmp") and src.name.startswith("."):
+                continue  # a temporary file left by an interrupted atomic write
+            dst = self.path / src.relative_to(staging)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+            moved.append(dst)
+        return sorted(moved)
+
+    def close(self) -> None:
+        """Remove the staging folder and the lock (and the folder if this run made it empty)."""
+        # each step forgets its resource before releasing it: a second close() (the Ctrl-C
+        # handler's, from another thread) finds nothing left to do
+        staging, self._staging = self._staging, None
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            (self.path / LOCK_NAME).unlink(missing_ok=True)
+            os.close(fd)  # releases the lock
+        created, self._created = self._created, False
+        if created:
+            try:
+                self.path.rmdir()  # only if empty: nothing was committed
+            except OSError:
+                pass
+
+    def __enter__(self) -> OutputFolder:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,74 +1,453 @@
-"""Shared pieces of the command-line modules: error handling, input checks, tables, PNG bytes.
+"""Shared pieces of the command-line modules: error handling, input checks, output, tables.
 
 This module loads only typer and the standard library: a command checks its arguments here
-(:func:`check_inputs`) before it imports the numerical stack, so a user error is reported at
-once.
+(:func:`check_inputs`, :func:`parse_missing_codes`, ...) before it imports the numerical
+stack, so a user error is reported at once.
+
+Every command runs under :func:`friendly`: a :class:`~bayes_bmi.errors.BayesBmiError` becomes
+one ``error: ...`` line and exit code 2; a data warning one ``warning: ...`` line; Ctrl-C
+stops the run promptly with exit code 130 (:class:`Interruption`). A command writes its files
+into the staging folder of an :func:`output_folder`, which moves them into ``--out`` together at
+the end; on an error or an interruption nothing of the run remains.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import signal
+import sys
+import threading
 import traceback
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from bayes_bmi.errors import (
     BayesBmiError,
     DataError,
+    DataWarning,
     ModelSpecError,
     OptionError,
     existing_file,
 )
+from bayes_bmi.io import OutputFolder
 from bayes_bmi.plots.render import png_bytes
 
-__all__ = ["check_inputs", "friendly", "png_bytes", "print_table"]
+__all__ = [
+    "DATA_SUFFIXES",
+    "EXIT_INTERRUPTED",
+    "MAX_SEED",
+    "SAMPLERS",
+    "Interruption",
+    "MissingCodes",
+    "Sheet",
+    "check_inputs",
+    "check_number",
+    "check_out_file",
+    "check_out_folder",
+    "check_sheet",
+    "commit",
+    "deferred_interrupts",
+    "friendly",
+    "output_folder",
+    "parse_missing_codes",
+    "png_bytes",
+    "print_table",
+]
+
+#: Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+#: Data files the commands read (:data:`bayes_bmi.data.DATA_FORMATS`).
+DATA_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xls", ".sav")
+#: NUTS samplers (:data:`bayes_bmi.bayes.sampling.SAMPLERS`).
+SAMPLERS = ("nutpie", "pymc")
+#: Largest seed accepted (seeds are 32-bit unsigned integers for every generator used).
+MAX_SEED = 2**32 - 1
+#: Seconds a run may take to stop after Ctrl-C before it is ended without further ado.
+GRACE_SECONDS = 2.0
+
+#: ``--missing-codes`` of every command that reads item data.
+MissingCodes = Annotated[
+    str | None,
+    typer.Option(
+        "--missing-codes",
+        help="Values that mean 'missing', comma-separated (e.g. -9,99); such cells are "
+        "treated as missing (the row is dropped).",
+    ),
+]
+#: ``--sheet`` of every command that reads item data.
+Sheet = Annotated[
+    str | None,
+    typer.Option("--sheet", help="Worksheet of an Excel file: its name or number (from 1)."),
+]
+
+
+# ------------------------------------------------------------------------- interruption
+class Interruption:
+    """The SIGINT handler of one command: stop promptly, write nothing.
+
+    The first Ctrl-C raises :class:`KeyboardInterrupt` as Python's own handler does, and
+    starts a timer: some libraries catch the interrupt and go on (a compiler that retries, a
+    sampler that returns the draws so far), so when the run has not stopped after
+    :data:`GRACE_SECONDS`, or at a second Ctrl-C, the registered clean-ups run (the staging
+    folder is removed) and the process ends with exit code 130. :meth:`check` raises if an
+    interrupt was swallowed. While :meth:`committing` moves finished files into place, an
+    interrupt waits until the move is complete.
+
+    The handler is found again through :func:`signal.getsignal` (:meth:`current`): the process's
+    signal table is the only shared state.
+    """
+
+    def __init__(self, grace: float | None = None) -> None:
+        self.requested = False
+        self._grace = GRACE_SECONDS if grace is None else grace
+        self._lock = threading.RLock()
+        self._committing = False
+        self._cleanups: list[Callable[[], None]] = []
+        self._timer: threading.Timer | None = None
+
+    @staticmethod
+    def current() -> Interruption | None:
+        """The handler installed by the running command, if any."""
+        handler = signal.getsignal(signal.SIGINT)
+        return handler if isinstance(handler, Interruption) else None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        """Handle SIGINT: raise KeyboardInterrupt, start the timer; end at once the 2nd time."""
+        again = self.requested
+        self.requested = True
+        if self._committing:
+            return  # the move into place is short: let it finish
+        if again:
+            self.abort()
+        if self._timer is None:
+            self._timer = threading.Timer(self._grace, self.abort)
+            self._timer.daemon = True
+            self._timer.start()
+        raise KeyboardInterrupt
+
+    def on_abort(self, cleanup: Callable[[], None]) -> Callable[[], None]:
+        """Run ``cleanup`` if the process must be ended; returns a function that forgets it."""
+        self._cleanups.append(cleanup)
+        return lambda: self._cleanups.remove(cleanup) if cleanup in self._cleanups else None
+
+    def abort(self) -> None:
+        """Clean up and end the process with exit code 130 (waits for a commit to finish)."""
+        with self._lock:
+            for cleanup in list(self._cleanups):
+                try:
+                    cleanup()
+                except Exception:  # ending anyway: a failed clean-up changes nothing
+                    pass
+            os.write(2, b"interrupted: stopped, nothing written\n")
+            os._exit(EXIT_INTERRUPTED)
+
+    def check(self) -> None:
+        """Raise :class:`KeyboardInterrupt` if Ctrl-C was pressed (and swallowed) meanwhile."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def committing(self) -> Iterator[None]:
+        """Hold interrupts back while finished results are moved into place."""
+        with self._lock:
+            self.check()
+            self._committing = True
+            try:
+                yield
+            finally:
+                self._committing = False
+
+    def cancel(self) -> None:
+        """Stop the timer (the run has ended)."""
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+@contextmanager
+def _interruptible() -> Iterator[Interruption | None]:
+    """Install an :class:`Interruption` for the duration of a command (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    guard = Interruption()
+    previous = signal.signal(signal.SIGINT, guard)
+    previous_hook = sys.unraisablehook
+
+    def quiet(unraisable: Any) -> None:
+        # Ctrl-C raised inside a C callback (LLVM's, while numba compiles) cannot propagate:
+        # Python would print it as "Exception ignored ..."; the guard stops the run instead
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous_hook(unraisable)
+
+    sys.unraisablehook = quiet
+    try:
+        yield guard
+    finally:
+        guard.cancel()
+        sys.unraisablehook = previous_hook
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Write several files as one step: Ctrl-C before it stops the run, during it waits."""
+    guard = Interruption.current()
+    if guard is None:
+        yield
+        return
+    with guard.committing():
+        yield
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show every :class:`~bayes_bmi.errors.DataWarning` as one ``warning: ...`` line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DataWarning)
+        show = warnings.showwarning
+
+        def one_line(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, DataWarning):
+                typer.echo(f"warning: {message}", err=True)
+            else:
+                show(message, category, *args, **kwargs)
+
+        warnings.showwarning = one_line
+        yield
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn expected user errors into ``error: ...`` on stderr and exit code 2."""
+    """Run a command: exit 2 on a user error, 130 on Ctrl-C, 3 on a bug (with its traceback).
+
+    A refusal of the system (a full disk, a folder removed meanwhile) counts as a user error.
+    """
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except BayesBmiError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
-            raise
-        except Exception:
-            traceback.print_exc()
-            typer.echo(
-                "bayes-bmi: internal error (a bug, not your input): please report it with the "
-                "traceback above.",
-                err=True,
-            )
-            raise typer.Exit(code=3) from None
+        with _interruptible(), _warnings_as_lines():
+            try:
+                return func(*args, **kwargs)
+            except BayesBmiError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(code=2) from None
+            except OSError as exc:  # the system refused: a full disk, a vanished folder, ...
+                where = f"{exc.filename}: " if exc.filename else ""
+                typer.echo(
+                    f"error: {where}{exc.strerror or exc}; nothing written to the output",
+                    err=True,
+                )
+                raise typer.Exit(code=2) from None
+            except KeyboardInterrupt:
+                typer.echo("interrupted: stopped, nothing written", err=True)
+                raise typer.Exit(code=EXIT_INTERRUPTED) from None
+            except (typer.Exit, typer.Abort, SystemExit):
+                raise
+            except Exception:
+                traceback.print_exc()
+                typer.echo(
+                    "bayes-bmi: internal error (a bug, not your input): please report it with "
+                    "the traceback above.",
+                    err=True,
+                )
+                raise typer.Exit(code=3) from None
 
     return wrapper
 
 
+# ------------------------------------------------------------------------------- output
+@contextmanager
+def output_folder(out: Path) -> Iterator[OutputFolder]:
+    """Lock ``--out`` and give its staging folder; :func:`commit` it when all is computed.
+
+    Leaving the block without a commit (an error, Ctrl-C) removes everything the run made.
+
+    Raises
+    ------
+    OptionError
+        When another run is writing into the folder, or it cannot be created or written.
+    """
+    folder = OutputFolder(out)
+    try:
+        folder.open()
+    except BlockingIOError as exc:
+        raise OptionError(f"--out {out}: {exc.strerror or exc}") from None
+    except OSError as exc:
+        raise OptionError(
+            f"--out {out}: cannot write there ({exc.strerror or exc}); choose another folder"
+        ) from None
+    guard = Interruption.current()
+    forget = guard.on_abort(folder.close) if guard is not None else (lambda: None)
+    try:
+        yield folder
+    finally:
+        forget()
+        folder.close()
+
+
+def commit(folder: OutputFolder) -> list[Path]:
+    """Move the staged files into ``--out`` together (Ctrl-C waits until they are moved).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When Ctrl-C was pressed before (and a library swallowed it): nothing is moved.
+    """
+    with deferred_interrupts():
+        return folder.commit()
+
+
+# ------------------------------------------------------------------------------- checks
+def _nearest_existing(path: Path) -> Path:
+    for parent in [path, *path.absolute().parents]:
+        if parent.exists():
+            return parent
+    return Path("/")  # pragma: no cover - the root always exists
+
+
+def check_out_folder(out: Path, option: str = "--out") -> None:
+    """An output folder: not a file, under folders only, writable where it will be made.
+
+    Raises
+    ------
+    OptionError
+    """
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"{option} {out}: is a file; give a folder to write into")
+    base = _nearest_existing(out)
+    if not base.is_dir():
+        raise OptionError(f"{option} {out}: {base} is a file, so no folder can be made there")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise OptionError(f"{option} {out}: {base} is not writable; choose another folder")
+
+
+def check_out_file(path: Path, option: str) -> None:
+    """An output file: not a folder, in a folder that exists (or can be made) and is writable.
+
+    Raises
+    ------
+    OptionError
+    """
+    if path.is_dir():
+        raise OptionError(f"{option} {path}: is a folder; give a file name")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OptionError(f"{option} {path}: the file is not writable")
+    check_out_folder(path.parent, option=f"{option} {path}: folder")
+
+
+def check_sheet(data: Path, sheet: str | None) -> None:
+    """``--sheet`` is for an Excel file only.
+
+    Raises
+    ------
+    OptionError
+    """
+    if sheet is not None and data.suffix.lower() not in (".xlsx", ".xls"):
+        raise OptionError(f"--sheet {sheet}: {data} is not an Excel workbook (.xlsx)")
+
+
+def check_number(
+    value: float,
+    option: str,
+    low: float,
+    high: float,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> None:
+    """A finite number within ``[low, high]`` (ends excluded when ``open_*``).
+
+    Raises
+    ------
+    OptionError
+    """
+    below = value <= low if open_low else value < low
+    above = value >= high if open_high else value > high
+    if not math.isfinite(value) or below or above:
+        lo, hi = ("(" if open_low else "["), (")" if open_high else "]")
+        raise OptionError(f"{option} {value:g}: must lie in {lo}{low:g}, {high:g}{hi}")
+
+
+def parse_missing_codes(text: str | None) -> tuple[float, ...]:
+    """``--missing-codes -9,99`` as numbers.
+
+    Raises
+    ------
+    OptionError
+        When an entry is not a finite number.
+    """
+    if text is None:
+        return ()
+    codes = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise OptionError(
+                f"--missing-codes {text}: {part!r} is not a number; give numbers separated "
+                "by commas, e.g. --missing-codes -9,99"
+            )
+        codes.append(value)
+    if not codes:
+        raise OptionError("--missing-codes: give numbers separated by commas, e.g. -9,99")
+    return tuple(codes)
+
+
 def check_inputs(
-    *, models: Iterable[Path] = (), data: Path | None = None, out: Path | None = None
+    *,
+    models: Iterable[Path] = (),
+    data: Path | None = None,
+    files: Mapping[str, tuple[Path | None, str]] | None = None,
+    out: Path | None = None,
 ) -> None:
     """Check a command's input files and output folder (standard library only).
+
+    Parameters
+    ----------
+    models : iterable of Path
+        Model files.
+    data : Path, optional
+        The data file (its type is checked too).
+    files : mapping, optional
+        Other input files: option name -> (path or None, what it holds).
+    out : Path, optional
+        The output folder (:func:`check_out_folder`).
 
     Raises
     ------
     ModelSpecError, DataError
-        A model or data file that does not exist.
+        A model or data file that does not exist or cannot be read.
     OptionError
-        ``--out`` names an existing file rather than a folder.
+        A file named by an option that does not exist; an unusable ``--out``.
     """
     for path in models:
         existing_file(path, "model", ModelSpecError)
     if data is not None:
         existing_file(data, "data", DataError)
-    if out is not None and out.exists() and not out.is_dir():
-        raise OptionError(f"--out {out}: is a file; give a folder to write into")
+        if data.suffix.lower() not in DATA_SUFFIXES:
+            raise DataError(
+                f"{data}: unknown data format '{data.suffix}'. Must be one of: .csv, .tsv, "
+                ".xlsx, .sav"
+            )
+    for option, (path, kind) in (files or {}).items():
+        if path is not None:
+            try:
+                existing_file(path, kind, OptionError)
+            except OptionError as exc:
+                raise OptionError(f"{option} {exc}") from None
+    if out is not None:
+        check_out_folder(out)
 
 
 def print_table(df: Any, title: str) -> None:

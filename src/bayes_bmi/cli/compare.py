@@ -25,11 +25,22 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bayes_bmi.cli.common import check_inputs, png_bytes
+from bayes_bmi.cli.common import (
+    MAX_SEED,
+    MissingCodes,
+    Sheet,
+    check_inputs,
+    check_sheet,
+    commit,
+    output_folder,
+    parse_missing_codes,
+    png_bytes,
+)
 from bayes_bmi.cli.common import friendly as _friendly
 
 if TYPE_CHECKING:
     from bayes_bmi.bayes.sampling import CompileCache
+    from bayes_bmi.io import OutputFolder
 
 __all__ = ["compare", "register"]
 
@@ -74,7 +85,7 @@ def compare(
     tune: Annotated[int, typer.Option("--tune", min=1, help="Warm-up steps per chain.")] = 1000,
     chains: Annotated[int, typer.Option("--chains", min=1, help="Number of chains.")] = 4,
     seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Seed of sampler and replications.")
+        int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of sampler and replications.")
     ] = 1,
     baseline: Annotated[
         bool,
@@ -83,13 +94,35 @@ def compare(
             help="Fit the independence model for BCFI, BTLI and BNFI.",
         ),
     ] = True,
+    missing_codes: MissingCodes = None,
+    sheet: Sheet = None,
 ) -> None:
     """Compare alternative models of the same data: LOO, WAIC, PPP and Bayesian fit indices."""
     check_inputs(models=models, data=data, out=out)
+    codes = parse_missing_codes(missing_codes)
+    check_sheet(data, sheet)
+    with output_folder(out) as folder:
+        _compare(models, data, folder, draws, tune, chains, seed, baseline, codes, sheet)
+
+
+def _compare(
+    models: list[Path],
+    data: Path,
+    folder: OutputFolder,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    baseline: bool,
+    codes: tuple[float, ...],
+    sheet: str | None,
+) -> None:
+    """Fit, check and rank the models; write every file into ``folder`` and commit it."""
     from bayes_bmi.api import comparison, specify
     from bayes_bmi.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
     from bayes_bmi.plots.checking import plot_comparison, plot_ppp, plot_residual_correlations
 
+    out = folder.path
     names = _model_names(models)
     specified = {name: specify(path) for name, path in zip(names, models, strict=True)}
     typer.echo(
@@ -106,6 +139,8 @@ def compare(
         chains=chains,
         seed=seed,
         progress=False,
+        missing_codes=codes,
+        sheet=sheet,
     )
 
     # everything computed and rendered before the first file is written
@@ -207,9 +242,13 @@ def compare(
     for w in comp.warnings:
         typer.echo(f"warning: {w}", err=True)
 
-    written = [atomic_write_csv(out / name, table) for name, table in tables.items()]
-    written.append(atomic_write_json(out / "comparison_summary.json", summary))
-    written += [atomic_write_bytes(out / name, png) for name, png in images.items()]
+    stage = folder.staging
+    for name, table in tables.items():
+        atomic_write_csv(stage / name, table)
+    atomic_write_json(stage / "comparison_summary.json", summary)
+    for name, png in images.items():
+        atomic_write_bytes(stage / name, png)
+    written = commit(folder)
     typer.echo(f"\nwrote {len(written)} files to {out}: {', '.join(p.name for p in written)}")
 
 

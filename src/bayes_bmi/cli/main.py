@@ -1,10 +1,11 @@
 """Command line: ``bayes-bmi parse | ml | fit | ...``.
 
 Commands are thin wrappers over the Python API (:mod:`bayes_bmi.api`): they check their
-arguments and files first (:func:`~bayes_bmi.cli.common.check_inputs`, before the numerical
-stack loads), call the API, print tables and write files atomically. Every expected failure
-(bad syntax, a bad model, bad data, a bad option) ends in a short error on stderr and exit
-code 2, with nothing written to the output folder.
+arguments and files first (:mod:`bayes_bmi.cli.common`, before the numerical stack loads),
+lock ``--out``, call the API, print tables and write their files into a staging folder that is
+moved into ``--out`` at the end. Every expected failure (bad syntax, a bad model, bad data, a
+bad option) ends in a short error on stderr and exit code 2, Ctrl-C in exit code 130; either
+way nothing is written to the output folder.
 """
 
 from __future__ import annotations
@@ -20,9 +21,23 @@ from typing import TYPE_CHECKING, Annotated  # noqa: E402
 
 import typer  # noqa: E402
 
-from bayes_bmi.cli.common import check_inputs  # noqa: E402
+from bayes_bmi.cli.common import (  # noqa: E402
+    MAX_SEED,
+    SAMPLERS,
+    MissingCodes,
+    Sheet,
+    check_inputs,
+    check_number,
+    check_out_file,
+    check_sheet,
+    commit,
+    deferred_interrupts,
+    output_folder,
+    parse_missing_codes,
+)
 from bayes_bmi.cli.common import friendly as _friendly  # noqa: E402
 from bayes_bmi.cli.common import print_table as _print_table  # noqa: E402
+from bayes_bmi.errors import OptionError  # noqa: E402
 
 if TYPE_CHECKING:
     from bayes_bmi.bayes.sampling import CompileCache
@@ -51,17 +66,29 @@ def _register_commands() -> None:
     register_compare(app)
 
 
+def _cases(n: int, dropped: int) -> str:
+    """``n = 298; 3 rows with a missing value dropped``."""
+    return f"n = {n}" + (
+        f"; {dropped} row{'s' if dropped != 1 else ''} with a missing value dropped"
+        if dropped
+        else ""
+    )
+
+
 @app.command()
 @_friendly
 def parse(
     model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
     std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
 ) -> None:
-    """Print the parameter table of a model."""
+    """Print the parameter table of a model (and check its prior() modifiers)."""
     check_inputs(models=[model])
     from bayes_bmi.api import specify
 
     m = specify(model, std_lv=std_lv)
+    from bayes_bmi.bayes.parameters import param_spec
+
+    param_spec(m)  # a bad prior("...") is a mistake in the file: say so now, with its line
     shown = m.partable.drop(columns=["block", "group", "expression"])
     _print_table(shown, f"Parameter table of {model}")
 
@@ -79,44 +106,67 @@ def ml(
             help="fiml or listwise (default: fiml when the model's variables have missing cells)."
         ),
     ] = None,
+    missing_codes: MissingCodes = None,
+    sheet: Sheet = None,
 ) -> None:
     """Fit a model by maximum likelihood (lavaan's sem() defaults)."""
     check_inputs(models=[model], data=data, out=out)
-    from bayes_bmi.api import sem
-    from bayes_bmi.io import atomic_write_csv, atomic_write_json
+    codes = parse_missing_codes(missing_codes)
+    check_sheet(data, sheet)
+    with output_folder(out) as folder:
+        from bayes_bmi.api import sem
+        from bayes_bmi.io import atomic_write_csv, atomic_write_json
 
-    fitted = sem(model, data, method="ml", std_lv=std_lv, missing=missing)
-    table = fitted.estimates()
-    f = fitted.fit_measures()
-    fit = {**f, "converged": fitted.converged, "warnings": list(fitted.warnings)}
-    fit.update(missing=fitted.missing, notes=list(fitted.notes))
-
-    _print_table(table, f"ML estimates: {model} on {data} (n = {fitted.nobs})")
-    typer.echo(
-        f"\nchisq = {f['chisq']:.3f}, df = {f['df']}, p = {f['pvalue']:.4f}; "
-        f"CFI = {f['cfi']:.3f}, TLI = {f['tli']:.3f}, RMSEA = {f['rmsea']:.3f} "
-        f"[{f['rmsea_ci_lower']:.3f}, {f['rmsea_ci_upper']:.3f}], SRMR = {f['srmr']:.3f}; "
-        f"AIC = {f['aic']:.2f}, BIC = {f['bic']:.2f}, logl = {f['logl']:.3f}, npar = {f['npar']}"
-    )
-    for note in fitted.notes:
-        typer.echo(f"note: {note}")
-    for w in fitted.warnings:
-        typer.echo(f"warning: {w}", err=True)
-    atomic_write_csv(out / "estimates.csv", table)
-    atomic_write_json(out / "fit.json", fit)
+        fitted = sem(
+            model,
+            data,
+            method="ml",
+            std_lv=std_lv,
+            missing=missing,
+            missing_codes=codes,
+            sheet=sheet,
+        )
+        table = fitted.estimates()
+        f = fitted.fit_measures()
+        fit = {**f, "converged": fitted.converged, "warnings": list(fitted.warnings)}
+        fit.update(missing=fitted.missing, notes=list(fitted.notes))
+        cases = _cases(fitted.nobs, fitted.result.stats.n_dropped)
+        _print_table(table, f"ML estimates: {model} on {data} ({cases})")
+        typer.echo(
+            f"\nchisq = {f['chisq']:.3f}, df = {f['df']}, p = {f['pvalue']:.4f}; "
+            f"CFI = {f['cfi']:.3f}, TLI = {f['tli']:.3f}, RMSEA = {f['rmsea']:.3f} "
+            f"[{f['rmsea_ci_lower']:.3f}, {f['rmsea_ci_upper']:.3f}], SRMR = {f['srmr']:.3f}; "
+            f"AIC = {f['aic']:.2f}, BIC = {f['bic']:.2f}, logl = {f['logl']:.3f}, "
+            f"npar = {f['npar']}"
+        )
+        for note in fitted.notes:
+            typer.echo(f"note: {note}")
+        for w in fitted.warnings:
+            typer.echo(f"warning: {w}", err=True)
+        atomic_write_csv(folder.staging / "estimates.csv", table)
+        atomic_write_json(folder.staging / "fit.json", fit)
+        commit(folder)
     typer.echo(f"\nwrote {out / 'estimates.csv'} and {out / 'fit.json'}")
+
+
+def _check_sampler(sampler: str, target_accept: float) -> None:
+    if sampler not in SAMPLERS:
+        raise OptionError(f"--sampler {sampler}: unknown. Must be one of: {', '.join(SAMPLERS)}")
+    check_number(target_accept, "--target-accept", 0.0, 1.0, open_low=True, open_high=True)
 
 
 @app.command()
 @_friendly
-def fit(
+def fit(  # over 80 lines only because typer declares the thirteen options in the signature
     model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
     data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the posterior and tables.")],
     draws: Annotated[int, typer.Option(min=1, help="Draws kept per chain.")] = 1000,
     tune: Annotated[int, typer.Option(min=1, help="Warm-up steps per chain.")] = 1000,
     chains: Annotated[int, typer.Option(min=1, help="Number of chains.")] = 4,
-    seed: Annotated[int, typer.Option(min=0, help="Random seed (same seed, same draws).")] = 1,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Random seed (same seed, same draws).")
+    ] = 1,
     sampler: Annotated[str, typer.Option(help="nutpie or pymc.")] = "nutpie",
     target_accept: Annotated[float, typer.Option(help="NUTS target acceptance.")] = 0.9,
     std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
@@ -128,41 +178,59 @@ def fit(
         typer.Option("--allow-unconverged", help="Exit 0 even when convergence checks fail."),
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    missing_codes: MissingCodes = None,
+    sheet: Sheet = None,
 ) -> None:
     """Fit a model by NUTS (Bayesian SEM) beside its ML cross-check."""
     check_inputs(models=[model], data=data, out=out)
-    from bayes_bmi.api import sem
-    from bayes_bmi.io import atomic_write_csv, atomic_write_datatree, atomic_write_json
+    _check_sampler(sampler, target_accept)
+    codes = parse_missing_codes(missing_codes)
+    check_sheet(data, sheet)
+    if chains < 2:
+        typer.echo(
+            "warning: --chains 1: R-hat needs at least 2 chains, so convergence cannot be "
+            "checked and the run counts as not converged",
+            err=True,
+        )
+    with output_folder(out) as folder:
+        from bayes_bmi.api import sem
+        from bayes_bmi.io import atomic_write_csv, atomic_write_datatree, atomic_write_json
 
-    fitted = sem(
-        model,
-        data,
-        std_lv=std_lv,
-        factor_scores=factor_scores,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        sampler=sampler,
-        target_accept=target_accept,
-        progress=progress,
-        cache=_compile_cache(),
-    )
-    summary = fitted.summary()
-    _print_table(
-        summary.drop(columns=["ess_tail"]),
-        f"Posterior of {model} on {data} (n = {fitted.nobs}; {chains} chains x {draws} draws; "
-        "95% HDI; ML estimate and SE beside)",
-    )
-    diag = fitted.diagnostics
-    typer.echo(
-        f"\nmin bulk ESS = {diag['min_ess_bulk']:.0f}, max R-hat = {diag['max_r_hat']:.3f}, "
-        f"divergences = {diag['divergences']}; compile {diag['compile_seconds']:.1f} s, "
-        f"sampling {diag['sampling_seconds']:.1f} s"
-    )
-    atomic_write_datatree(out / "posterior.nc", fitted.idata)
-    atomic_write_csv(out / "summary.csv", summary)
-    atomic_write_json(out / "diagnostics.json", diag)
+        fitted = sem(
+            model,
+            data,
+            std_lv=std_lv,
+            factor_scores=factor_scores,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            sampler=sampler,
+            target_accept=target_accept,
+            progress=progress,
+            cache=_compile_cache(),
+            missing_codes=codes,
+            sheet=sheet,
+        )
+        summary = fitted.summary()
+        cases = _cases(fitted.nobs, fitted.result.stats.n_dropped)
+        _print_table(
+            summary.drop(columns=["ess_tail"]),
+            f"Posterior of {model} on {data} ({cases}; {chains} chains x {draws} draws; "
+            "95% HDI; ML estimate and SE beside)",
+        )
+        for w in fitted.ml.warnings:
+            typer.echo(f"warning: ML cross-check: {w}", err=True)
+        diag = fitted.diagnostics
+        typer.echo(
+            f"\nmin bulk ESS = {diag['min_ess_bulk']:.0f}, max R-hat = {diag['max_r_hat']:.3f}, "
+            f"divergences = {diag['divergences']}; compile {diag['compile_seconds']:.1f} s, "
+            f"sampling {diag['sampling_seconds']:.1f} s"
+        )
+        atomic_write_datatree(folder.staging / "posterior.nc", fitted.idata)
+        atomic_write_csv(folder.staging / "summary.csv", summary)
+        atomic_write_json(folder.staging / "diagnostics.json", diag)
+        commit(folder)
     typer.echo(f"wrote {out / 'posterior.nc'}, {out / 'summary.csv'}, {out / 'diagnostics.json'}")
     if not fitted.converged:
         typer.echo("\nWARNING: the chains have NOT converged:", err=True)
@@ -179,7 +247,7 @@ def fit(
 
 @app.command()
 @_friendly
-def study(
+def study(  # over 80 lines only because typer declares the sixteen options in the signature
     data: Annotated[Path, typer.Option(help="Survey data (.csv, .xlsx or .sav).")] = Path(
         "data/bmi_survey.csv"
     ),
@@ -200,32 +268,51 @@ def study(
     experts: Annotated[
         Path | None, typer.Option(help="Expert ratings (experts x elements).")
     ] = None,
-    draws: Annotated[int, typer.Option(help="Draws kept per chain.")] = 1000,
-    tune: Annotated[int, typer.Option(help="Warm-up steps per chain.")] = 1000,
-    chains: Annotated[int, typer.Option(help="Number of chains.")] = 4,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    draws: Annotated[int, typer.Option(min=1, help="Draws kept per chain.")] = 1000,
+    tune: Annotated[int, typer.Option(min=1, help="Warm-up steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option(min=1, help="Number of chains.")] = 4,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed.")] = 1,
     no_compare: Annotated[
         bool, typer.Option("--no-compare", help="Skip alternatives and fit indices.")
     ] = False,
+    missing_codes: MissingCodes = None,
+    sheet: Sheet = None,
 ) -> None:
     """Run the whole study (stages, Bayesian SEM, hypotheses, key drivers, report)."""
-    from bayes_bmi.bayes.sampling import SamplerConfig
-    from bayes_bmi.report.study import write_study
-    from bayes_bmi.study.pipeline import StudyConfig, run_study
-
-    config = StudyConfig(
+    check_inputs(
+        models=[model, *(alternative or ())],
         data=data,
-        model=model,
-        hypotheses=hypotheses,
-        alternatives=tuple(alternative or ()),
-        truth=truth,
-        literature=literature,
-        experts=experts,
-        sampler=SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed, progress=False),
-        compare=not no_compare,
+        files={
+            "--hypotheses": (hypotheses, "hypothesis"),
+            "--truth": (truth, "truth"),
+            "--literature": (literature, "literature"),
+            "--experts": (experts, "expert ratings"),
+        },
+        out=out,
     )
-    results = run_study(config, log=lambda m: typer.echo(m))
-    written = write_study(results, out)
+    codes = parse_missing_codes(missing_codes)
+    check_sheet(data, sheet)
+    with output_folder(out) as folder:
+        from bayes_bmi.bayes.sampling import SamplerConfig
+        from bayes_bmi.report.study import write_study
+        from bayes_bmi.study.pipeline import StudyConfig, run_study
+
+        config = StudyConfig(
+            data=data,
+            model=model,
+            hypotheses=hypotheses,
+            alternatives=tuple(alternative or ()),
+            truth=truth,
+            literature=literature,
+            experts=experts,
+            sampler=SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed, progress=False),
+            compare=not no_compare,
+            missing_codes=codes,
+            sheet=sheet,
+        )
+        results = run_study(config, log=lambda m: typer.echo(m))
+        write_study(results, folder.staging)
+        written = commit(folder)
     typer.echo(f"wrote {len(written)} files to {out}")
     show = results.hypotheses.table[
         [
@@ -255,8 +342,8 @@ def simulate(
     truth_out: Annotated[
         Path | None, typer.Option(help="Where to write the truth used (JSON).")
     ] = None,
-    n: Annotated[int, typer.Option(help="Number of firms.")] = 632,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 20261127,
+    n: Annotated[int, typer.Option(min=1, help="Number of firms.")] = 632,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed.")] = 20261127,
     path: Annotated[
         list[str] | None,
         typer.Option(help="Standardized driver -> BMI path, DRIVER=VALUE (repeatable)."),
@@ -265,35 +352,36 @@ def simulate(
     from_truth: Annotated[Path | None, typer.Option(help="Start from this truth JSON.")] = None,
 ) -> None:
     """Simulate a BMI survey (46 Likert items + firm descriptors) from a known truth."""
+    check_out_file(out, "--out")
+    if truth_out is not None:
+        check_out_file(truth_out, "--truth-out")
+        if truth_out.absolute() == out.absolute():
+            raise OptionError("--truth-out: names the same file as --out; give another name")
+    check_inputs(files={"--from-truth": (from_truth, "truth")})
     from bayes_bmi.data import DataError
     from bayes_bmi.io import atomic_write_csv, atomic_write_json
     from bayes_bmi.study.survey import (
-        SurveyTruth,
         default_truth,
         modified_truth,
         parse_path_assignment,
+        read_truth,
         simulate_survey,
     )
 
-    if n < 1:
-        raise DataError("--n must be a positive integer")
     try:
         changes = dict(parse_path_assignment(item) for item in path or [])
     except ValueError as exc:
         raise DataError(f"--path: {exc}") from None
+    base = read_truth(from_truth) if from_truth else default_truth()
     try:
-        base = (
-            SurveyTruth.from_json(from_truth.read_text(encoding="utf-8"))
-            if from_truth
-            else default_truth()
-        )
         truth = modified_truth(base, changes, b)
         survey = simulate_survey(truth, n, seed)
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise DataError(str(exc)) from None
-    atomic_write_csv(out, survey)
-    if truth_out is not None:
-        atomic_write_json(truth_out, truth.to_dict())
+    with deferred_interrupts():  # both files or neither
+        atomic_write_csv(out, survey)
+        if truth_out is not None:
+            atomic_write_json(truth_out, truth.to_dict())
     typer.echo(
         f"wrote {out} ({n} firms, seed {seed}); paths: "
         + ", ".join(f"{k} {v:g}" for k, v in truth.paths.items())

@@ -1,9 +1,10 @@
 """Command line for the measurement stages: ``literature``, ``experts``, ``pca``, ``reliability``.
 
-:func:`register` adds the commands to the main typer application. Each command reads its
-inputs, calls the library functions, prints a summary and writes CSV tables, a JSON summary and
-PNG figures into ``--out``, every file atomically and only after everything has been computed:
-on bad input it prints ``error: ...`` to stderr, exits with code 2 and writes nothing.
+:func:`register` adds the commands to the main typer application. Each command checks its
+arguments, locks ``--out``, reads its inputs, calls the library functions, prints a summary and
+writes CSV tables, a JSON summary and PNG figures into the staging folder of ``--out``, moved
+into place only after everything has been computed: on bad input it prints ``error: ...`` to
+stderr, exits with code 2 and writes nothing.
 """
 
 from __future__ import annotations
@@ -15,16 +16,32 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from bayes_bmi.cli.common import (
+    MAX_SEED,
+    MissingCodes,
+    Sheet,
+    check_inputs,
+    check_number,
+    check_sheet,
+    commit,
+    output_folder,
+    parse_missing_codes,
+)
 from bayes_bmi.cli.common import friendly as _friendly
 from bayes_bmi.cli.common import print_table as _print_table
-from bayes_bmi.errors import BayesBmiError
+from bayes_bmi.errors import BayesBmiError, OptionError, in_file
 from bayes_bmi.plots.render import png_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from bayes_bmi.io import OutputFolder
+
 __all__ = ["MeasurementError", "register"]
+
+ROTATIONS = ("varimax", "promax", "none")
+RETAIN = ("parallel", "kaiser")
 
 
 class MeasurementError(BayesBmiError):
@@ -32,23 +49,26 @@ class MeasurementError(BayesBmiError):
 
 
 def _write(
-    out: Path,
+    folder: OutputFolder,
     tables: Mapping[str, pd.DataFrame],
     jsons: Mapping[str, Mapping[str, Any]],
     figures: Mapping[str, Figure],
 ) -> None:
-    """Render the figures, then write every file atomically (``name`` -> ``out/name``)."""
+    """Render the figures, write every file into the staging folder, then commit them all."""
     from bayes_bmi.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
 
     images = {name: png_bytes(fig) for name, fig in figures.items()}
-    written = []
+    stage = folder.staging
     for name, df in tables.items():
-        written.append(atomic_write_csv(out / name, df))
+        atomic_write_csv(stage / name, df)
     for name, obj in jsons.items():
-        written.append(atomic_write_json(out / name, obj))
+        atomic_write_json(stage / name, obj)
     for name, data in images.items():
-        written.append(atomic_write_bytes(out / name, data))
-    typer.echo(f"\nwrote {len(written)} files to {out}: {', '.join(p.name for p in written)}")
+        atomic_write_bytes(stage / name, data)
+    written = commit(folder)
+    typer.echo(
+        f"\nwrote {len(written)} files to {folder.path}: {', '.join(p.name for p in written)}"
+    )
 
 
 def _split(text: str) -> list[str]:
@@ -70,12 +90,20 @@ def literature(
     ] = "author,year,source",
 ) -> None:
     """Count how often earlier studies used each business-model element."""
+    check_inputs(data=table, out=out)
+    check_number(threshold, "--threshold", 0.0, 1.0)
+    with output_folder(out) as folder:
+        _literature(table, folder, threshold, id_columns)
+
+
+def _literature(table: Path, folder: OutputFolder, threshold: float, id_columns: str) -> None:
     from bayes_bmi.data import read_data
     from bayes_bmi.measurement.literature import element_frequencies
     from bayes_bmi.plots.measurement import plot_element_frequencies
 
     df = read_data(table)
-    freq = element_frequencies(df, id_columns=_split(id_columns), threshold=threshold)
+    with in_file(table):
+        freq = element_frequencies(df, id_columns=_split(id_columns), threshold=threshold)
     fig = plot_element_frequencies(freq, threshold=threshold)
     _print_table(freq, f"Business-model elements in {df.shape[0]} studies ({table})")
     chosen = freq.loc[freq["selected"], "element"].tolist()
@@ -85,7 +113,7 @@ def literature(
     )
     summary = {"n_studies": df.shape[0], "threshold": threshold, "selected": chosen}
     _write(
-        out,
+        folder,
         {"literature_frequencies.csv": freq},
         {"literature_summary.json": summary},
         {"literature_frequencies.png": fig},
@@ -106,13 +134,28 @@ def experts(
     scale_max: Annotated[int, typer.Option("--scale-max", help="Highest rating.")] = 5,
 ) -> None:
     """Screen elements by expert ratings (mean, CV) and Kendall's W."""
+    check_inputs(data=ratings, out=out)
+    if scale_min >= scale_max:
+        raise OptionError(
+            f"--scale-min {scale_min} --scale-max {scale_max}: the lowest rating must be "
+            "below the highest"
+        )
+    check_number(min_mean, "--min-mean", scale_min, scale_max)
+    check_number(max_cv, "--max-cv", 0.0, float("inf"), open_high=True)
+    with output_folder(out) as folder:
+        _experts(ratings, folder, min_mean, max_cv, (scale_min, scale_max))
+
+
+def _experts(
+    ratings: Path, folder: OutputFolder, min_mean: float, max_cv: float, scale: tuple[int, int]
+) -> None:
     from bayes_bmi.data import read_data
     from bayes_bmi.measurement.experts import expert_screening
     from bayes_bmi.plots.measurement import plot_expert_screening
 
     df = read_data(ratings)
-    scale = (scale_min, scale_max)
-    table, summary = expert_screening(df, min_mean=min_mean, max_cv=max_cv, scale=scale)
+    with in_file(ratings):
+        table, summary = expert_screening(df, min_mean=min_mean, max_cv=max_cv, scale=scale)
     fig = plot_expert_screening(table, min_mean=min_mean, scale=scale)
     _print_table(table, f"Expert screening of {summary['n_elements']} elements ({ratings})")
     typer.echo(
@@ -120,12 +163,18 @@ def experts(
         f"n = {summary['n_elements']} elements): chi2 = {summary['chi2']:.2f}, "
         f"df = {summary['df']}, p = {summary['pvalue']:.4g}"
     )
+    if summary["kendall_w"] != summary["kendall_w"]:  # NaN
+        typer.echo(
+            "warning: Kendall's W is undefined: every expert gave all elements the same "
+            "rating, so there is no ranking to agree on",
+            err=True,
+        )
     typer.echo(
         f"{summary['n_passing']} element(s) pass (mean >= {min_mean:g}, CV <= {max_cv:g}): "
         + (", ".join(table.loc[table["passes"], "element"]) or "(none)")
     )
     _write(
-        out,
+        folder,
         {"experts_screening.csv": table},
         {"experts_summary.json": summary},
         {"experts_screening.png": fig},
@@ -177,28 +226,70 @@ def pca(  # over 80 lines only because typer declares the eight options in the s
         str, typer.Option("--retain", help="Default count: parallel (analysis) or kaiser.")
     ] = "parallel",
     parallel_iter: Annotated[
-        int, typer.Option("--parallel-iter", help="Random data sets for parallel analysis.")
+        int,
+        typer.Option("--parallel-iter", min=1, help="Random data sets for parallel analysis."),
     ] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for parallel analysis.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed for parallel analysis.")
+    ] = 0,
+    missing_codes: MissingCodes = None,
+    sheet: Sheet = None,
 ) -> None:
     """Principal component analysis of survey items with KMO, Bartlett and parallel analysis."""
-    from bayes_bmi.data import read_data
+    check_inputs(data=data, out=out)
+    rotation = rotation.strip().lower()
+    if rotation not in ROTATIONS:
+        raise OptionError(f"--rotation {rotation}: unknown. Must be one of: {', '.join(ROTATIONS)}")
+    if retain not in RETAIN:
+        raise OptionError(f"--retain {retain}: unknown. Must be one of: {', '.join(RETAIN)}")
+    if n_components is not None and n_components < 1:
+        raise OptionError(f"--n-components {n_components}: must be at least 1")
+    if not items and not items_prefix:
+        raise MeasurementError('give the items with --items "A1,A2,..." or --items-prefix "A,B"')
+    codes = parse_missing_codes(missing_codes)
+    check_sheet(data, sheet)
+    with output_folder(out) as folder:
+        _pca(
+            data,
+            folder,
+            (items, items_prefix),
+            None if rotation == "none" else rotation,
+            (n_components, retain, parallel_iter, seed),
+            codes,
+            sheet,
+        )
+
+
+def _pca(  # the command's body: reads, computes, prints, writes (long only because it prints)
+    data: Path,
+    folder: OutputFolder,
+    selection: tuple[str | None, str | None],
+    rot: str | None,
+    retention: tuple[int | None, str, int, int],
+    codes: tuple[float, ...],
+    sheet: str | None,
+) -> None:
+    from bayes_bmi.data import read_data, warn_missing_codes
     from bayes_bmi.measurement import pca as pca_mod
     from bayes_bmi.plots.measurement import plot_loadings, plot_scree
 
-    df = read_data(data)
+    items, items_prefix = selection
+    n_components, retain, parallel_iter, seed = retention
+    wanted = _split(items) if items else None
+    df = read_data(data, sheet=sheet, missing_codes=codes, columns=wanted)
     chosen = _select_items([str(c) for c in df.columns], items, items_prefix)
-    rot = None if rotation.strip().lower() == "none" else rotation.strip().lower()
+    warn_missing_codes(df, chosen, str(data))
     subset = df[chosen]
-    result = pca_mod.pca(
-        subset,
-        n_components,
-        rotation=rot,  # type: ignore[arg-type]
-        retain=retain,  # type: ignore[arg-type]
-        parallel_iter=parallel_iter,
-        seed=seed,
-        source=str(data),
-    )
+    with in_file(data):
+        result = pca_mod.pca(
+            subset,
+            n_components,
+            rotation=rot,  # type: ignore[arg-type]
+            retain=retain,  # type: ignore[arg-type]
+            parallel_iter=parallel_iter,
+            seed=seed,
+            source=str(data),
+        )
     overall, per_item = pca_mod.kmo(subset)
     chi2, df_b, p_b = pca_mod.bartlett_sphericity(subset)
     kmo_table = per_item.rename_axis("item").reset_index()
@@ -246,7 +337,7 @@ def pca(  # over 80 lines only because typer declares the eight options in the s
     if result.phi is not None:
         _print_table(result.phi.reset_index(names="component"), "Component correlations")
         tables["pca_component_correlations.csv"] = result.phi.reset_index(names="component")
-    _write(out, tables, {"pca_summary.json": summary}, figures)
+    _write(folder, tables, {"pca_summary.json": summary}, figures)
 
 
 @_friendly
@@ -254,15 +345,28 @@ def reliability(
     model: Annotated[Path, typer.Argument(help="Measurement model in lavaan syntax (.lav).")],
     data: Annotated[Path, typer.Argument(help="Survey data (.csv/.xlsx/.sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the tables and the figure.")],
+    missing_codes: MissingCodes = None,
+    sheet: Sheet = None,
 ) -> None:
     """Alpha, CR, AVE, Fornell-Larcker and HTMT of a measurement model (ML CFA)."""
-    from bayes_bmi.data import read_data
+    check_inputs(models=[model], data=data, out=out)
+    codes = parse_missing_codes(missing_codes)
+    check_sheet(data, sheet)
+    with output_folder(out) as folder:
+        _reliability(model, data, folder, codes, sheet)
+
+
+def _reliability(
+    model: Path, data: Path, folder: OutputFolder, codes: tuple[float, ...], sheet: str | None
+) -> None:
+    from bayes_bmi.data import read_data, warn_missing_codes
     from bayes_bmi.lavaan.model import read_model
     from bayes_bmi.measurement.reliability import reliability_report
     from bayes_bmi.plots.measurement import plot_htmt
 
     m = read_model(model)
-    df = read_data(data)
+    df = read_data(data, sheet=sheet, missing_codes=codes, columns=list(m.ov_names))
+    warn_missing_codes(df, m.ov_names, str(data))
     rep = reliability_report(m, df, source=str(data))
     f = rep.fit
     typer.echo(
@@ -285,7 +389,7 @@ def reliability(
     if rep.htmt.shape[0] >= 2:
         figures["reliability_htmt.png"] = plot_htmt(rep.htmt, threshold=t["htmt_max"])
     _write(
-        out,
+        folder,
         {
             "reliability_constructs.csv": rep.constructs,
             "reliability_items.csv": rep.items,

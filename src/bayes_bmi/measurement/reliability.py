@@ -239,7 +239,8 @@ def fornell_larcker(
     max_abs = off.max(axis=1) if len(names) > 1 else np.full(1, np.nan)
     out["sqrt_ave"] = root
     out["max_abs_corr"] = np.where(np.isfinite(max_abs), max_abs, np.nan)
-    out["passes"] = _flag(out["max_abs_corr"], root > out["max_abs_corr"].to_numpy())
+    known = out["max_abs_corr"].where(np.isfinite(root))  # no verdict without an AVE
+    out["passes"] = _flag(known, root > out["max_abs_corr"].to_numpy())
     return out
 
 
@@ -326,8 +327,8 @@ class ReliabilityReport:
     constructs : pandas.DataFrame
         One row per latent variable: ``construct, kind`` (``first_order``: all indicators
         observed; ``higher_order``: all latent; ``mixed``), ``n_indicators, alpha, cr, ave,
-        sqrt_ave, alpha_ok, cr_ok, ave_ok`` (alpha only for first-order constructs; flags are
-        empty where the value is).
+        sqrt_ave, alpha_ok, cr_ok, ave_ok`` (alpha only for first-order constructs; CR and AVE
+        not for a construct with one indicator; flags are empty where the value is).
     items : pandas.DataFrame
         One row per loading: ``construct, indicator, std_loading, item_total_corrected,
         alpha_if_deleted`` (the last two for first-order constructs only).
@@ -391,14 +392,15 @@ def _construct_tables(
         if kinds[c] == "first_order":
             alpha = cronbach_alpha(sample[inds], source=source)
             stats = item_statistics(sample[inds], source=source)
+        single = len(inds) < 2  # CR = AVE = 1 by construction: says nothing
         rows_c.append(
             {
                 "construct": c,
                 "kind": kinds[c],
                 "n_indicators": len(inds),
                 "alpha": alpha,
-                "cr": composite_reliability(lam),
-                "ave": ave(lam),
+                "cr": float("nan") if single else composite_reliability(lam),
+                "ave": float("nan") if single else ave(lam),
             }
         )
         itc = np.full(len(inds), np.nan) if stats is None else stats["item_total_corrected"]
@@ -440,6 +442,7 @@ def _pairs(
             ca, cb = first[a], first[b]
             r = float(lcor.loc[ca, cb])
             h = float(hmat.loc[ca, cb])
+            low = float(np.minimum(sqrt_ave[ca], sqrt_ave[cb]))  # NaN when either is
             pairs.append(
                 {
                     "construct_a": ca,
@@ -447,7 +450,7 @@ def _pairs(
                     "latent_corr": r,
                     "htmt": h,
                     "htmt_ok": None if np.isnan(h) else bool(h < htmt_max),
-                    "fornell_larcker_ok": bool(min(sqrt_ave[ca], sqrt_ave[cb]) > abs(r)),
+                    "fornell_larcker_ok": None if np.isnan(low) else bool(low > abs(r)),
                 }
             )
     pcols = ["construct_a", "construct_b", "latent_corr", "htmt", "htmt_ok", "fornell_larcker_ok"]
@@ -500,7 +503,10 @@ def reliability_report(
         From the ML fit.
     """
     if not (model.partable["op"] == "=~").any():
-        raise ReliabilityError("the model has no latent variable with indicators (=~)")
+        raise ReliabilityError(
+            f"{model.filename or '<model>'}: the model has no latent variable with indicators "
+            "(=~); reliability needs a measurement model"
+        )
     # listwise, as the complete-case statistics below (alpha, HTMT) are
     result = fit_ml(model, data, source=source, missing="listwise")
     load = result.estimates[result.estimates["op"] == "=~"]
@@ -526,7 +532,12 @@ def reliability_report(
     fit = {k: result.fit[k] for k in FIT_KEYS if k in result.fit}
     fit["n"] = result.stats.n
     fit["converged"] = result.converged
-    fit["warnings"] = list(result.warnings)
+    fit["warnings"] = list(result.warnings) + [
+        f"construct '{c}' has a single indicator: its CR and AVE would be 1 by construction "
+        "and are not reported; add indicators or use the item as an observed variable"
+        for c, inds in constructs.items()
+        if len(inds) < 2
+    ]
     return ReliabilityReport(
         constructs=ctab,
         items=items,

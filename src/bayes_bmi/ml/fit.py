@@ -182,8 +182,10 @@ def _objective(
     model: Model, fm: FreeMap, base: np.ndarray, st: SampleStats, x: np.ndarray
 ) -> float:
     values = fm.expand(x, base)
-    sigma, mu = implied_moments(fill_matrices(model.representation, values))
-    return ml_discrepancy(st.cov, st.mean, sigma, mu, model.representation.meanstructure)
+    with np.errstate(over="ignore", invalid="ignore"):  # a wild step: F is inf, said below
+        sigma, mu = implied_moments(fill_matrices(model.representation, values))
+        f = ml_discrepancy(st.cov, st.mean, sigma, mu, model.representation.meanstructure)
+    return f if math.isfinite(f) else math.inf
 
 
 def _gradient_information(
@@ -217,6 +219,26 @@ def _check_identified(model: Model, st: SampleStats) -> None:
             f"the data give only {ndat} sample moments (df = {ndat - model.nparam}); fix or "
             "equate parameters, or add indicators"
         )
+
+
+def _not_positive_definite(model: Model) -> str:
+    """Why the ML fit cannot start: the implied covariance matrix is not positive definite."""
+    pt = model.partable
+    where = model.filename or "<model>"
+    tail = (
+        "the model-implied covariance matrix is not positive definite, so the model cannot be "
+        "fitted"
+    )
+    negative = (
+        (pt["op"] == "~~") & (pt["lhs"] == pt["rhs"]) & (pt["free"] == 0) & (pt["ustart"] < 0)
+    ).to_numpy()
+    if negative.any():
+        i = int(np.flatnonzero(negative)[0])
+        return (
+            f"{where}:{pt['line'].iat[i]}: the variance {pt['lhs'].iat[i]} ~~ {pt['rhs'].iat[i]} "
+            f"is fixed at {pt['ustart'].iat[i]:g}, but a variance cannot be negative: {tail}"
+        )
+    return f"{where}: at the start values {tail}; check the fixed values and start() modifiers"
 
 
 def _x_indices(model: Model) -> np.ndarray:
@@ -309,7 +331,7 @@ def fit_ml(
     def grad_info(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return _gradient_information(model, fm, base, st, x)
 
-    x, converged, it, warn = _optimise(objective, grad_info, x, max_iter, tol)
+    x, converged, it, warn = _optimise(objective, grad_info, x, max_iter, tol, model)
     _, info = _gradient_information(model, fm, base, st, x)
     vcov, singular = _inverse_information(info, st.n)
     warn += singular
@@ -367,18 +389,22 @@ def _optimise(
     x: np.ndarray,
     max_iter: int,
     tol: float,
+    model: Model,
 ) -> tuple[np.ndarray, bool, int, list[str]]:
     """Fisher scoring with a backtracking line search on a discrepancy ``F``.
 
     ``grad_info(x)`` gives the gradient of ``F`` and the expected information per observation
     (half the expected Hessian of ``F``). Returns the optimum, whether it converged, the
-    iterations and the warnings.
+    iterations and the warnings. A start where ``F`` is not finite even after the fallback
+    raises :class:`ModelSpecError` naming ``model``.
     """
     f = objective(x)
     if not math.isfinite(f):
         # fall back to lavaan's simple starts: residual variances half the observed variance
         x = np.where(np.isfinite(x), x, 0.0)
         f = objective(x)
+    if not math.isfinite(f):
+        raise ModelSpecError(_not_positive_definite(model))
     converged = False
     it = 0
     warn: list[str] = []
@@ -453,6 +479,12 @@ def _estimate_table(
         jac = _defined_jacobian(pt, fm, base, x, def_rows)
         cov_def = jac @ vcov @ jac.T
         se[def_rows] = np.sqrt(np.clip(np.diag(cov_def), 0.0, None))
+    warn = _improper(model, values)
+    for i in def_rows[~np.isfinite(values[def_rows])]:
+        warn.append(
+            f"defined parameter {pt['lhs'].iat[i]} := {pt['rhs'].iat[i]} is {values[i]:g} at "
+            "the estimates (a division by zero or an overflow); it cannot be interpreted"
+        )
 
     std_lv, std_all = standardize(pt, rep, values)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -467,7 +499,7 @@ def _estimate_table(
     est["ci_upper"] = np.where(np.isnan(se), values, values + zcrit * se)
     est["std_lv"] = std_lv
     est["std_all"] = std_all
-    return est, values, _improper(model, values)
+    return est, values, warn
 
 
 def _fit_fiml(
@@ -506,7 +538,9 @@ def _fit_fiml(
         grad, info = _fiml_gradient_information(model, pat, base, x, observed=False)
         return scale * grad, info / pat.n
 
-    x, converged, it, warn = _optimise(objective, grad_info, fm.compress(start), max_iter, tol)
+    x, converged, it, warn = _optimise(
+        objective, grad_info, fm.compress(start), max_iter, tol, model
+    )
     try:
         info = _fiml_gradient_information(model, pat, base, x, observed=True)[1]
     except np.linalg.LinAlgError:

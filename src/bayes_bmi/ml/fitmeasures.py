@@ -89,10 +89,21 @@ def baseline_sigma(cov: np.ndarray, x_idx: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Doublings of the upper bound of the noncentrality search before giving up (2**60 * chisq).
+MAX_DOUBLINGS = 60
+
+
 def rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[float, float]:
-    """Confidence interval of the RMSEA from the noncentral chi-square distribution."""
+    """Confidence interval of the RMSEA from the noncentral chi-square distribution.
+
+    Returns NaN bounds when ``chisq`` is not finite (an implied covariance matrix that is not
+    positive definite) or when a bound cannot be bracketed within :data:`MAX_DOUBLINGS`
+    doublings; the search never runs unbounded.
+    """
     if df < 1:  # lavaan: both bounds 0 for a saturated model
         return (0.0, 0.0)
+    if not (math.isfinite(chisq) and chisq >= 0 and n > 0):
+        return (math.nan, math.nan)
     lo_q, hi_q = (1 + level) / 2, (1 - level) / 2
 
     def solve(q: float) -> float:
@@ -100,12 +111,22 @@ def rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[float,
             return 0.0
 
         def g(lam: float) -> float:
-            return stats.ncx2.cdf(chisq, df, lam) - q
+            return float(stats.ncx2.cdf(chisq, df, lam)) - q
 
         upper = max(chisq, 1.0)
-        while g(upper) > 0:
+        for _ in range(MAX_DOUBLINGS):
+            value = g(upper)
+            if not math.isfinite(value):
+                return math.nan
+            if value <= 0:
+                break
             upper *= 2.0
-        return optimize.brentq(g, 1e-12, upper, xtol=1e-12, rtol=1e-12)
+        else:
+            return math.nan
+        try:
+            return optimize.brentq(g, 1e-12, upper, xtol=1e-12, rtol=1e-12, maxiter=500)
+        except (ValueError, RuntimeError):  # no sign change or no convergence
+            return math.nan
 
     lam_lo, lam_hi = solve(lo_q), solve(hi_q)
     return (math.sqrt(lam_lo / (n * df)), math.sqrt(lam_hi / (n * df)))
@@ -156,6 +177,11 @@ def fit_measures(
     nx = int(x_idx.size)
     mu_eff = mu if meanstructure else ybar
     f = ml_discrepancy(s, ybar, sigma, mu_eff, meanstructure)
+    if not math.isfinite(f):
+        raise ValueError(
+            "the implied covariance matrix is not positive definite: no fit measures "
+            "(the ML fit checks this first and says why)"
+        )
     chisq = n * f
     ndat = count_moments(p, nx, meanstructure)
     df = ndat - npar

@@ -34,6 +34,10 @@ class StudyConfig:
     sampler : SamplerConfig
     compare : bool
         Fit the alternatives and the independence model (PPP, fit indices, LOO/WAIC).
+    missing_codes : tuple of float
+        Values of the data that mean "missing" (``--missing-codes``).
+    sheet : str or int or None
+        Worksheet of an Excel data file (``--sheet``; default the first).
     """
 
     data: Path
@@ -47,3 +51,5 @@ class StudyConfig:
     scale: tuple[int, int] = (1, 5)
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(progress=False))
     compare: bool = True
+    missing_codes: tuple[float, ...] = ()
+    sheet: str | int | None = None

@@ -33,8 +33,16 @@ import numpy as np
 import pandas as pd
 
 from bayes_bmi.bayes.posterior import hdi, std_all_draws
-from bayes_bmi.data import DataError, complete_cases, read_data, select_model_data
+from bayes_bmi.data import (
+    DataError,
+    complete_cases,
+    read_data,
+    select_model_data,
+    warn_missing_codes,
+)
+from bayes_bmi.errors import in_file
 from bayes_bmi.lavaan.model import Model, read_model
+from bayes_bmi.lavaan.partable import ModelSpecError
 from bayes_bmi.study.drivers import Dominance, Recommendations, key_drivers, recommendations
 from bayes_bmi.study.hypotheses import (
     DEFAULT_RULE,
@@ -47,7 +55,7 @@ from bayes_bmi.study.hypotheses import (
     read_hypotheses,
 )
 from bayes_bmi.study.structure import dimension_items, find_drivers, measurement_model
-from bayes_bmi.study.survey import SurveyTruth
+from bayes_bmi.study.survey import SurveyTruth, read_truth
 
 if TYPE_CHECKING:
     from bayes_bmi.bayes.sampling import BayesResult, CompileCache
@@ -114,6 +122,8 @@ class Inputs:
         Driver -> its path to the focal construct.
     total_params : mapping of str to tuple of str
         Driver -> the parameters that add up to its total effect on the outcome.
+    truth : SurveyTruth or None
+        The ground truth of simulated data (``config.truth``), read with the other inputs.
     """
 
     data: pd.DataFrame
@@ -125,6 +135,7 @@ class Inputs:
     drivers: tuple[str, ...]
     path_params: Mapping[str, str]
     total_params: Mapping[str, tuple[str, ...]]
+    truth: SurveyTruth | None = None
 
     @property
     def indirect_names(self) -> list[str]:
@@ -135,16 +146,34 @@ class Inputs:
 def read_inputs(config: StudyConfig) -> Inputs:
     """Read data, model, hypotheses and alternatives; find the drivers; check the hypotheses.
 
+    Values of the model's variables that look like missing-value codes give a
+    :class:`~bayes_bmi.errors.DataWarning`.
+
     Raises
     ------
     BayesBmiError
-        On unreadable inputs, a model without drivers, or a hypothesis about a parameter the
-        model does not have.
+        On unreadable inputs (the truth file included), a model without drivers, or a
+        hypothesis about a parameter the model does not have.
     """
-    data = read_data(config.data)
     model = read_model(config.model)
     hyps = read_hypotheses(config.hypotheses)
     alts = {p.stem: read_model(p) for p in config.alternatives}
+    for alt in alts.values() if config.compare else ():
+        other = sorted(set(alt.ov_names) ^ set(model.ov_names))
+        if other:
+            raise ModelSpecError(
+                f"{alt.filename}: an alternative model must explain the same items as "
+                f"{config.model}, but {', '.join(other[:10])}{' ...' if len(other) > 10 else ''} "
+                "appear in only one of them"
+            )
+    truth = read_truth(config.truth) if config.truth is not None else None
+    data = read_data(
+        config.data,
+        sheet=config.sheet,
+        missing_codes=config.missing_codes,
+        columns=list(model.ov_names),
+    )
+    warn_missing_codes(data, model.ov_names, str(config.data))
     focal, drivers, path_params, total_params = find_drivers(model)
     pt = model.partable
     names = set(pt["label"]) | set(pt.loc[pt["op"] == ":=", "lhs"])
@@ -159,6 +188,7 @@ def read_inputs(config: StudyConfig) -> Inputs:
         drivers=tuple(drivers),
         path_params=dict(path_params),
         total_params={d: tuple(v) for d, v in total_params.items()},
+        truth=truth,
     )
 
 
@@ -178,8 +208,9 @@ def step01_literature(path: Path | None) -> Literature | None:
 
     if path is None:
         return None
-    table = pd.read_csv(path)
-    freq = element_frequencies(table, threshold=LITERATURE_THRESHOLD)
+    table = read_data(path)
+    with in_file(path):
+        freq = element_frequencies(table, threshold=LITERATURE_THRESHOLD)
     return Literature(n_studies=len(table), frequencies=freq)
 
 
@@ -198,7 +229,9 @@ def step02_experts(path: Path | None) -> ExpertScreening | None:
 
     if path is None:
         return None
-    table, summary = expert_screening(pd.read_csv(path), min_mean=EXPERT_MIN_MEAN)
+    ratings = read_data(path)
+    with in_file(path):
+        table, summary = expert_screening(ratings, min_mean=EXPERT_MIN_MEAN)
     return ExpertScreening(table=table, summary=summary)
 
 
@@ -221,9 +254,11 @@ def data_checks(
         bad = col.notna() & ((col < lo) | (col > hi) | (col != np.round(col)))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
+            code = f"{col.iloc[i]:g}"
             raise DataError(
-                f"{source}: item '{item}' row {i + 1} holds {col.iloc[i]!r}, outside the "
-                f"response scale {lo}-{hi} (integers); fix it or mark it missing"
+                f"{source}: item '{item}' row {i + 1} holds {code}, outside the "
+                f"response scale {lo}-{hi} (integers); fix it or mark it missing (if {code} "
+                f"is a missing-value code, pass --missing-codes {code})"
             )
         x = col.dropna()
         counts = x.value_counts().reindex(range(lo, hi + 1), fill_value=0)
@@ -393,7 +428,7 @@ def posterior_reliability(
     out = []
     for lv in constructs:
         mask = ((pt["op"] == "=~") & (pt["lhs"] == lv)).to_numpy()
-        if not mask.any():
+        if mask.sum() < 2:  # CR and AVE of a single indicator are 1 by construction
             continue
         lam = std[:, mask]
         cr_d, ave_d = composite_reliability(lam), ave(lam)
@@ -544,9 +579,9 @@ def step10_truth_recovery(
     config: StudyConfig, inputs: Inputs, sem: BayesianSEM
 ) -> TruthRecovery | None:
     """Compare the posterior with the known truth of simulated data (None without a truth)."""
-    if config.truth is None or not config.truth.is_file():
+    truth = inputs.truth
+    if config.truth is None or truth is None:
         return None
-    truth = SurveyTruth.from_json(config.truth.read_text(encoding="utf-8"))
     has_b = "b" in parameter_rows(sem.result.summary)
     names = [inputs.path_params[d] for d in inputs.drivers] + inputs.indirect_names
     names += ["b"] if has_b else []

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from bayes_bmi.errors import DataError, read_text
 from bayes_bmi.lavaan.model import Model, specify
 from bayes_bmi.lavaan.standardized import defined_values
 from bayes_bmi.simulate.normal import Seed, simulate_normal
@@ -40,6 +43,7 @@ __all__ = [
     "default_firm_profile",
     "default_truth",
     "discretize",
+    "read_truth",
     "simulate_firms",
     "simulate_responses",
     "simulate_survey",
@@ -389,6 +393,23 @@ class SurveyTruth:
     def from_json(cls, text: str) -> SurveyTruth:
         """Read the text written by :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
+
+
+def read_truth(path: str | Path) -> SurveyTruth:
+    """Read a truth file written by :meth:`SurveyTruth.to_json` (``--truth``, ``--from-truth``).
+
+    Raises
+    ------
+    DataError
+        When the file is missing, not UTF-8, not JSON, or not a truth (the message says why).
+    """
+    text = read_text(path, "truth", DataError)
+    try:
+        return SurveyTruth.from_json(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"{path}: not a truth file of bayes-bmi: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -773,6 +794,9 @@ def parse_path_assignment(text: str) -> tuple[str, float]:
     if not sep:
         raise ValueError(f"expected DRIVER=VALUE, got {text!r}")
     try:
-        return name.strip(), float(value)
+        number = float(value)
     except ValueError:
-        raise ValueError(f"{text!r}: {value!r} is not a number") from None
+        number = math.nan
+    if not math.isfinite(number):
+        raise ValueError(f"{text!r}: {value!r} is not a finite number")
+    return name.strip(), number
