@@ -4,8 +4,11 @@ Stages of :func:`fit_bayes`:
 
 1. the model with a mean structure (the Bayesian model always has one, as in blavaan);
 2. the ML fit of the same model (start values and the frequentist cross-check);
-3. the PyMC model (:mod:`bayes_bmi.bayes.builder`), compiled once per structure and reused through
-   a :class:`CompileCache` when the same structure is fitted again (new data, priors, seed);
+3. the compiled model: for nutpie (the default) one numba kernel for every model
+   (:mod:`bayes_bmi.bayes.kernel`, the structure is data), loaded from an on-disk cache
+   (:mod:`bayes_bmi.bayes.compiled`) and fed one fit's buffers; for PyMC's NUTS the PyMC model
+   (:mod:`bayes_bmi.bayes.builder`), compiled once per structure. A :class:`CompileCache`
+   keeps either for later fits in the same process (new data, priors, seed);
 4. every chain started at the ML solution plus a small jitter (half an ML standard error);
 5. post-processing: per-row draws, sign alignment under ``std_lv``, ``:=`` parameters,
    ``std.all``, the casewise log-likelihood, prior draws (for Bayes factors);
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_bmi.bayes.builder import build_pymc_model, model_data, structure_key
+from bayes_bmi.bayes.inputs import ModelData, model_data, structure_key
 from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z, z_from_rows
 from bayes_bmi.bayes.posterior import (
     align_signs,
@@ -93,6 +96,9 @@ class SamplerConfig:
         Start-value jitter in ML standard errors (on the unconstrained scale).
     rhat_max, ess_min : float
         Convergence thresholds.
+    cache : bool
+        Keep the compiled kernel in the on-disk cache (:mod:`bayes_bmi.bayes.compiled`;
+        ``BAYES_BMI_CACHE_DIR`` moves it); ``False`` compiles in this process only.
     """
 
     draws: int = 1000
@@ -107,6 +113,7 @@ class SamplerConfig:
     jitter: float = 0.5
     rhat_max: float = 1.01
     ess_min: float = 400.0
+    cache: bool = True
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -272,48 +279,63 @@ def _theta_from_rows(spec: ParamSpec, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _compile(pm_model, sampler: str):
-    if sampler == "nutpie":
-        import nutpie
+def _compiled(cache: CompileCache, config: SamplerConfig, model: Model, spec: ParamSpec, mdata):
+    """The compiled sampler for this fit, from ``cache`` or built; and whether it was reused.
 
-        return nutpie.compile_pymc_model(pm_model)
-    return pm_model
-
-
-def _sample(
-    compiled, pm_model, data, config: SamplerConfig, starts: tuple[np.ndarray, np.ndarray]
-) -> xr.DataTree:
+    nutpie: one compiled kernel serves every model (keyed by the cache setting only);
+    PyMC: one compiled PyMC model per structure.
+    """
     if config.sampler == "nutpie":
-        import nutpie
+        key = ("nutpie-kernel", config.cache)
+    else:
+        key = ("pymc", structure_key(model, spec))
+    entry = cache.get(key)
+    if entry is not None:
+        return entry, True
+    if config.sampler == "nutpie":
+        from bayes_bmi.bayes.compiled import load_kernel
 
-        # only the data the compiled graph kept (a model with no fixed value drops that one)
-        known = {v.name for v in compiled.shared_var_keys}
-        cm = compiled.with_data(**{k: v for k, v in data.values.items() if k in known})
-        z0, scale = starts
+        entry = load_kernel(cache=config.cache)
+    else:
+        from bayes_bmi.bayes.builder import build_pymc_model
 
-        def init(seed: int) -> np.ndarray:
-            # nutpie asks once per chain with a seed derived from the sampler's seed: the
-            # jitter depends on that seed only, so the same seed gives the same starts
-            rng = np.random.default_rng([config.seed, int(seed) % (2**32)])
-            return z0 + config.jitter * scale * rng.standard_normal(z0.size)
+        entry = build_pymc_model(model, spec, mdata)
+    cache.put(key, entry)
+    return entry, False
 
-        cm = dataclasses.replace(cm, initial_point_func=init)
-        return nutpie.sample(
-            cm,
-            draws=config.draws,
-            tune=config.tune,
-            chains=config.chains,
-            cores=min(config.cores, config.chains),
-            seed=config.seed,
-            progress_bar=config.progress,
-            target_accept=config.target_accept,
-            adaptation=config.adaptation,
-            save_warmup=False,
-        )
+
+def _sample_nutpie(
+    kernel, model: Model, spec: ParamSpec, mdata: ModelData, config: SamplerConfig, init
+) -> xr.DataTree:
+    from bayes_bmi.bayes.kernel_data import pack
+    from bayes_bmi.bayes.kernel_sampler import KernelModel, sample_kernel
+
+    km = KernelModel(
+        dims={"z": ("param",)},
+        kernel=kernel,
+        data=pack(model, spec, mdata),
+        names=spec.names,
+        init=init,
+    )
+    return sample_kernel(
+        km,
+        draws=config.draws,
+        tune=config.tune,
+        chains=config.chains,
+        cores=min(config.cores, config.chains),
+        seed=config.seed,
+        progress_bar=config.progress,
+        target_accept=config.target_accept,
+        adaptation=config.adaptation,
+        save_warmup=False,
+    )
+
+
+def _sample_pymc(pm_model, mdata: ModelData, config: SamplerConfig, starts) -> xr.DataTree:
     import pymc as pm
 
     with pm_model:
-        pm.set_data({k: v for k, v in data.values.items()})
+        pm.set_data({k: v for k, v in mdata.values.items()})
     return pm.sample(
         model=pm_model,
         draws=config.draws,
@@ -333,6 +355,22 @@ def _sample(
     )
 
 
+def _sample(
+    compiled, model: Model, spec: ParamSpec, mdata: ModelData, config: SamplerConfig, starts
+) -> xr.DataTree:
+    if config.sampler == "pymc":
+        return _sample_pymc(compiled, mdata, config, starts)
+    z0, scale = starts
+
+    def init(seed: int) -> np.ndarray:
+        # nutpie asks once per chain with a seed derived from the sampler's seed: the
+        # jitter depends on that seed only, so the same seed gives the same starts
+        rng = np.random.default_rng([config.seed, int(seed) % (2**32)])
+        return z0 + config.jitter * scale * rng.standard_normal(z0.size)
+
+    return _sample_nutpie(compiled, model, spec, mdata, config, init)
+
+
 def _row_names(pt: pd.DataFrame, idx: np.ndarray) -> list[str]:
     names = []
     for i in idx:
@@ -343,7 +381,7 @@ def _row_names(pt: pd.DataFrame, idx: np.ndarray) -> list[str]:
 
 def _versions() -> dict[str, str]:
     out = {}
-    for pkg in ("bayes-bmi", "pymc", "pytensor", "nutpie", "arviz", "numpy"):
+    for pkg in ("bayes-bmi", "nutpie", "numba", "pymc", "pytensor", "arviz", "numpy"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:  # pragma: no cover
@@ -397,20 +435,11 @@ def fit_bayes(
     scale = _z_scale(spec, ml) if ml.converged else np.full(spec.size, 0.2)
 
     cache = cache if cache is not None else CompileCache()
-    key = (config.sampler, structure_key(model, spec))
     t0 = time.perf_counter()
-    entry = cache.get(key)
-    if entry is None:
-        pm_model = build_pymc_model(model, spec, mdata)
-        compiled = _compile(pm_model, config.sampler)
-        cache.put(key, (pm_model, compiled))
-        reused = False
-    else:
-        pm_model, compiled = entry
-        reused = True
+    compiled, reused = _compiled(cache, config, model, spec, mdata)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    trace = _sample(compiled, pm_model, mdata, config, (z0, scale))
+    trace = _sample(compiled, model, spec, mdata, config, (z0, scale))
     sample_s = time.perf_counter() - t0
 
     # --- post-processing ---
@@ -513,6 +542,7 @@ def fit_bayes(
             "versions": _versions(),
             "compile_seconds": compile_s,
             "compiled_model_reused": reused,
+            **_kernel_info(compiled, config),
             "sampling_seconds": sample_s,
             "postprocess_seconds": post_s,
             "n_obs": stats.n,
@@ -524,6 +554,17 @@ def fit_bayes(
     return BayesResult(
         model=model, spec=spec, stats=stats, ml=ml, idata=idata, summary=summary, diagnostics=diag
     )
+
+
+def _kernel_info(compiled, config: SamplerConfig) -> dict:
+    """Where the compiled kernel came from (nutpie only)."""
+    if config.sampler != "nutpie":
+        return {}
+    return {
+        "kernel_cache": "off" if not config.cache else "hit" if compiled.from_cache else "miss",
+        "kernel_cache_dir": str(compiled.cache_dir) if compiled.cache_dir else None,
+        "kernel_load_seconds": compiled.seconds,
+    }
 
 
 def _prior_rows(prior: dict, def_idx: np.ndarray, sum_idx: np.ndarray) -> np.ndarray:
