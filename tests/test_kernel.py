@@ -122,7 +122,8 @@ def test_kernel_equals_pymc_model(name, data_path, std_lv):
 
 
 @pytest.mark.parametrize(
-    "text,data_path", [(ALL_FAMILIES, HS), (EQUALITY, HS), (FIXED_X, POLDEM)],
+    "text,data_path",
+    [(ALL_FAMILIES, HS), (EQUALITY, HS), (FIXED_X, POLDEM)],
     ids=["all_prior_families", "equality_labels", "fixed_x"],
 )
 def test_kernel_equals_pymc_model_special(text, data_path):
@@ -143,9 +144,8 @@ def test_gradient_matches_finite_differences():
     z = z0 + np.random.default_rng(3).normal(0.0, 0.1, z0.size)
     _, grad = _kernel_at(kd, z)
     h = 1e-6
-    num = np.array(
-        [(_kernel_at(kd, z + e)[0] - _kernel_at(kd, z - e)[0]) / (2 * h) for e in np.eye(z.size) * h]
-    )
+    steps = np.eye(z.size) * h
+    num = np.array([(_kernel_at(kd, z + e)[0] - _kernel_at(kd, z - e)[0]) / (2 * h) for e in steps])
     np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-4)
 
 
@@ -187,7 +187,10 @@ def test_c_callback_returns_the_kernel_value_and_error_codes():
         grad = np.zeros(z.size)
         out = np.zeros(1)
         code = logp_cb.ctypes(
-            z.size, z.ctypes.data_as(dbl), grad.ctypes.data_as(dbl), out.ctypes.data_as(dbl),
+            z.size,
+            z.ctypes.data_as(dbl),
+            grad.ctypes.data_as(dbl),
+            out.ctypes.data_as(dbl),
             ctypes.c_void_p(header.ctypes.data),
         )
         return code, out[0], grad
