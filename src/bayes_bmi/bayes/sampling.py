@@ -30,10 +30,9 @@ from bayes_bmi.bayes.inputs import ModelData, model_data, structure_key
 from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z, z_from_rows
 from bayes_bmi.bayes.posterior import (
     align_signs,
-    casewise_loglik,
+    casewise_loglik_variable,
     defined_draws,
     factor_score_draws,
-    implied_draws,
     std_all_draws,
 )
 from bayes_bmi.bayes.priors import FAMILIES, Prior, sample_prior
@@ -171,7 +170,8 @@ class BayesResult:
         The ML fit of the same model.
     idata : xarray.DataTree
         Groups ``posterior`` (``z``, ``theta``, ``defined``, ``std_all``), ``sample_stats``,
-        ``log_likelihood`` (``y``: chain, draw, case), ``prior`` (``theta``, ``defined``),
+        ``log_likelihood`` (``y``: chain, draw, case; computed when read), ``prior``
+        (``theta``, ``defined``),
         ``observed_data`` and ``constant_data``.
     summary : pandas.DataFrame
         One row per free or defined parameter (:data:`SUMMARY_COLUMNS`, plus ``std_all``).
@@ -459,8 +459,7 @@ def fit_bayes(
     std_all = std_all_draws(pt, rep, rows_full)[..., sum_idx]
     complete = data[list(model.ov_names)].apply(pd.to_numeric, errors="coerce").dropna()
     y = complete.to_numpy(dtype=float)
-    sigma, mu = implied_draws(rep, rows)
-    loglik = casewise_loglik(y, sigma, mu)
+    loglik = casewise_loglik_variable(rep, rows, y)  # computed when read
     post_s = time.perf_counter() - t0
 
     names_def = list(pt["lhs"].to_numpy()[def_idx])
@@ -499,7 +498,8 @@ def fit_bayes(
         coords={**coords, "chain": [0], "draw": np.arange(prior["theta"].shape[1])},
     )
     ll_ds = xr.Dataset(
-        {"y": (("chain", "draw", "case"), loglik)},
+        {"y": loglik},
+        attrs={"computed_on_read": 1},  # recomputed from the draws; not written to files
         coords={
             "chain": coords["chain"],
             "draw": coords["draw"],
