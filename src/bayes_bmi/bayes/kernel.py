@@ -17,7 +17,8 @@ matrix cells ``table row, matrix code, row, col`` (``ncell`` x 4). The float buf
 (``nparam`` each).
 
 The gradient of the marginal log-likelihood ``l`` with ``d = ybar - mu`` and
-``W = Sigma^-1 (S + d d') Sigma^-1 - Sigma^-1``::
+``W = Sigma^-1 (S + d d') Sigma^-1 - Sigma^-1`` (never formed: only ``W G`` and the cells
+of Theta are needed)::
 
     dl/dSigma = n/2 W,   dl/dmu = n Sigma^-1 d,
     Sigma = G Psi G' + Theta,  G = Lambda (I - B)^-1,  mu = nu + G alpha,
@@ -236,15 +237,11 @@ def _matrices(rows, ints, floats, off):
 def _moments(lam, theta, psi, a_inv, nu, alpha):
     """``G = Lambda A^-1``, ``Sigma = G Psi G' + Theta`` and ``mu = nu + G alpha``."""
     g = _mm(lam, a_inv)
-    gp = _mm(g, psi)
-    p, m = g.shape
-    sigma = np.empty((p, p))
+    sigma = _mm(_mm(g, psi), np.ascontiguousarray(g.T))
+    p = g.shape[0]
     for i in range(p):
         for j in range(i + 1):
-            s = 0.0
-            for k in range(m):
-                s += gp[i, k] * g[j, k]
-            s += theta[i, j]
+            s = 0.5 * (sigma[i, j] + sigma[j, i]) + theta[i, j]
             sigma[i, j] = s
             sigma[j, i] = s
     mu = nu + _mv(g, alpha)
@@ -252,23 +249,26 @@ def _moments(lam, theta, psi, a_inv, nu, alpha):
 
 
 @_jitable
-def _loglik_and_w(n, ybar, floats, o_chol, sigma, mu):
-    """Log-likelihood, ``dl/dSigma`` and ``dl/dmu``; ``ok`` False when Sigma is not PD.
+def _loglik_parts(n, ybar, floats, o_chol, sigma, mu, g):
+    """Log-likelihood and what its gradient needs; ``ok`` False when Sigma is not PD.
 
-    With ``Sigma = L L'``, ``M = L^-1 C`` and ``v = L^-1 d``:
-    ``dl/dSigma = n/2 L^-T (M M' + v v' - I) L^-1``.
+    With ``Sigma = L L'``, ``K = Sigma^-1 C`` and ``a = Sigma^-1 d``, ``dl/dSigma`` is
+    ``n/2 (K K' + a a' - Sigma^-1)``. Only ``dl/dSigma G`` (p x m) and the cells of Theta are
+    needed, so ``dl/dSigma`` itself (p x p x p) is never formed. Returns ``ll``,
+    ``dl/dSigma G``, ``dl/dmu = n a``, ``L^-T`` and ``K`` (for the Theta cells) and ``ok``.
     """
     p = sigma.shape[0]
     lo, ok = _cholesky(sigma)
     if not ok:
-        return -np.inf, lo, mu, False
+        return -np.inf, g, mu, lo, lo, mu, False
     linv = _lower_inverse(lo)
+    linv_t = np.ascontiguousarray(linv.T)
     s_chol = np.empty((p, p))
     for i in range(p):
         for j in range(p):
             s_chol[i, j] = floats[o_chol + i * p + j]
-    mm = _mm(linv, s_chol)
-    v = _mv(linv, ybar - mu)
+    mm = _mm(linv, s_chol)  # L^-1 C
+    v = _mv(linv, ybar - mu)  # L^-1 d
     logdet, trace, quad = 0.0, 0.0, 0.0
     for i in range(p):
         logdet += math.log(lo[i, i])
@@ -276,23 +276,26 @@ def _loglik_and_w(n, ybar, floats, o_chol, sigma, mu):
         for j in range(i + 1):
             trace += mm[i, j] * mm[i, j]
     ll = -0.5 * n * (p * LOG_2PI + 2.0 * logdet + trace + quad)
-    q = np.empty((p, p))
-    for i in range(p):
-        for j in range(i + 1):
-            s = 0.0
-            for k in range(j + 1):
-                s += mm[i, k] * mm[j, k]
-            s += v[i] * v[j]
-            q[i, j] = s
-            q[j, i] = s
-        q[i, i] -= 1.0
-    t = _tm(linv, q)  # L^-T Q
-    w = _tm(linv, np.ascontiguousarray(t.T))  # L^-T Q L^-1 (Q symmetric)
+    k = _mm(linv_t, mm)  # Sigma^-1 C
+    a = _mv(linv_t, v)  # Sigma^-1 d
+    kkg = _mm(k, _tm(k, g))
+    sinv_g = _mm(linv_t, _mm(linv, g))
+    ag = _tv(g, a)
     half_n = 0.5 * n
+    gsg = np.empty_like(g)
     for i in range(p):
-        for j in range(p):
-            w[i, j] *= half_n
-    return ll, w, n * _tv(linv, v), True
+        for j in range(g.shape[1]):
+            gsg[i, j] = half_n * (kkg[i, j] + a[i] * ag[j] - sinv_g[i, j])
+    return ll, gsg, n * a, linv_t, k, a, True
+
+
+@_jitable
+def _gs_cell(r, c, k, a, linv_t, half_n):
+    """One cell of ``dl/dSigma = n/2 (K K' + a a' - Sigma^-1)``."""
+    s = a[r] * a[c]
+    for j in range(k.shape[1]):
+        s += k[r, j] * k[c, j] - linv_t[r, j] * linv_t[c, j]
+    return half_n * s
 
 
 @_jitable
@@ -309,15 +312,14 @@ def _loglik_grad_rows(rows, ints, floats, off, grows):
         return -np.inf
     g, sigma, mu = _moments(lam, theta, psi, a_inv, nu, alpha)
     ybar = floats[1 + nrow : 1 + nrow + p]
-    ll, gs, gmu, ok = _loglik_and_w(n, ybar, floats, 1 + nrow + p, sigma, mu)
+    ll, gsg, gmu, linv_t, k, a, ok = _loglik_parts(n, ybar, floats, 1 + nrow + p, sigma, mu, g)
     if not ok or not math.isfinite(ll):
         return -np.inf
-    gsg = _mm(gs, g)
     dpsi = _tm(g, gsg)
     dg = _mm(gsg, psi)
     for i in range(p):
-        for k in range(m):
-            dg[i, k] = 2.0 * dg[i, k] + gmu[i] * alpha[k]
+        for j in range(m):
+            dg[i, j] = 2.0 * dg[i, j] + gmu[i] * alpha[j]
     dalpha = _tv(g, gmu)
     dlam = _mm(dg, np.ascontiguousarray(a_inv.T))
     dbeta = _tm(a_inv, _tm(lam, dlam))
@@ -328,7 +330,8 @@ def _loglik_grad_rows(rows, ints, floats, off, grows):
         if mat == 0:
             grows[t] += dlam[r, c]
         elif mat == 1:
-            grows[t] += gs[r, c] if r == c else 2.0 * gs[r, c]
+            cell = _gs_cell(r, c, k, a, linv_t, 0.5 * n)
+            grows[t] += cell if r == c else 2.0 * cell
         elif mat == 2:
             grows[t] += dpsi[r, c] if r == c else 2.0 * dpsi[r, c]
         elif mat == 3:
