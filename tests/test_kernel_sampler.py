@@ -48,3 +48,40 @@ def test_nutpie_path_imports_neither_pymc_nor_pytensor():
         "kernel_cache": report["kernel_cache"],
     }
     assert report["kernel_cache"] in ("hit", "miss")
+
+
+def test_public_nutpie_interface_gives_the_same_draws():
+    """The fallback path (nutpie's public Python-function interface) samples the same chain."""
+    import numpy as np
+    import pandas as pd
+
+    from bayes_bmi.bayes.compiled import load_kernel
+    from bayes_bmi.bayes.inputs import model_data
+    from bayes_bmi.bayes.kernel_data import pack
+    from bayes_bmi.bayes.kernel_sampler import KernelModel, sample_kernel
+    from bayes_bmi.bayes.parameters import param_spec, z_from_rows
+    from bayes_bmi.bayes.sampling import bayesian_model
+    from bayes_bmi.lavaan.model import read_model
+    from bayes_bmi.lavaan.start import start_values
+    from bayes_bmi.ml.fit import model_stats
+
+    model = bayesian_model(read_model(MODELS / "hs_cfa.lav"))
+    stats = model_stats(model, pd.read_csv(DATA / HS_CSV))
+    spec = param_spec(model)
+    z0 = z_from_rows(spec, start_values(model.partable, model.representation, stats))
+
+    def init(seed):
+        return z0 + 0.05 * np.random.default_rng(int(seed) % 2**32).standard_normal(z0.size)
+
+    km = KernelModel(
+        dims={"z": ("param",)},
+        kernel=load_kernel(),
+        data=pack(model, spec, model_data(model, spec, stats)),
+        names=spec.names,
+        init=init,
+    )
+    kw = {"draws": 40, "tune": 60, "chains": 2, "cores": 2, "seed": 5, "progress_bar": False}
+    fast = sample_kernel(km, **kw)["posterior"]["z"].values
+    public = sample_kernel(km, callback=False, **kw)["posterior"]["z"].values
+    assert fast.shape == (2, 40, spec.size)
+    np.testing.assert_array_equal(fast, public)

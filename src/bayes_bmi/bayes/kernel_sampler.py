@@ -3,14 +3,19 @@
 nutpie's Rust sampler calls the kernel's C callback directly from its chain threads, so
 chains run in parallel without the GIL. This uses nutpie's lower-level model interface
 (``nutpie._lib.LogpFunc``/``PyMcModel``, the one ``nutpie.compile_pymc_model`` builds on)
-rather than the public ``nutpie.from_pyfunc``, whose Python callback holds the GIL for every
-gradient: measured on the Holzinger-Swineford CFA (4 chains x 2000 iterations, 2 cores) the
-callback path sampled in 0.97 s against 2.7 s (low-rank adaptation) and 1.0 s against 1.9 s
-(diagonal), with identical draws.
+rather than the public ``nutpie.compiled_pyfunc.from_pyfunc``, whose Python callback holds
+the GIL for every gradient: measured on the Holzinger-Swineford CFA (4 chains x 2000
+iterations, 2 cores, the machine loaded by other work) the callback path sampled in 0.97 s
+against 2.7 s (low-rank adaptation) and 1.0 s against 1.9 s (diagonal), with identical draws;
+with the public path two chains on two cores were no faster than one. Should a nutpie release
+change the lower-level interface, :func:`sample_kernel` warns and falls back to the public
+path (the same draws, slower).
 """
 
 from __future__ import annotations
 
+import ctypes
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -87,6 +92,68 @@ class KernelModel(CompiledModel):
         )
 
 
-def sample_kernel(model: KernelModel, **kwargs) -> xr.DataTree:
-    """Run ``nutpie.sample`` on a :class:`KernelModel` (keyword arguments passed on)."""
-    return nutpie_sample(model, **kwargs)
+def _python_callback_model(model: KernelModel):
+    """The same model through nutpie's public ``from_pyfunc`` (the callback via ctypes).
+
+    ctypes releases the GIL while the compiled callback runs; the rest of each call holds it.
+    """
+    from nutpie.compiled_pyfunc import from_pyfunc
+
+    n = model.data.nparam
+    ints, floats = model.data.ints, model.data.floats
+    header = np.array([ints.ctypes.data, ints.size, floats.ctypes.data, floats.size], np.int64)
+    dbl = ctypes.POINTER(ctypes.c_double)
+    call = model.kernel.logp.ctypes
+    user_data = ctypes.c_void_p(header.ctypes.data)
+    keep_alive = (header, ints, floats)
+
+    def make_logp():
+        def logp(x):
+            x = np.ascontiguousarray(x, dtype=np.float64)
+            grad, out = np.empty(n), np.empty(1)
+            call(
+                n,
+                x.ctypes.data_as(dbl),
+                grad.ctypes.data_as(dbl),
+                out.ctypes.data_as(dbl),
+                user_data,
+            )
+            _ = keep_alive
+            return float(out[0]), grad  # a non-finite value is a divergence for nutpie
+
+        return logp
+
+    def make_expand(seed1, seed2, chain):
+        return lambda x: {"z": np.array(x, dtype=np.float64)}
+
+    return from_pyfunc(
+        ndim=n,
+        make_logp_fn=make_logp,
+        make_expand_fn=make_expand,
+        expanded_dtypes=[np.dtype("float64")],
+        expanded_shapes=[(n,)],
+        expanded_names=["z"],
+        coords=model.coords,
+        dims=model.dims,
+        make_initial_point_fn=model.init,
+    )
+
+
+def sample_kernel(model: KernelModel, *, callback: bool = True, **kwargs) -> xr.DataTree:
+    """Run ``nutpie.sample`` on a :class:`KernelModel` (keyword arguments passed on).
+
+    ``callback=False`` uses nutpie's public Python-function interface instead of the C
+    callback (slower; the fallback when the lower-level interface is not as expected).
+    """
+    if callback:
+        try:
+            model._make_model(None)
+        except (AttributeError, TypeError) as exc:
+            warnings.warn(
+                f"nutpie's lower-level model interface changed ({exc}); sampling through "
+                "its public Python-function interface instead (slower)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            callback = False
+    return nutpie_sample(model if callback else _python_callback_model(model), **kwargs)

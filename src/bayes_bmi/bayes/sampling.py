@@ -146,7 +146,7 @@ def adaptation(config: SamplerConfig, nparam: int) -> str:
 
 
 class CompileCache:
-    """Compiled samplers keyed by model structure; pass one to reuse compilations.
+    """Compiled samplers: the kernel (nutpie; one for every model) or one PyMC model per structure.
 
     An explicit object rather than module state: create it where a session of fits starts
     (a script, a CLI command comparing models) and pass it to every :func:`fit_bayes`.
@@ -154,7 +154,7 @@ class CompileCache:
     Attributes
     ----------
     compilations : int
-        How many models were compiled (a reuse leaves it unchanged).
+        How many kernels or PyMC models were compiled or loaded (a reuse leaves it unchanged).
     """
 
     def __init__(self) -> None:
