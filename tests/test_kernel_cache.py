@@ -177,6 +177,18 @@ def test_two_processes_filling_the_cache_at_once(tmp_path, case):
     assert len(_entries(tmp_path)) == 1
 
 
+def test_a_stale_entry_is_rebuilt_with_a_warning(tmp_path, case):
+    entry = compiled.load_kernel(root=tmp_path).cache_dir
+    manifest = entry / compiled.MANIFEST
+    recorded = json.loads(manifest.read_text())
+    recorded["key"]["numba"] = "0.0.1"  # as if written by another numba for this folder
+    manifest.write_text(json.dumps(recorded))
+    with pytest.warns(compiled.KernelCacheWarning, match="stale"):
+        again = compiled.load_kernel(root=tmp_path)
+    assert again.cache_dir == entry
+    assert json.loads(manifest.read_text())["key"] == compiled.cache_key()
+
+
 def test_cache_off_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv(compiled.CACHE_ENV, str(tmp_path / "cache"))
     with warnings.catch_warnings():

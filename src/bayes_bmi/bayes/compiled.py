@@ -138,16 +138,25 @@ def _write_manifest(entry: Path, key: dict[str, str]) -> None:
     atomic_write_json(entry / MANIFEST, {"key": key, "files": _files(entry)})
 
 
-def _entry_is_sound(entry: Path) -> bool:
-    """True for a missing or unfinished entry and for one whose files match its manifest."""
+def _entry_problem(entry: Path, key: dict[str, str]) -> str | None:
+    """Why an entry cannot be trusted (``"corrupt"`` or ``"stale"``), or ``None``.
+
+    A missing or unfinished entry (no manifest yet) is fine: numba loads only complete files
+    and compiles what is missing.
+    """
     manifest = entry / MANIFEST
     if not manifest.exists():
-        return True  # nothing recorded yet: numba loads only complete, renamed files
+        return None
     try:
-        recorded = json.loads(manifest.read_text())["files"]
+        recorded = json.loads(manifest.read_text())
+        files, recorded_key = recorded["files"], recorded["key"]
     except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return recorded == _files(entry)
+        return "corrupt (unreadable manifest)"
+    if recorded_key != key:
+        return "stale (made for another version, platform or CPU)"
+    if files != _files(entry):
+        return "corrupt (its files do not match its manifest)"
+    return None
 
 
 def _discard(entry: Path) -> None:
@@ -211,10 +220,10 @@ def load_kernel(cache: bool = True, root: Path | None = None) -> CompiledKernel:
         return CompiledKernel(logp, expand, None, False, time.perf_counter() - t0)
     key = cache_key()
     entry = (root or cache_root()) / _entry_name(key)
-    if not _entry_is_sound(entry):
+    problem = _entry_problem(entry, key)
+    if problem:
         warnings.warn(
-            f"the compiled-kernel cache entry {entry} is corrupt (its files do not match its "
-            "manifest); rebuilding it",
+            f"the compiled-kernel cache entry {entry} is {problem}; rebuilding it",
             KernelCacheWarning,
             stacklevel=2,
         )

@@ -319,6 +319,14 @@ def _compiled(cache: CompileCache, config: SamplerConfig, model: Model, spec: Pa
     return entry, False
 
 
+def _import_sampler(config: SamplerConfig) -> None:
+    """Import the sampler's modules (timed apart: nutpie brings arviz, PyMC brings PyTensor)."""
+    if config.sampler == "nutpie":
+        import bayes_bmi.bayes.kernel_sampler  # noqa: F401
+    else:
+        import bayes_bmi.bayes.builder  # noqa: F401
+
+
 def _sample_nutpie(
     kernel, model: Model, spec: ParamSpec, mdata: ModelData, config: SamplerConfig, init
 ) -> xr.DataTree:
@@ -453,6 +461,9 @@ def fit_bayes(
 
     cache = cache if cache is not None else CompileCache()
     t0 = time.perf_counter()
+    _import_sampler(config)
+    import_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
     compiled, reused = _compiled(cache, config, model, spec, mdata)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -565,6 +576,7 @@ def fit_bayes(
             "sampling_seconds": sample_s,
             "postprocess_seconds": post_s,
             "ml_seconds": ml_s,
+            "sampler_import_seconds": import_s,
             "summary_seconds": summary_s,
             "n_obs": stats.n,
             "n_dropped": stats.n_dropped,
