@@ -499,8 +499,8 @@ def _offsets(ints):
     return np.array([o_free, o_corr, o_cell])
 
 
-@njit(**_OPTS)
-def logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndarray) -> float:
+@_jitable
+def _logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndarray) -> float:
     """Log posterior density at ``z``; its gradient is written into ``grad``.
 
     Returns ``-inf`` (``grad`` then undefined) where the PyMC model's log density is
@@ -521,6 +521,11 @@ def logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndar
     if not math.isfinite(total):
         return -np.inf
     return total
+
+
+# the kernel callable from Python (tests, benchmarks); nutpie uses the C callback below, which
+# compiles ``_logp_grad`` into itself (one compilation, not a dispatcher linked in)
+logp_grad = njit(**_OPTS)(_logp_grad)
 
 
 # --- C callbacks for nutpie (compiled by bayes_bmi.bayes.compiled, cached on disk) ---
@@ -562,7 +567,7 @@ def logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):  # pragma: no cove
     x = carray(x_ptr, (dim,))
     grad = carray(grad_ptr, (dim,))
     out = carray(logp_ptr, (1,))
-    value = logp_grad(x, ints, floats, grad)
+    value = _logp_grad(x, ints, floats, grad)
     out[0] = value
     if not math.isfinite(value):
         return 4
