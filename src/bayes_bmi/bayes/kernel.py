@@ -52,7 +52,6 @@ MAT_CODES = {"lambda": 0, "theta": 1, "psi": 2, "beta": 3, "nu": 4, "alpha": 5}
 
 LOG_2PI = math.log(2.0 * math.pi)
 LOG_2 = math.log(2.0)
-LOG_PI = math.log(math.pi)
 HALF_LOG_2_OVER_PI = 0.5 * math.log(2.0 / math.pi)
 U_EPS = 1e-12
 
@@ -303,13 +302,16 @@ def _loglik_grad_rows(rows, ints, floats, off, grows):
     """Marginal log-likelihood at ``rows``; adds its gradient in the rows to ``grows``."""
     nrow, p, m, ncell = ints[1], ints[2], ints[3], ints[7]
     n = floats[0]
+    has_beta = ints[4] == 1
     lam, theta, psi, beta, nu, alpha = _matrices(rows, ints, floats, off)
     ia = -beta
     for j in range(m):
         ia[j, j] += 1.0
-    a_inv, ok = _inverse(ia)
-    if not ok:
-        return -np.inf
+    a_inv = ia  # the identity when the model has no beta cells, as in the PyMC model
+    if has_beta:
+        a_inv, ok = _inverse(ia)
+        if not ok:
+            return -np.inf
     g, sigma, mu = _moments(lam, theta, psi, a_inv, nu, alpha)
     ybar = floats[1 + nrow : 1 + nrow + p]
     ll, gsg, gmu, linv_t, k, a, ok = _loglik_parts(n, ybar, floats, 1 + nrow + p, sigma, mu, g)
@@ -321,8 +323,11 @@ def _loglik_grad_rows(rows, ints, floats, off, grows):
         for j in range(m):
             dg[i, j] = 2.0 * dg[i, j] + gmu[i] * alpha[j]
     dalpha = _tv(g, gmu)
-    dlam = _mm(dg, np.ascontiguousarray(a_inv.T))
-    dbeta = _tm(a_inv, _tm(lam, dlam))
+    if has_beta:
+        dlam = _mm(dg, np.ascontiguousarray(a_inv.T))
+        dbeta = _tm(a_inv, _tm(lam, dlam))
+    else:
+        dlam, dbeta = dg, beta
     o = off[2]
     for j in range(ncell):
         q = o + 4 * j
