@@ -189,6 +189,17 @@ def test_a_stale_entry_is_rebuilt_with_a_warning(tmp_path, case):
     assert json.loads(manifest.read_text())["key"] == compiled.cache_key()
 
 
+def test_temporary_files_of_a_writer_do_not_count_as_corruption(tmp_path, case):
+    entry = compiled.load_kernel(root=tmp_path).cache_dir
+    # what a concurrent writer leaves for a moment: numba's and our temporary files
+    (entry / ".manifest.json.abc123.tmp").write_text("{}")
+    next(entry.rglob("*.nbi")).with_name("x.nbi.tmp.0123456789abcdef").write_bytes(b"partial")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", compiled.KernelCacheWarning)
+        again = compiled.load_kernel(root=tmp_path)
+    assert again.from_cache and again.cache_dir == entry
+
+
 def test_cache_off_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv(compiled.CACHE_ENV, str(tmp_path / "cache"))
     with warnings.catch_warnings():

@@ -127,7 +127,8 @@ def _files(entry: Path) -> dict[str, str]:
     """SHA-256 of every file of an entry (temporary files and the manifest excluded)."""
     out = {}
     for path in sorted(entry.rglob("*")):
-        if path.is_file() and path.name != MANIFEST and ".tmp." not in path.name:
+        temporary = path.name.startswith(".") or ".tmp" in path.name  # numba's and ours
+        if path.is_file() and path.name != MANIFEST and not temporary:
             out[str(path.relative_to(entry))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 
