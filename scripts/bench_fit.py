@@ -1,200 +1,187 @@
-"""Benchmark: compile time, sampling time and ESS per wall-second of the Bayesian fit.
+"""Benchmark: what a user waits for, ``bayes-bmi fit`` in a new process, against the targets.
 
-For the Holzinger-Swineford CFA and the Political Democracy SEM, measured in one run on this
-machine, each with 4 chains x 1000 draws after 1000 tuning steps:
+Each job runs the CLI command as a subprocess and times its wall clock:
 
-* bayes-bmi with nutpie, cold (compile + sample) and warm (the compiled model reused from a
-  ``CompileCache``, as when the same structure is refitted with new data, seed or priors);
-* bayes-bmi with PyMC's own NUTS (compiled on every call);
-* a baseline PyMC model in the conditional form, which samples every case's latent scores
-  (the textbook way of writing an SEM in a PPL), sampled with nutpie.
+* cold: a new, empty ``BAYES_BMI_CACHE_DIR`` (the compiled kernel is built in that run);
+* warm: a new process after one earlier run (the cold one) with the same cache.
 
-It prints compile and sampling seconds, min bulk ESS over the model parameters, ESS per
-wall-second (wall = compile + sampling for "cold", sampling only for "warm"), and ratios to
-blavaan 0.4.8's measured 51 bulk-ESS per wall-second on the HS CFA (3 chains, 25.7 s, from
-``shared/reference/lavaan/blavaan_hs_cfa.json``). Post-processing (derived quantities, the
-casewise log-likelihood) is reported apart. Run: ``python scripts/bench_fit.py [--quick]``.
+For every run it prints the wall clock beside the target, where the time went (from the
+run's ``diagnostics.json``: ML fit, kernel load or compile, sampling, post-processing,
+summary; "other" is the rest: interpreter start-up, imports, reading the data, printing,
+writing ``posterior.nc``), min bulk ESS, max R-hat and divergences over every free and ``:=``
+parameter, the size of ``posterior.nc``, the thesis model at n = 63,200 (its survey resampled
+with replacement) against n = 632, and the anchors as ratios. The machine's load average is
+printed before and after: figures measured under load are slower than on a quiet machine.
+
+Run: ``python scripts/bench_fit.py`` (about 3-5 minutes on 2 cores); ``--jobs hs,poldem`` runs
+a subset; ``--keep DIR`` keeps the outputs.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
-
-import argparse  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import arviz as az  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pymc as pm  # noqa: E402
-import pytensor.tensor as pt  # noqa: E402
-
-from bayes_bmi.bayes.builder import model_data  # noqa: E402
-from bayes_bmi.bayes.likelihood import matrices_pt, prior_logp_pt, rows_pt  # noqa: E402
-from bayes_bmi.bayes.parameters import param_spec, z_from_rows  # noqa: E402
-from bayes_bmi.bayes.sampling import CompileCache, SamplerConfig, bayesian_model, fit_bayes  # noqa: E402
-from bayes_bmi.lavaan.model import read_model  # noqa: E402
+import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = [
-    ("HS CFA", "models/hs_cfa.lav", "tests/data/HolzingerSwineford1939.csv"),
-    ("Political Democracy", "models/poldem_sem.lav", "tests/data/PoliticalDemocracy.csv"),
-]
-BLAVAAN_ESS_PER_S = 51.0
+CLI = [sys.executable, "-c", "from bayes_bmi.cli import app; app()"]
+
+JOBS = {
+    "thesis": ("models/bmi_drivers.lav", "data/bmi_survey.csv", 60.0, 20.0),
+    "hs": ("models/hs_cfa.lav", "tests/data/HolzingerSwineford1939.csv", 5.0, 2.0),
+    "poldem": ("models/poldem_indirect.lav", "tests/data/PoliticalDemocracy.csv", 5.0, 2.0),
+}
+LABELS = {
+    "thesis": "thesis model (bmi_drivers, n = 632)",
+    "hs": "Holzinger-Swineford CFA",
+    "poldem": "Political Democracy with ind :=",
+}
+BIG_N = 63_200
+BIG_RATIO_TARGET = 1.2
+ANCHORS = {"blavaan_thesis_s": 814.0, "blavaan_hs_s": (15.0, 17.0), "lavaan_ml_thesis_s": 1.3}
+STAGES = (
+    "ml_seconds",
+    "sampler_import_seconds",
+    "compile_seconds",
+    "sampling_seconds",
+    "postprocess_seconds",
+)
 
 
-def conditional_model(model, data: pd.DataFrame):
-    """Baseline: the same SEM and priors, latent scores sampled for every case."""
-    from bayes_bmi.ml.fit import fit_ml
-
-    model = bayesian_model(model)
-    ml = fit_ml(model, data)
-    spec = param_spec(model)
-    md = model_data(model, spec, ml.stats)
-    rep = model.representation
-    y = data[list(model.ov_names)].dropna().to_numpy(dtype=float)
-    n, m = y.shape[0], rep.m
-    with pm.Model(coords={"param": list(spec.names)}) as pmm:
-        z = pm.Flat("z", dims="param")
-        rows = rows_pt(
-            z,
-            pt.constant(md.values["fixed_values"]),
-            spec.transform_codes,
-            spec.free_rows,
-            spec.free_k,
-            spec.corr_rows,
-            spec.corr_k,
-            spec.corr_var_lhs,
-            spec.corr_var_rhs,
-        )
-        mats = matrices_pt(rep, rows)
-        zeta = pm.MvNormal("zeta", mu=np.zeros(m), cov=mats["psi"], shape=(n, m))
-        a_inv = pt.eye(m) if mats["a_inv"] is None else mats["a_inv"]
-        eta = (mats["alpha"] + zeta) @ a_inv.T
-        pm.MvNormal("y", mu=mats["nu"] + eta @ mats["lambda"].T, cov=mats["theta"], observed=y)
-        pm.Potential(
-            "logprior",
-            pt.sum(
-                prior_logp_pt(
-                    z,
-                    spec.transform_codes,
-                    *[
-                        pt.constant(md.values[k])
-                        for k in ("prior_family", "prior_a", "prior_b", "prior_c", "prior_on_var")
-                    ],
-                )
-            ),
-        )
-    start = {"z": z_from_rows(spec, ml.values), "zeta": np.zeros((n, m))}
-    return pmm, start, spec
+def run_cli(model: str, data: Path, out: Path, cache: Path) -> dict:
+    """One ``bayes-bmi fit`` in a new process: wall clock, diagnostics and file size."""
+    env = {
+        **os.environ,
+        "BAYES_BMI_CACHE_DIR": str(cache),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [*CLI, "fit", str(ROOT / model), str(data), "--out", str(out)]
+    cmd += ["--no-progress", "--allow-unconverged"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    diag = json.loads((out / "diagnostics.json").read_text())
+    stages = {k: float(diag.get(k) or 0.0) for k in (*STAGES, "summary_seconds")}
+    return {
+        "wall": wall,
+        **stages,
+        "other_seconds": wall - sum(stages.values()),
+        "kernel_cache": diag.get("kernel_cache"),
+        "min_ess_bulk": diag["min_ess_bulk"],
+        "max_r_hat": diag["max_r_hat"],
+        "divergences": diag["divergences"],
+        "draws": f"{diag['chains']} x ({diag['tune']} + {diag['draws']})",
+        "adaptation": diag.get("adaptation"),
+        "posterior_mb": (out / "posterior.nc").stat().st_size / 1e6,
+    }
 
 
-def min_ess(idata, var: str, names: list[str] | None = None) -> float:
-    s = az.summary(idata, var_names=[var], round_to="none")
-    return float(s["ess_bulk"].min())
+def big_survey(path: Path, n: int, seed: int = 63200) -> Path:
+    """The thesis survey resampled with replacement to ``n`` respondents."""
+    data = pd.read_csv(ROOT / JOBS["thesis"][1])
+    rng = np.random.default_rng(seed)
+    data.iloc[rng.integers(0, len(data), n)].to_csv(path, index=False)
+    return path
 
 
-def run(args: argparse.Namespace) -> None:
-    draws, tune = (300, 300) if args.quick else (1000, 1000)
-    config = SamplerConfig(draws=draws, tune=tune, chains=4, seed=1, progress=False)
-    rows = []
-    for name, model_file, data_file in CASES:
-        model = read_model(ROOT / model_file)
-        data = pd.read_csv(ROOT / data_file)
-        cache = CompileCache()
-        for label, cfg, c in [
-            ("nutpie cold", config, cache),
-            ("nutpie warm (reused)", SamplerConfig(**{**config.__dict__, "seed": 2}), cache),
-            ("PyMC NUTS", SamplerConfig(**{**config.__dict__, "sampler": "pymc"}), None),
-        ]:
-            t0 = time.perf_counter()
-            res = fit_bayes(model, data, config=cfg, cache=c)
-            total = time.perf_counter() - t0
-            d = res.diagnostics
-            compile_s = d["compile_seconds"] if cfg.sampler == "nutpie" else 0.0
-            sample_s = d["sampling_seconds"]
-            if cfg.sampler == "pymc":  # PyMC compiles inside pm.sample
-                compile_s, sample_s = 0.0, sample_s
-            ess = d["min_ess_bulk"]
-            wall = compile_s + sample_s
-            rows.append(
-                {
-                    "model": name,
-                    "method": label,
-                    "compile_s": compile_s,
-                    "sampling_s": sample_s,
-                    "postprocess_s": d["postprocess_seconds"],
-                    "total_s": total,
-                    "min_ess_bulk": ess,
-                    "ess_per_s": ess / wall,
-                    "max_r_hat": d["max_r_hat"],
-                    "divergences": d["divergences"],
-                }
-            )
-        # baseline: conditional form
-        import nutpie
+def converged(r: dict) -> str:
+    ok = r["max_r_hat"] <= 1.01 and r["min_ess_bulk"] >= 1000 and r["divergences"] == 0
+    return "yes" if ok else "NO"
 
-        pmm, start, spec = conditional_model(model, data)
-        t0 = time.perf_counter()
-        cm = nutpie.compile_pymc_model(pmm, initial_points=start, jitter_rvs=set())
-        compile_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        tr = nutpie.sample(
-            cm, draws=draws, tune=tune, chains=4, cores=2, seed=1, progress_bar=False
-        )
-        sample_s = time.perf_counter() - t0
-        ess = min_ess(tr, "z")
-        s = az.summary(tr, var_names=["z"], round_to="none")
-        rows.append(
-            {
-                "model": name,
-                "method": "baseline: latent scores sampled (nutpie)",
-                "compile_s": compile_s,
-                "sampling_s": sample_s,
-                "postprocess_s": 0.0,
-                "total_s": compile_s + sample_s,
-                "min_ess_bulk": ess,
-                "ess_per_s": ess / (compile_s + sample_s),
-                "max_r_hat": float(s["r_hat"].max()),
-                "divergences": int(tr["sample_stats"]["diverging"].values.sum()),
-            }
-        )
-    table = pd.DataFrame(rows)
-    pd.set_option("display.width", 200)
-    print(table.round(2).to_string(index=False))
-    print("\nRatios (measured in this run):")
-    for name in table["model"].unique():
-        t = table[table["model"] == name].set_index("method")
-        warm = t.loc["nutpie warm (reused)", "ess_per_s"]
-        cold = t.loc["nutpie cold", "ess_per_s"]
-        base = t.loc["baseline: latent scores sampled (nutpie)", "ess_per_s"]
-        pymc_ = t.loc["PyMC NUTS", "ess_per_s"]
+
+def print_runs(runs: dict[tuple[str, str], dict], loads: tuple) -> None:
+    print(f"\nLoad average (1, 5, 15 min) before: {loads[0]}, after: {loads[1]}")
+    print("\n| job | target | measured | converged | min bulk ESS | max R-hat | div | draws |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (job, kind), r in runs.items():
+        if job == "thesis_big":
+            continue
+        target = JOBS[job][2] if kind == "cold" else JOBS[job][3]
         print(
-            f"  {name}: warm / cold ESS/s = {warm / cold:.1f}x; cold / PyMC NUTS = "
-            f"{cold / pymc_:.1f}x; cold / conditional baseline = {cold / base:.1f}x; "
-            f"warm / conditional baseline = {warm / base:.1f}x"
+            f"| {LABELS[job]}, {kind} | <= {target:.0f} s | {r['wall']:.1f} s | {converged(r)} "
+            f"| {r['min_ess_bulk']:.0f} | {r['max_r_hat']:.3f} | {r['divergences']} "
+            f"| {r['draws']} |"
         )
-    hs = table[table["model"] == "HS CFA"].set_index("method")
+    if ("thesis_big", "warm") in runs and ("thesis", "warm") in runs:
+        big, small = runs[("thesis_big", "warm")], runs[("thesis", "warm")]
+        print(
+            f"| thesis model at n = {BIG_N:,} vs n = 632 (warm) | <= {BIG_RATIO_TARGET}x "
+            f"| {big['wall'] / small['wall']:.2f}x ({big['wall']:.1f} s vs {small['wall']:.1f} s) "
+            f"| {converged(big)} | {big['min_ess_bulk']:.0f} | {big['max_r_hat']:.3f} "
+            f"| {big['divergences']} | {big['draws']} |"
+        )
     print(
-        f"  HS CFA vs blavaan 0.4.8 ({BLAVAAN_ESS_PER_S:.0f} bulk-ESS per wall-second, "
-        "measured on a 2-core machine, not in this run):"
+        "\nWhere the time goes (seconds; nutpie import = nutpie with arviz; kernel = loading or "
+        "compiling it; other = start-up, other imports, reading, printing, writing)"
     )
-    for method in ("nutpie cold", "nutpie warm (reused)"):
-        print(f"    {method}: {hs.loc[method, 'ess_per_s'] / BLAVAAN_ESS_PER_S:.1f}x")
     print(
-        "\nNote: ESS per second for 'warm' excludes compilation (the compiled model is "
-        "reused); 'cold' includes it."
+        "\n| run | wall | ML fit | nutpie import | kernel | sampling | post-processing | summary "
+        "| other | kernel cache | adaptation | posterior.nc |"
     )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (job, kind), r in runs.items():
+        print(
+            f"| {job} {kind} | {r['wall']:.1f} | {r['ml_seconds']:.1f} "
+            f"| {r['sampler_import_seconds']:.1f} | {r['compile_seconds']:.1f} "
+            f"| {r['sampling_seconds']:.1f} | {r['postprocess_seconds']:.1f} "
+            f"| {r['summary_seconds']:.1f} | {r['other_seconds']:.1f} | {r['kernel_cache']} "
+            f"| {r['adaptation']} | {r['posterior_mb']:.1f} MB |"
+        )
+
+
+def print_anchors(runs: dict[tuple[str, str], dict]) -> None:
+    print("\nAnchors (measured elsewhere, not in this run), as ratios to this run's wall clock:")
+    if ("thesis", "warm") in runs:
+        warm, cold = runs[("thesis", "warm")]["wall"], runs[("thesis", "cold")]["wall"]
+        b = ANCHORS["blavaan_thesis_s"]
+        ml = ANCHORS["lavaan_ml_thesis_s"]
+        print(
+            f"  thesis: blavaan {b:.0f} s = {b / cold:.0f}x our cold, {b / warm:.0f}x our warm; "
+            f"our warm = {warm / ml:.0f}x lavaan's ML fit ({ml} s)"
+        )
+    if ("hs", "warm") in runs:
+        lo, hi = ANCHORS["blavaan_hs_s"]
+        warm, cold = runs[("hs", "warm")]["wall"], runs[("hs", "cold")]["wall"]
+        print(
+            f"  HS: blavaan {lo:.0f}-{hi:.0f} s = {lo / cold:.1f}-{hi / cold:.1f}x our cold, "
+            f"{lo / warm:.1f}-{hi / warm:.1f}x our warm"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Benchmark the Bayesian fit.")
-    parser.add_argument("--quick", action="store_true", help="300 draws instead of 1000")
-    run(parser.parse_args())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", default="thesis,hs,poldem", help="comma-separated subset")
+    parser.add_argument("--keep", type=Path, default=None, help="keep outputs in this folder")
+    args = parser.parse_args()
+    jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
+    loads_before = tuple(round(x, 2) for x in os.getloadavg())
+    runs: dict[tuple[str, str], dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_fit_") as tmp:
+        work = args.keep or Path(tmp)
+        for job in jobs:
+            model, data, _, _ = JOBS[job]
+            cache = work / f"cache_{job}"  # new and empty: the cold run compiles
+            for kind in ("cold", "warm"):
+                out = work / f"{job}_{kind}"
+                runs[(job, kind)] = run_cli(model, ROOT / data, out, cache)
+                print(f"{job} {kind}: {runs[(job, kind)]['wall']:.1f} s", flush=True)
+            if job == "thesis":
+                big = big_survey(work / "bmi_survey_big.csv", BIG_N)
+                runs[("thesis_big", "warm")] = run_cli(model, big, work / "thesis_big", cache)
+                print(f"thesis n={BIG_N}: {runs[('thesis_big', 'warm')]['wall']:.1f} s", flush=True)
+    loads_after = tuple(round(x, 2) for x in os.getloadavg())
+    print_runs(runs, (loads_before, loads_after))
+    print_anchors(runs)
 
 
 if __name__ == "__main__":

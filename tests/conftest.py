@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -41,3 +42,16 @@ def hs_data() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def poldem_data() -> pd.DataFrame:
     return pd.read_csv(DATA / "PoliticalDemocracy.csv")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel_cache_dir(request, tmp_path_factory):
+    """Keep the compiled kernel of test runs out of the user's cache; reuse it across runs."""
+    if os.environ.get("BAYES_BMI_CACHE_DIR"):
+        yield
+        return
+    cache = getattr(request.config, "cache", None)
+    path = cache.mkdir("bayes-bmi-kernel") if cache else tmp_path_factory.mktemp("kernel")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BAYES_BMI_CACHE_DIR", str(path))
+        yield

@@ -93,16 +93,16 @@ def test_hs_datatree_groups(hs):
 
 
 def test_reuse_does_not_compile_again(hs, cache, monkeypatch):
-    import nutpie
+    from bayes_bmi.bayes import compiled
 
     calls = []
-    real = nutpie.compile_pymc_model
+    real = compiled.load_kernel
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(nutpie, "compile_pymc_model", counting)
+    monkeypatch.setattr(compiled, "load_kernel", counting)
     data = pd.read_csv(DATA / "HolzingerSwineford1939.csv").sample(frac=0.8, random_state=3)
     config = SamplerConfig(draws=100, tune=200, chains=2, seed=7, progress=False)
     again = fit_bayes(read_model(MODELS / "hs_cfa.lav"), data, config=config, cache=cache)

@@ -9,65 +9,20 @@ families and numbers) is ``pm.Data``, so a compiled model can be reused with new
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayes_bmi.bayes.inputs import ModelData, model_data, structure_key
 from bayes_bmi.bayes.likelihood import (
     implied_moments_pt,
     mvn_suffstat_loglik_pt,
     prior_logp_pt,
     rows_pt,
 )
-from bayes_bmi.bayes.parameters import ParamSpec, base_values
-from bayes_bmi.data import SampleStats
+from bayes_bmi.bayes.parameters import ParamSpec
 from bayes_bmi.lavaan.model import Model
 
 __all__ = ["ModelData", "build_pymc_model", "model_data", "structure_key"]
-
-
-@dataclass(frozen=True, eq=False)
-class ModelData:
-    """The values of every ``pm.Data`` container of the PyMC model."""
-
-    values: dict[str, np.ndarray]
-
-
-def model_data(model: Model, spec: ParamSpec, stats: SampleStats) -> ModelData:
-    """Data containers for one fit: sufficient statistics, fixed values and priors."""
-    try:
-        s_chol = np.linalg.cholesky(stats.cov)
-    except np.linalg.LinAlgError:
-        from bayes_bmi.data import DataError
-
-        raise DataError(
-            "the sample covariance matrix is not positive definite (fewer complete cases than "
-            "variables, or a variable that is a linear combination of others)"
-        ) from None
-    base = np.nan_to_num(base_values(model, stats), nan=0.0)
-    values = {
-        "n_obs": np.array([float(stats.n)]),
-        "sample_mean": stats.mean.astype(float),
-        "sample_cov_chol": s_chol,
-        "fixed_values": base,
-        **spec.prior_arrays(),
-    }
-    return ModelData(values=values)
-
-
-def structure_key(model: Model, spec: ParamSpec) -> tuple:
-    """What a compiled model depends on: the matrix structure and the parameter layout."""
-    rep = model.representation
-    return (
-        rep.ov_names,
-        rep.eta_names,
-        rep.mat,
-        tuple(rep.row),
-        tuple(rep.col),
-        spec.structure_key(),
-    )
 
 
 def build_pymc_model(model: Model, spec: ParamSpec, data: ModelData) -> pm.Model:

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
 from bayes_bmi.lavaan.representation import Representation, fill_matrices, implied_moments
 from bayes_bmi.lavaan.standardized import defined_values, standardize
 
 __all__ = [
+    "CasewiseLoglik",
     "align_signs",
     "casewise_loglik",
+    "casewise_loglik_variable",
     "defined_draws",
     "factor_score_draws",
     "hdi",
@@ -125,6 +130,43 @@ def casewise_loglik(
         logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
         out[sl] = -0.5 * (const + logdet[:, None] + (sol**2).sum(axis=1))
     return out.reshape(*lead, n)
+
+
+class CasewiseLoglik(BackendArray):
+    """The casewise log-likelihood (chain, draw, case), computed when it is read.
+
+    An xarray backend array: wrapped in a lazily indexed ``xarray.Variable`` it has its shape
+    and dtype at once, and computes only the draws and cases asked for (``.values``, a
+    slice, arviz's LOO) from the per-row draws, so a fit does not pay for it (4000 draws x
+    632 cases of the 46-item, 14-factor model: 20 MB and 3 s; at n = 63,200: 2 GB) unless it is used.
+    """
+
+    def __init__(self, rep: Representation, rows: np.ndarray, y: np.ndarray):
+        self.rep = rep
+        self.rows = rows
+        self.y = y
+        self.shape = (*rows.shape[:-1], y.shape[0])
+        self.dtype = np.dtype(np.float64)
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self._raw
+        )
+
+    def _raw(self, key: tuple) -> np.ndarray:
+        # integers become length-one slices, dropped again at the end
+        slices = tuple(slice(k, k + 1) if isinstance(k, int | np.integer) else k for k in key)
+        drop = tuple(i for i, k in enumerate(key) if isinstance(k, int | np.integer))
+        rows = self.rows[slices[:-1]]
+        sigma, mu = implied_draws(self.rep, rows)
+        out = casewise_loglik(self.y[slices[-1]], sigma, mu)
+        return out.squeeze(axis=drop) if drop else out
+
+
+def casewise_loglik_variable(rep: Representation, rows: np.ndarray, y: np.ndarray) -> xr.Variable:
+    """A lazily computed ``(chain, draw, case)`` variable of the casewise log-likelihood."""
+    lazy = indexing.LazilyIndexedArray(CasewiseLoglik(rep, rows, y))
+    return xr.Variable(("chain", "draw", "case"), lazy)
 
 
 def factor_score_draws(

@@ -4,8 +4,11 @@ Stages of :func:`fit_bayes`:
 
 1. the model with a mean structure (the Bayesian model always has one, as in blavaan);
 2. the ML fit of the same model (start values and the frequentist cross-check);
-3. the PyMC model (:mod:`bayes_bmi.bayes.builder`), compiled once per structure and reused through
-   a :class:`CompileCache` when the same structure is fitted again (new data, priors, seed);
+3. the compiled model: for nutpie (the default) one numba kernel for every model
+   (:mod:`bayes_bmi.bayes.kernel`, the structure is data), loaded from an on-disk cache
+   (:mod:`bayes_bmi.bayes.compiled`) and fed one fit's buffers; for PyMC's NUTS the PyMC model
+   (:mod:`bayes_bmi.bayes.builder`), compiled once per structure. A :class:`CompileCache`
+   keeps either for later fits in the same process (new data, priors, seed);
 4. every chain started at the ML solution plus a small jitter (half an ML standard error);
 5. post-processing: per-row draws, sign alignment under ``std_lv``, ``:=`` parameters,
    ``std.all``, the casewise log-likelihood, prior draws (for Bayes factors);
@@ -23,14 +26,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_bmi.bayes.builder import build_pymc_model, model_data, structure_key
+from bayes_bmi.bayes.inputs import ModelData, model_data, structure_key
 from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z, z_from_rows
 from bayes_bmi.bayes.posterior import (
     align_signs,
-    casewise_loglik,
+    casewise_loglik_variable,
     defined_draws,
     factor_score_draws,
-    implied_draws,
     std_all_draws,
 )
 from bayes_bmi.bayes.priors import FAMILIES, Prior, sample_prior
@@ -65,6 +67,8 @@ SUMMARY_COLUMNS = (
     "ml_se",
 )
 SAMPLERS = ("nutpie", "pymc")
+ADAPTATIONS = ("auto", "low_rank", "diag", "draw_diag")
+LOW_RANK_MAX_PARAMS = 50  # HS (30), Political Democracy (42): low rank; 46-item model (179): diag
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,10 @@ class SamplerConfig:
     Attributes
     ----------
     draws, tune, chains : int
-        Draws kept per chain, warm-up steps per chain, number of chains.
+        Draws kept per chain, warm-up steps per chain, number of chains. 4 x (500 + 1500)
+        gave a min bulk ESS of 1500-3000 over every parameter of the HS CFA, Political
+        Democracy and the 46-item, 14-factor model (4 x (1000 + 1000): 1000-2000, the minimum at
+        Political Democracy's x2~~x2 and the 46-item, 14-factor model's intercepts).
     seed : int
         Seed of the sampler and of the start-value jitter; the same seed gives the same draws.
     sampler : str
@@ -83,8 +90,11 @@ class SamplerConfig:
         Target acceptance rate of NUTS's step-size adaptation (0.9: variances near zero, as
         in Political Democracy, need the smaller steps for a tail ESS above 400).
     adaptation : str
-        nutpie's mass-matrix adaptation: ``"low_rank"`` (default; learns the correlations
-        between loadings and variances, raising the ESS per draw), ``"diag"`` or
+        nutpie's mass-matrix adaptation: ``"auto"`` (default: ``"low_rank"`` up to
+        :data:`LOW_RANK_MAX_PARAMS` free parameters, ``"diag"`` above), ``"low_rank"``
+        (learns the correlations between loadings and variances: three times the ESS per
+        gradient of ``"diag"`` on the HS CFA, but its cost grows steeply with the number of
+        parameters: 96 s against 10 s of sampling for the 46-item, 14-factor model's 179), ``"diag"`` or
         ``"draw_diag"``.
     cores : int
         Chains run in parallel.
@@ -94,20 +104,24 @@ class SamplerConfig:
         Start-value jitter in ML standard errors (on the unconstrained scale).
     rhat_max, ess_min : float
         Convergence thresholds.
+    cache : bool
+        Keep the compiled kernel in the on-disk cache (:mod:`bayes_bmi.bayes.compiled`;
+        ``BAYES_BMI_CACHE_DIR`` moves it); ``False`` compiles in this process only.
     """
 
-    draws: int = 1000
-    tune: int = 1000
+    draws: int = 1500
+    tune: int = 500
     chains: int = 4
     seed: int = 1
     sampler: str = "nutpie"
     target_accept: float = 0.9
-    adaptation: str = "low_rank"
+    adaptation: str = "auto"
     cores: int = 2
     progress: bool = True
     jitter: float = 0.5
     rhat_max: float = 1.01
     ess_min: float = 400.0
+    cache: bool = True
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -117,16 +131,23 @@ class SamplerConfig:
         for name in ("draws", "tune", "chains", "cores"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.adaptation not in ("low_rank", "diag", "draw_diag"):
+        if self.adaptation not in ADAPTATIONS:
             raise ValueError(
-                f"unknown adaptation {self.adaptation!r}. Must be one of: low_rank, diag, draw_diag"
+                f"unknown adaptation {self.adaptation!r}. Must be one of: {', '.join(ADAPTATIONS)}"
             )
         if not 0 < self.target_accept < 1:
             raise ValueError("target_accept must lie strictly between 0 and 1")
 
 
+def adaptation(config: SamplerConfig, nparam: int) -> str:
+    """The mass-matrix adaptation nutpie uses for a model with ``nparam`` parameters."""
+    if config.adaptation != "auto":
+        return config.adaptation
+    return "low_rank" if nparam <= LOW_RANK_MAX_PARAMS else "diag"
+
+
 class CompileCache:
-    """Compiled samplers keyed by model structure; pass one to reuse compilations.
+    """Compiled samplers: the kernel (nutpie; one for every model) or one PyMC model per structure.
 
     An explicit object rather than module state: create it where a session of fits starts
     (a script, a CLI command comparing models) and pass it to every :func:`fit_bayes`.
@@ -134,7 +155,7 @@ class CompileCache:
     Attributes
     ----------
     compilations : int
-        How many models were compiled (a reuse leaves it unchanged).
+        How many kernels or PyMC models were compiled or loaded (a reuse leaves it unchanged).
     """
 
     def __init__(self) -> None:
@@ -165,7 +186,8 @@ class BayesResult:
         The ML fit of the same model.
     idata : xarray.DataTree
         Groups ``posterior`` (``z``, ``theta``, ``defined``, ``std_all``), ``sample_stats``,
-        ``log_likelihood`` (``y``: chain, draw, case), ``prior`` (``theta``, ``defined``),
+        ``log_likelihood`` (``y``: chain, draw, case; computed when read), ``prior``
+        (``theta``, ``defined``),
         ``observed_data`` and ``constant_data``.
     summary : pandas.DataFrame
         One row per free or defined parameter (:data:`SUMMARY_COLUMNS`, plus ``std_all``).
@@ -273,48 +295,71 @@ def _theta_from_rows(spec: ParamSpec, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _compile(pm_model, sampler: str):
-    if sampler == "nutpie":
-        import nutpie
+def _compiled(cache: CompileCache, config: SamplerConfig, model: Model, spec: ParamSpec, mdata):
+    """The compiled sampler for this fit, from ``cache`` or built; and whether it was reused.
 
-        return nutpie.compile_pymc_model(pm_model)
-    return pm_model
-
-
-def _sample(
-    compiled, pm_model, data, config: SamplerConfig, starts: tuple[np.ndarray, np.ndarray]
-) -> xr.DataTree:
+    nutpie: one compiled kernel serves every model (keyed by the cache setting only);
+    PyMC: one compiled PyMC model per structure.
+    """
     if config.sampler == "nutpie":
-        import nutpie
+        key = ("nutpie-kernel", config.cache)
+    else:
+        key = ("pymc", structure_key(model, spec))
+    entry = cache.get(key)
+    if entry is not None:
+        return entry, True
+    if config.sampler == "nutpie":
+        from bayes_bmi.bayes.compiled import load_kernel
 
-        # only the data the compiled graph kept (a model with no fixed value drops that one)
-        known = {v.name for v in compiled.shared_var_keys}
-        cm = compiled.with_data(**{k: v for k, v in data.values.items() if k in known})
-        z0, scale = starts
+        entry = load_kernel(cache=config.cache)
+    else:
+        from bayes_bmi.bayes.builder import build_pymc_model
 
-        def init(seed: int) -> np.ndarray:
-            # nutpie asks once per chain with a seed derived from the sampler's seed: the
-            # jitter depends on that seed only, so the same seed gives the same starts
-            rng = np.random.default_rng([config.seed, int(seed) % (2**32)])
-            return z0 + config.jitter * scale * rng.standard_normal(z0.size)
+        entry = build_pymc_model(model, spec, mdata)
+    cache.put(key, entry)
+    return entry, False
 
-        cm = dataclasses.replace(cm, initial_point_func=init)
-        return nutpie.sample(
-            cm,
-            draws=config.draws,
-            tune=config.tune,
-            chains=config.chains,
-            cores=min(config.cores, config.chains),
-            seed=config.seed,
-            progress_bar=config.progress,
-            target_accept=config.target_accept,
-            adaptation=config.adaptation,
-            save_warmup=False,
-        )
+
+def _import_sampler(config: SamplerConfig) -> None:
+    """Import the sampler's modules (timed apart: nutpie brings arviz, PyMC brings PyTensor)."""
+    if config.sampler == "nutpie":
+        import bayes_bmi.bayes.kernel_sampler  # noqa: F401
+    else:
+        import bayes_bmi.bayes.builder  # noqa: F401
+
+
+def _sample_nutpie(
+    kernel, model: Model, spec: ParamSpec, mdata: ModelData, config: SamplerConfig, init
+) -> xr.DataTree:
+    from bayes_bmi.bayes.kernel_data import pack
+    from bayes_bmi.bayes.kernel_sampler import KernelModel, sample_kernel
+
+    km = KernelModel(
+        dims={"z": ("param",)},
+        kernel=kernel,
+        data=pack(model, spec, mdata),
+        names=spec.names,
+        init=init,
+    )
+    return sample_kernel(
+        km,
+        draws=config.draws,
+        tune=config.tune,
+        chains=config.chains,
+        cores=min(config.cores, config.chains),
+        seed=config.seed,
+        progress_bar=config.progress,
+        target_accept=config.target_accept,
+        adaptation=adaptation(config, spec.size),
+        save_warmup=False,
+    )
+
+
+def _sample_pymc(pm_model, mdata: ModelData, config: SamplerConfig, starts) -> xr.DataTree:
     import pymc as pm
 
     with pm_model:
-        pm.set_data({k: v for k, v in data.values.items()})
+        pm.set_data({k: v for k, v in mdata.values.items()})
     return pm.sample(
         model=pm_model,
         draws=config.draws,
@@ -334,6 +379,22 @@ def _sample(
     )
 
 
+def _sample(
+    compiled, model: Model, spec: ParamSpec, mdata: ModelData, config: SamplerConfig, starts
+) -> xr.DataTree:
+    if config.sampler == "pymc":
+        return _sample_pymc(compiled, mdata, config, starts)
+    z0, scale = starts
+
+    def init(seed: int) -> np.ndarray:
+        # nutpie asks once per chain with a seed derived from the sampler's seed: the
+        # jitter depends on that seed only, so the same seed gives the same starts
+        rng = np.random.default_rng([config.seed, int(seed) % (2**32)])
+        return z0 + config.jitter * scale * rng.standard_normal(z0.size)
+
+    return _sample_nutpie(compiled, model, spec, mdata, config, init)
+
+
 def _row_names(pt: pd.DataFrame, idx: np.ndarray) -> list[str]:
     names = []
     for i in idx:
@@ -344,7 +405,7 @@ def _row_names(pt: pd.DataFrame, idx: np.ndarray) -> list[str]:
 
 def _versions() -> dict[str, str]:
     out = {}
-    for pkg in ("bayes-bmi", "pymc", "pytensor", "nutpie", "arviz", "numpy"):
+    for pkg in ("bayes-bmi", "nutpie", "numba", "pymc", "pytensor", "arviz", "numpy"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:  # pragma: no cover
@@ -386,7 +447,9 @@ def fit_bayes(
     config = config or SamplerConfig()
     model = bayesian_model(model)
     stats = model_stats(model, data, source)
+    t0 = time.perf_counter()
     ml = fit_ml(model, stats, source=source)
+    ml_s = time.perf_counter() - t0
     spec = param_spec(model, priors)
     mdata = model_data(model, spec, stats)
     base = mdata.values["fixed_values"]
@@ -398,20 +461,14 @@ def fit_bayes(
     scale = _z_scale(spec, ml) if ml.converged else np.full(spec.size, 0.2)
 
     cache = cache if cache is not None else CompileCache()
-    key = (config.sampler, structure_key(model, spec))
     t0 = time.perf_counter()
-    entry = cache.get(key)
-    if entry is None:
-        pm_model = build_pymc_model(model, spec, mdata)
-        compiled = _compile(pm_model, config.sampler)
-        cache.put(key, (pm_model, compiled))
-        reused = False
-    else:
-        pm_model, compiled = entry
-        reused = True
+    _import_sampler(config)
+    import_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    compiled, reused = _compiled(cache, config, model, spec, mdata)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    trace = _sample(compiled, pm_model, mdata, config, (z0, scale))
+    trace = _sample(compiled, model, spec, mdata, config, (z0, scale))
     sample_s = time.perf_counter() - t0
 
     # --- post-processing ---
@@ -431,9 +488,7 @@ def fit_bayes(
     std_all = std_all_draws(pt, rep, rows_full)[..., sum_idx]
     complete = data[list(model.ov_names)].apply(pd.to_numeric, errors="coerce").dropna()
     y = complete.to_numpy(dtype=float)
-    sigma, mu = implied_draws(rep, rows)
-    loglik = casewise_loglik(y, sigma, mu)
-    post_s = time.perf_counter() - t0
+    loglik = casewise_loglik_variable(rep, rows, y)  # computed when read
 
     names_def = list(pt["lhs"].to_numpy()[def_idx])
     names_sum = _row_names(pt, sum_idx)
@@ -471,7 +526,8 @@ def fit_bayes(
         coords={**coords, "chain": [0], "draw": np.arange(prior["theta"].shape[1])},
     )
     ll_ds = xr.Dataset(
-        {"y": (("chain", "draw", "case"), loglik)},
+        {"y": loglik},
+        attrs={"computed_on_read": 1},  # recomputed from the draws; not written to files
         coords={
             "chain": coords["chain"],
             "draw": coords["draw"],
@@ -500,8 +556,11 @@ def fit_bayes(
         "constant_data": const_ds,
     }
     idata = xr.DataTree.from_dict(groups)
+    post_s = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
     summary, diag = _summarise(idata, pt, sum_idx, ml, config)
+    summary_s = time.perf_counter() - t0
     diag.update(
         {
             "sampler": config.sampler,
@@ -510,12 +569,16 @@ def fit_bayes(
             "tune": config.tune,
             "chains": config.chains,
             "target_accept": config.target_accept,
-            "adaptation": config.adaptation if config.sampler == "nutpie" else "diag",
+            "adaptation": adaptation(config, spec.size) if config.sampler == "nutpie" else "diag",
             "versions": _versions(),
             "compile_seconds": compile_s,
             "compiled_model_reused": reused,
+            **_kernel_info(compiled, config),
             "sampling_seconds": sample_s,
             "postprocess_seconds": post_s,
+            "ml_seconds": ml_s,
+            "sampler_import_seconds": import_s,
+            "summary_seconds": summary_s,
             "n_obs": stats.n,
             "n_dropped": stats.n_dropped,
             "ml_converged": ml.converged,
@@ -525,6 +588,17 @@ def fit_bayes(
     return BayesResult(
         model=model, spec=spec, stats=stats, ml=ml, idata=idata, summary=summary, diagnostics=diag
     )
+
+
+def _kernel_info(compiled, config: SamplerConfig) -> dict:
+    """Where the compiled kernel came from (nutpie only)."""
+    if config.sampler != "nutpie":
+        return {}
+    return {
+        "kernel_cache": "off" if not config.cache else "hit" if compiled.from_cache else "miss",
+        "kernel_cache_dir": str(compiled.cache_dir) if compiled.cache_dir else None,
+        "kernel_load_seconds": compiled.seconds,
+    }
 
 
 def _prior_rows(prior: dict, def_idx: np.ndarray, sum_idx: np.ndarray) -> np.ndarray:
