@@ -142,8 +142,8 @@ def atomic_write_datatree(path: str | Path, tree: Any) -> Path:
       (the sampler's draws, kept exact);
     * every variable is compressed (gzip level 1 with byte shuffle).
 
-    The 46-item, 14-factor model's fit (4 x 1000 draws, n = 632) took 57 MB before these rules and 18 MB
-    after. Read the file back with ``xarray.open_datatree(path, engine="h5netcdf")``.
+    The 46-item, 14-factor model's fit (4 x 1000 draws, n = 632) took 57 MB before these rules
+    and 18 MB after. Read the file back with ``xarray.open_datatree(path, engine="h5netcdf")``.
     """
     import xarray as xr
 

@@ -138,7 +138,8 @@ class CasewiseLoglik(BackendArray):
     An xarray backend array: wrapped in a lazily indexed ``xarray.Variable`` it has its shape
     and dtype at once, and computes only the draws and cases asked for (``.values``, a
     slice, arviz's LOO) from the per-row draws, so a fit does not pay for it (4000 draws x
-    632 cases of the 46-item, 14-factor model: 20 MB and 3 s; at n = 63,200: 2 GB) unless it is used.
+    632 cases of the 46-item, 14-factor model: 20 MB and 3 s; at n = 63,200: 2 GB) unless it
+    is used.
     """
 
     def __init__(self, rep: Representation, rows: np.ndarray, y: np.ndarray):

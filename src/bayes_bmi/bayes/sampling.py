@@ -94,8 +94,8 @@ class SamplerConfig:
         :data:`LOW_RANK_MAX_PARAMS` free parameters, ``"diag"`` above), ``"low_rank"``
         (learns the correlations between loadings and variances: three times the ESS per
         gradient of ``"diag"`` on the HS CFA, but its cost grows steeply with the number of
-        parameters: 96 s against 10 s of sampling for the 46-item, 14-factor model's 179), ``"diag"`` or
-        ``"draw_diag"``.
+        parameters: 96 s against 10 s of sampling for the 46-item, 14-factor model's 179),
+        ``"diag"`` or ``"draw_diag"``.
     cores : int
         Chains run in parallel.
     progress : bool
