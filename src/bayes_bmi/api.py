@@ -563,7 +563,8 @@ def _fit_bayes(
     spec = specify(model, std_lv=std_lv)
     df, source = _read(data, reading, list(spec.ov_names))
     prior_dict = dict(priors) if priors is not None else None
-    _precheck(spec, df, source, prior_dict)
+    # no _precheck here: fit_bayes checks the data, the ML fit and the priors before it
+    # imports the sampler, so bad input is reported as early, without a second ML fit
 
     from bayes_bmi.bayes.sampling import CompileCache, fit_bayes
     from bayes_bmi.ml.fit import without_means

@@ -144,6 +144,8 @@ def sample_kernel(model: KernelModel, *, callback: bool = True, **kwargs) -> xr.
 
     ``callback=False`` uses nutpie's public Python-function interface instead of the C
     callback (slower; the fallback when the lower-level interface is not as expected).
+    Ctrl-C (:class:`KeyboardInterrupt`) cancels the run and propagates: no partial trace is
+    returned.
     """
     if callback:
         try:
@@ -156,4 +158,13 @@ def sample_kernel(model: KernelModel, *, callback: bool = True, **kwargs) -> xr.
                 stacklevel=2,
             )
             callback = False
-    return nutpie_sample(model if callback else _python_callback_model(model), **kwargs)
+    sampler = nutpie_sample(
+        model if callback else _python_callback_model(model), blocking=False, **kwargs
+    )
+    try:
+        return sampler.wait()
+    except KeyboardInterrupt:
+        # nutpie's blocking call would return the draws so far (the rest NaN): a posterior
+        # that looks complete but is not. Discard them and let the interrupt through.
+        sampler.cancel()
+        raise

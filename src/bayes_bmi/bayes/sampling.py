@@ -104,7 +104,7 @@ class SamplerConfig:
         Start-value jitter in ML standard errors (on the unconstrained scale).
     rhat_max, ess_min : float
         Convergence thresholds.
-    cache : bool
+    disk_cache : bool
         Keep the compiled kernel in the on-disk cache (:mod:`bayes_bmi.bayes.compiled`;
         ``BAYES_BMI_CACHE_DIR`` moves it); ``False`` compiles in this process only.
     """
@@ -121,7 +121,7 @@ class SamplerConfig:
     jitter: float = 0.5
     rhat_max: float = 1.01
     ess_min: float = 400.0
-    cache: bool = True
+    disk_cache: bool = True
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -302,7 +302,7 @@ def _compiled(cache: CompileCache, config: SamplerConfig, model: Model, spec: Pa
     PyMC: one compiled PyMC model per structure.
     """
     if config.sampler == "nutpie":
-        key = ("nutpie-kernel", config.cache)
+        key = ("nutpie-kernel", config.disk_cache)
     else:
         key = ("pymc", structure_key(model, spec))
     entry = cache.get(key)
@@ -311,7 +311,7 @@ def _compiled(cache: CompileCache, config: SamplerConfig, model: Model, spec: Pa
     if config.sampler == "nutpie":
         from bayes_bmi.bayes.compiled import load_kernel
 
-        entry = load_kernel(cache=config.cache)
+        entry = load_kernel(cache=config.disk_cache)
     else:
         from bayes_bmi.bayes.builder import build_pymc_model
 
@@ -360,7 +360,7 @@ def _sample_pymc(pm_model, mdata: ModelData, config: SamplerConfig, starts) -> x
 
     with pm_model:
         pm.set_data({k: v for k, v in mdata.values.items()})
-    return pm.sample(
+    tree = pm.sample(
         model=pm_model,
         draws=config.draws,
         tune=config.tune,
@@ -377,6 +377,10 @@ def _sample_pymc(pm_model, mdata: ModelData, config: SamplerConfig, starts) -> x
         compute_convergence_checks=False,
         init="adapt_diag",  # our own jittered ML starts; no extra jitter
     )
+    if tree["posterior"].sizes["draw"] < config.draws:
+        # PyMC returns the draws so far after Ctrl-C: never hand on a partial posterior
+        raise KeyboardInterrupt
+    return tree
 
 
 def _sample(
@@ -595,7 +599,11 @@ def _kernel_info(compiled, config: SamplerConfig) -> dict:
     if config.sampler != "nutpie":
         return {}
     return {
-        "kernel_cache": "off" if not config.cache else "hit" if compiled.from_cache else "miss",
+        "kernel_cache": "off"
+        if not config.disk_cache
+        else "hit"
+        if compiled.from_cache
+        else "miss",
         "kernel_cache_dir": str(compiled.cache_dir) if compiled.cache_dir else None,
         "kernel_load_seconds": compiled.seconds,
     }

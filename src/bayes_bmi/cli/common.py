@@ -40,6 +40,9 @@ from bayes_bmi.io import OutputFolder
 from bayes_bmi.plots.render import png_bytes
 
 __all__ = [
+    "DRAWS",
+    "NoCache",
+    "TUNE",
     "DATA_SUFFIXES",
     "EXIT_INTERRUPTED",
     "MAX_SEED",
@@ -86,6 +89,17 @@ Sheet = Annotated[
     str | None,
     typer.Option("--sheet", help="Worksheet of an Excel file: its name or number (from 1)."),
 ]
+NoCache = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Compile the sampler's kernel in this process instead of loading it from the "
+        "on-disk cache (the platform's user cache folder; BAYES_BMI_CACHE_DIR moves it).",
+    ),
+]
+#: Draws and warm-up steps per chain by default: the library's (SamplerConfig) defaults, which
+#: measured a higher minimum bulk ESS than 1000 + 1000 for the same work (README, Speed).
+DRAWS, TUNE = 1500, 500
 
 
 # ------------------------------------------------------------------------- interruption

@@ -26,8 +26,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bayes_bmi.cli.common import (
+    DRAWS,
     MAX_SEED,
+    TUNE,
     MissingCodes,
+    NoCache,
     Sheet,
     check_inputs,
     check_sheet,
@@ -81,8 +84,8 @@ def compare(
     ],
     data: Annotated[Path, typer.Option("--data", help="Data file (.csv, .xlsx or .sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for tables, figures and summary.")],
-    draws: Annotated[int, typer.Option("--draws", min=1, help="Draws per chain.")] = 1000,
-    tune: Annotated[int, typer.Option("--tune", min=1, help="Warm-up steps per chain.")] = 1000,
+    draws: Annotated[int, typer.Option("--draws", min=1, help="Draws per chain.")] = DRAWS,
+    tune: Annotated[int, typer.Option("--tune", min=1, help="Warm-up steps per chain.")] = TUNE,
     chains: Annotated[int, typer.Option("--chains", min=1, help="Number of chains.")] = 4,
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of sampler and replications.")
@@ -96,13 +99,14 @@ def compare(
     ] = True,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Compare alternative models of the same data: LOO, WAIC, PPP and Bayesian fit indices."""
     check_inputs(models=models, data=data, out=out)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
-        _compare(models, data, folder, draws, tune, chains, seed, baseline, codes, sheet)
+        _compare(models, data, folder, draws, tune, chains, seed, baseline, codes, sheet, no_cache)
 
 
 def _compare(
@@ -116,6 +120,7 @@ def _compare(
     baseline: bool,
     codes: tuple[float, ...],
     sheet: str | None,
+    no_cache: bool = False,
 ) -> None:
     """Fit, check and rank the models; write every file into ``folder`` and commit it."""
     from bayes_bmi.api import comparison, specify
@@ -138,6 +143,7 @@ def _compare(
         tune=tune,
         chains=chains,
         seed=seed,
+        disk_cache=not no_cache,
         progress=False,
         missing_codes=codes,
         sheet=sheet,

@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING, Annotated  # noqa: E402
 import typer  # noqa: E402
 
 from bayes_bmi.cli.common import (  # noqa: E402
+    DRAWS,
     MAX_SEED,
     SAMPLERS,
+    TUNE,
     MissingCodes,
+    NoCache,
     Sheet,
     check_inputs,
     check_number,
@@ -161,8 +164,8 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
     model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
     data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the posterior and tables.")],
-    draws: Annotated[int, typer.Option(min=1, help="Draws kept per chain.")] = 1000,
-    tune: Annotated[int, typer.Option(min=1, help="Warm-up steps per chain.")] = 1000,
+    draws: Annotated[int, typer.Option(min=1, help="Draws kept per chain.")] = DRAWS,
+    tune: Annotated[int, typer.Option(min=1, help="Warm-up steps per chain.")] = TUNE,
     chains: Annotated[int, typer.Option(min=1, help="Number of chains.")] = 4,
     seed: Annotated[
         int, typer.Option(min=0, max=MAX_SEED, help="Random seed (same seed, same draws).")
@@ -180,6 +183,7 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Fit a model by NUTS (Bayesian SEM) beside its ML cross-check."""
     check_inputs(models=[model], data=data, out=out)
@@ -208,6 +212,7 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
             sampler=sampler,
             target_accept=target_accept,
             progress=progress,
+            disk_cache=not no_cache,
             cache=_compile_cache(),
             missing_codes=codes,
             sheet=sheet,
@@ -268,8 +273,8 @@ def study(  # over 80 lines only because typer declares the sixteen options in t
     experts: Annotated[
         Path | None, typer.Option(help="Expert ratings (experts x elements).")
     ] = None,
-    draws: Annotated[int, typer.Option(min=1, help="Draws kept per chain.")] = 1000,
-    tune: Annotated[int, typer.Option(min=1, help="Warm-up steps per chain.")] = 1000,
+    draws: Annotated[int, typer.Option(min=1, help="Draws kept per chain.")] = DRAWS,
+    tune: Annotated[int, typer.Option(min=1, help="Warm-up steps per chain.")] = TUNE,
     chains: Annotated[int, typer.Option(min=1, help="Number of chains.")] = 4,
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed.")] = 1,
     no_compare: Annotated[
@@ -277,6 +282,7 @@ def study(  # over 80 lines only because typer declares the sixteen options in t
     ] = False,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Run the whole study (stages, Bayesian SEM, hypotheses, key drivers, report)."""
     check_inputs(
@@ -305,7 +311,14 @@ def study(  # over 80 lines only because typer declares the sixteen options in t
             truth=truth,
             literature=literature,
             experts=experts,
-            sampler=SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed, progress=False),
+            sampler=SamplerConfig(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=seed,
+                progress=False,
+                disk_cache=not no_cache,
+            ),
             compare=not no_compare,
             missing_codes=codes,
             sheet=sheet,
