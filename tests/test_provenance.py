@@ -284,7 +284,7 @@ def test_two_study_runs_with_the_same_seed_give_identical_tables(tmp_path, cache
         assert json.loads(tree.attrs["provenance"])["argv"] == prov["argv"]
         assert tree.attrs["seed"] == 5
 
-    res = RUNNER.invoke(app, ["study", "--rerun", "res", "--keep", "again"])
+    res = RUNNER.invoke(app, ["rerun", "res", "--keep", "again"])
     assert res.exit_code == 0, res.output
     assert "inputs: 3 of 3 unchanged" in res.output and "versions: as recorded" in res.output
     n = len(list(out.glob("*.csv")))
@@ -295,3 +295,6 @@ def test_two_study_runs_with_the_same_seed_give_identical_tables(tmp_path, cache
         )
     (tmp_path / "again/key_drivers.csv").write_text("driver\nTI\n")
     assert not compare_tables(out, tmp_path / "again").same
+
+    res = RUNNER.invoke(app, ["study", "--rerun", "res"])  # the spelling of it
+    assert res.exit_code == 0 and f"tables: {n} of {n} identical" in res.output, res.output
