@@ -364,12 +364,11 @@ def _recommendations(rep: Report, n: int, r: StudyResults) -> None:
 
 def _provenance(rep: Report, n: int, prov: Provenance) -> None:
     rep.heading(f"{n}. Provenance")
-    source = f", git commit {prov.source[:12]}" if prov.source else ""
+    source = f" (git commit {prov.source[:12]})" if prov.source else ""
     seed = f"Seed {prov.seed}. " if prov.seed is not None else ""
-    rep.para(
+    rep.para(  # paths as given, as everywhere in the report: the working folder is in the file
         f"Made by bayes-bmi {prov.bayes_bmi}{source} on Python {prov.python}, "
-        f"{prov.platform}, at {prov.created}. {seed}Command: `{prov.command_line()}` "
-        f"(working folder `{prov.cwd}`)."
+        f"{prov.platform}, at {prov.created}. {seed}Command: `{prov.command_line()}`."
     )
     rep.table(
         pd.DataFrame(
