@@ -1,24 +1,33 @@
-# Two entry points: `make study` and `make test`. Both create .venv if it is missing.
+# Two entry points: `make study` and `make test`. Both install into .venv from the lock
+# (requirements.lock: every package pinned), and make .venv anew whenever the lock changes,
+# so the environment is exactly the lock (the test suite compares `pip freeze` with it).
 PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
+LOCK := requirements.lock
+# The installer itself, pinned too (pip is not in `pip freeze`, so not in the lock).
+PIP_VERSION := 26.3
 export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: study test lint bench clean-venv
+.PHONY: study test lint bench lock clean-venv
 
-$(BIN)/python:
+# A new lock gets a new .venv: installing over the old one would leave packages the lock
+# dropped.
+$(VENV)/.locked: $(LOCK)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.12 or run 'make PYTHON=/path/to/python3.12 ...'"; exit 1; }
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
+	cp $(LOCK) $@
 
-$(VENV)/.installed-study: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
+$(VENV)/.installed-study: $(VENV)/.locked pyproject.toml
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e .
 	touch $@
 
-$(VENV)/.installed-test: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+$(VENV)/.installed-test: $(VENV)/.locked pyproject.toml
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[test]"
 	touch $@
 
 study: $(VENV)/.installed-study
@@ -33,3 +42,17 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-study
 	$(BIN)/python scripts/bench_ml.py
+
+# Regenerate the lock after a change of pyproject.toml's dependencies (keeps every pin that
+# still fits; `make lock UPGRADE=--upgrade` moves every package to its newest allowed version).
+# uv runs from a throw-away venv; the lock is for Python 3.12 on Linux.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet uv
+	.venv-lock/bin/uv pip compile pyproject.toml --extra test --python-version 3.12 \
+		--python-platform linux $(UPGRADE) -o $(LOCK)
+	rm -rf .venv-lock
+
+clean-venv:
+	rm -rf $(VENV)

@@ -239,7 +239,13 @@ def test_cli_fit_writes_summary_with_std_all(
     np.testing.assert_allclose(summary["std_all"], hs_fit.summary()["std_all"], rtol=1e-8)
     diag = json.loads((out / "diagnostics.json").read_text())
     assert diag["seed"] == 4 and diag["n_obs"] == 301 and diag["compiled_model_reused"]
-    assert (out / "posterior.nc").is_file()
+    assert diag["provenance"]["seed"] == 4 and diag["provenance"]["command"] == "fit"
+    assert json.loads((out / "provenance.json").read_text()) == diag["provenance"]
+    import xarray as xr
+
+    with xr.open_datatree(out / "posterior.nc", engine="h5netcdf") as tree:
+        assert json.loads(tree.attrs["provenance"]) == diag["provenance"]
+        assert tree.attrs["seed"] == 4 and "posterior" in tree.children
 
 
 def test_cli_user_errors_come_before_the_numerical_stack(tmp_path: Path) -> None:

@@ -938,7 +938,7 @@ def test_runs_one_after_the_other_replace_the_files(tmp_path: Path) -> None:
     for _ in range(2):
         res = RUNNER.invoke(app, ["ml", str(HS_LAV), str(HS), "--out", str(out)])
         assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["estimates.csv", "fit.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["estimates.csv", "fit.json", "provenance.json"]
 
 
 def test_a_full_disk_is_an_error_and_leaves_out_as_it_was(tmp_path: Path, monkeypatch) -> None:
@@ -966,7 +966,7 @@ def test_a_killed_run_leaves_nothing_that_stops_the_next(tmp_path: Path) -> None
     (out / LOCK_NAME).write_text("99999999")
     res = RUNNER.invoke(app, ["ml", str(HS_LAV), str(HS), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["estimates.csv", "fit.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["estimates.csv", "fit.json", "provenance.json"]
 
 
 def test_files_keep_the_usual_permissions(tmp_path: Path) -> None:

@@ -25,6 +25,8 @@ RANKS: Mapping[str, int] = {
     "errors": 0,
     "io": 0,
     "data": 1,
+    "datasets": 1,
+    "provenance": 1,
     "lavaan": 2,
     "ml": 3,
     "simulate": 3,

@@ -59,6 +59,7 @@ STUDY_FILES = frozenset(
         "pca_loadings.csv",
         "posterior.nc",
         "posterior_summary.csv",
+        "provenance.json",
         "reliability_constructs.csv",
         "reliability_items.csv",
         "reliability_posterior.csv",

@@ -5,6 +5,7 @@ The public API (:mod:`bayes_bmi.api`)::
     import bayes_bmi as bb
     fit = bb.sem("models/hs_cfa.lav", "tests/data/HolzingerSwineford1939.csv")
     fit.summary(); fit.ml.estimates(); fit.check()
+    bb.datasets.list(); bb.datasets.load("HolzingerSwineford1939")  # shipped data sets
 
 The package is staged like lavaan: :mod:`bayes_bmi.lavaan` (syntax -> parameter table ->
 matrices -> implied moments), then :mod:`bayes_bmi.ml` (maximum likelihood) and
@@ -23,7 +24,7 @@ __version__ = "0.1.0"
 
 _API = ("BayesFit", "MLFit", "cfa", "compare", "comparison", "sem", "specify")
 
-__all__ = ["BayesBmiError", "__version__", *_API]
+__all__ = ["BayesBmiError", "__version__", "datasets", *_API]
 
 
 def __getattr__(name: str) -> object:
@@ -31,6 +32,10 @@ def __getattr__(name: str) -> object:
         from bayes_bmi import api
 
         return getattr(api, name)
+    if name == "datasets":  # a submodule: import_module, as `from ... import` would recurse
+        import importlib
+
+        return importlib.import_module("bayes_bmi.datasets")
     raise AttributeError(f"module 'bayes_bmi' has no attribute {name!r}")
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -38,6 +38,9 @@ from bayes_bmi.errors import (
 )
 from bayes_bmi.io import OutputFolder
 from bayes_bmi.plots.render import png_bytes
+
+if TYPE_CHECKING:
+    from bayes_bmi.provenance import Provenance
 
 __all__ = [
     "DRAWS",
@@ -55,6 +58,7 @@ __all__ = [
     "check_out_file",
     "check_out_folder",
     "check_sheet",
+    "command_line",
     "commit",
     "deferred_interrupts",
     "friendly",
@@ -62,6 +66,8 @@ __all__ = [
     "parse_missing_codes",
     "png_bytes",
     "print_table",
+    "record_provenance",
+    "write_provenance",
 ]
 
 #: Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
@@ -315,6 +321,69 @@ def commit(folder: OutputFolder) -> list[Path]:
     """
     with deferred_interrupts():
         return folder.commit()
+
+
+# --------------------------------------------------------------------------- provenance
+def command_line(ctx: typer.Context, **effective: Any) -> list[str]:
+    """The running command as arguments that run it again (after ``bayes-bmi``).
+
+    Built from the values typer parsed (``ctx``), so it is the same however the command was
+    started (the console script, ``python -m bayes_bmi``, a test runner). Every option that
+    has a value is written out, defaults included, so that a rerun under a later version with
+    other defaults runs the same thing. ``effective`` replaces values the command resolved
+    itself (a default input found among the shipped examples).
+    """
+    args = [str(ctx.info_name)]
+    for param in ctx.command.params:
+        value = effective.get(param.name, ctx.params.get(param.name)) if param.name else None
+        if value is None or (isinstance(value, list | tuple) and not value):
+            continue
+        values = list(value) if isinstance(value, list | tuple) else [value]
+        if param.param_type_name == "argument":
+            args += [str(v) for v in values]
+        elif getattr(param, "is_flag", False):
+            if value:
+                args.append(param.opts[0])
+            elif param.secondary_opts:
+                args.append(param.secondary_opts[0])
+        else:
+            for v in values:
+                args += [param.opts[0], str(v)]
+    return args
+
+
+def record_provenance(
+    ctx: typer.Context, *, seed: int | None, inputs: Mapping[str, Any], **effective: Any
+) -> Provenance:
+    """What is making this command's output: :func:`bayes_bmi.provenance.collect`.
+
+    Parameters
+    ----------
+    ctx : typer.Context
+        The running command's context (typer passes it to a ``ctx: typer.Context`` argument).
+    seed : int or None
+    inputs : mapping
+        Role -> input file(s) of the run.
+    **effective
+        Values the command resolved itself (see :func:`command_line`).
+    """
+    from bayes_bmi.datasets import example_files
+    from bayes_bmi.provenance import collect
+
+    args = command_line(ctx, **effective)
+    settings = {**ctx.params, **effective}
+    settings.pop("out", None)  # where it was written is not what made it
+    return collect(
+        args[0], argv=args, seed=seed, settings=settings, inputs=inputs, examples=example_files()
+    )
+
+
+def write_provenance(folder: Path, provenance: Provenance) -> Path:
+    """Write ``provenance.json`` into ``folder`` (a staging folder) atomically."""
+    from bayes_bmi.io import atomic_write_json
+    from bayes_bmi.provenance import PROVENANCE_NAME
+
+    return atomic_write_json(folder / PROVENANCE_NAME, provenance.to_dict())
 
 
 # ------------------------------------------------------------------------------- checks

@@ -11,7 +11,7 @@ into ``--out``, every file atomically and only after everything has been compute
 * ``residual_correlations.csv``: observed minus implied correlation of every pair, with its
   95% interval and posterior predictive p-value, largest misfit first;
 * ``comparison_summary.json``: settings, treatment of the means, LOO/WAIC/PPP per model,
-  convergence diagnostics, warnings;
+  convergence diagnostics, warnings, provenance (also in ``provenance.json``);
 * ``comparison.png``, ``ppp_<model>.png``, ``residuals_<model>.png``.
 
 On bad input it prints ``error: ...`` to stderr, exits with code 2 and writes nothing.
@@ -38,12 +38,15 @@ from bayes_bmi.cli.common import (
     output_folder,
     parse_missing_codes,
     png_bytes,
+    record_provenance,
+    write_provenance,
 )
 from bayes_bmi.cli.common import friendly as _friendly
 
 if TYPE_CHECKING:
     from bayes_bmi.bayes.sampling import CompileCache
     from bayes_bmi.io import OutputFolder
+    from bayes_bmi.provenance import Provenance
 
 __all__ = ["compare", "register"]
 
@@ -78,6 +81,7 @@ def _fmt_table(df: Any) -> str:
 
 @_friendly
 def compare(
+    ctx: typer.Context,
     models: Annotated[
         list[Path],
         typer.Argument(help="Model files in lavaan syntax (.lav); two or more to rank them."),
@@ -106,7 +110,21 @@ def compare(
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
-        _compare(models, data, folder, draws, tune, chains, seed, baseline, codes, sheet, no_cache)
+        provenance = record_provenance(ctx, seed=seed, inputs={"model": models, "data": data})
+        _compare(
+            models,
+            data,
+            folder,
+            draws,
+            tune,
+            chains,
+            seed,
+            baseline,
+            codes,
+            sheet,
+            provenance,
+            no_cache,
+        )
 
 
 def _compare(
@@ -120,6 +138,7 @@ def _compare(
     baseline: bool,
     codes: tuple[float, ...],
     sheet: str | None,
+    provenance: Provenance,
     no_cache: bool = False,
 ) -> None:
     """Fit, check and rank the models; write every file into ``folder`` and commit it."""
@@ -204,6 +223,7 @@ def _compare(
             for name, check in comp.checks.items()
         },
         "warnings": list(comp.warnings),
+        "provenance": provenance.to_dict(),
     }
 
     show = t[
@@ -252,6 +272,7 @@ def _compare(
     for name, table in tables.items():
         atomic_write_csv(stage / name, table)
     atomic_write_json(stage / "comparison_summary.json", summary)
+    write_provenance(stage, provenance)
     for name, png in images.items():
         atomic_write_bytes(stage / name, png)
     written = commit(folder)

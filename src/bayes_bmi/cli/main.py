@@ -37,6 +37,8 @@ from bayes_bmi.cli.common import (  # noqa: E402
     deferred_interrupts,
     output_folder,
     parse_missing_codes,
+    record_provenance,
+    write_provenance,
 )
 from bayes_bmi.cli.common import friendly as _friendly  # noqa: E402
 from bayes_bmi.cli.common import print_table as _print_table  # noqa: E402
@@ -64,9 +66,11 @@ def _register_commands() -> None:
     """Add the commands that live in their own modules."""
     from bayes_bmi.cli.compare import register as register_compare
     from bayes_bmi.cli.measurement import register as register_measurement
+    from bayes_bmi.cli.reproduce import register as register_reproduce
 
     register_measurement(app)
     register_compare(app)
+    register_reproduce(app)
 
 
 def _cases(n: int, dropped: int) -> str:
@@ -99,6 +103,7 @@ def parse(
 @app.command()
 @_friendly
 def ml(
+    ctx: typer.Context,
     model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
     data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for estimates.csv and fit.json.")],
@@ -117,6 +122,7 @@ def ml(
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
+        provenance = record_provenance(ctx, seed=None, inputs={"model": model, "data": data})
         from bayes_bmi.api import sem
         from bayes_bmi.io import atomic_write_csv, atomic_write_json
 
@@ -133,6 +139,7 @@ def ml(
         f = fitted.fit_measures()
         fit = {**f, "converged": fitted.converged, "warnings": list(fitted.warnings)}
         fit.update(missing=fitted.missing, notes=list(fitted.notes))
+        fit["provenance"] = provenance.to_dict()
         cases = _cases(fitted.nobs, fitted.result.stats.n_dropped)
         _print_table(table, f"ML estimates: {model} on {data} ({cases})")
         typer.echo(
@@ -148,6 +155,7 @@ def ml(
             typer.echo(f"warning: {w}", err=True)
         atomic_write_csv(folder.staging / "estimates.csv", table)
         atomic_write_json(folder.staging / "fit.json", fit)
+        write_provenance(folder.staging, provenance)
         commit(folder)
     typer.echo(f"\nwrote {out / 'estimates.csv'} and {out / 'fit.json'}")
 
@@ -161,6 +169,7 @@ def _check_sampler(sampler: str, target_accept: float) -> None:
 @app.command()
 @_friendly
 def fit(  # over 80 lines only because typer declares the thirteen options in the signature
+    ctx: typer.Context,
     model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
     data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the posterior and tables.")],
@@ -197,6 +206,7 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
             err=True,
         )
     with output_folder(out) as folder:
+        provenance = record_provenance(ctx, seed=seed, inputs={"model": model, "data": data})
         from bayes_bmi.api import sem
         from bayes_bmi.io import atomic_write_csv, atomic_write_datatree, atomic_write_json
 
@@ -226,15 +236,16 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
         )
         for w in fitted.ml.warnings:
             typer.echo(f"warning: ML cross-check: {w}", err=True)
-        diag = fitted.diagnostics
+        diag = {**fitted.diagnostics, "provenance": provenance.to_dict()}
         typer.echo(
             f"\nmin bulk ESS = {diag['min_ess_bulk']:.0f}, max R-hat = {diag['max_r_hat']:.3f}, "
             f"divergences = {diag['divergences']}; compile {diag['compile_seconds']:.1f} s, "
             f"sampling {diag['sampling_seconds']:.1f} s"
         )
-        atomic_write_datatree(folder.staging / "posterior.nc", fitted.idata)
+        atomic_write_datatree(folder.staging / "posterior.nc", provenance.tag(fitted.idata))
         atomic_write_csv(folder.staging / "summary.csv", summary)
         atomic_write_json(folder.staging / "diagnostics.json", diag)
+        write_provenance(folder.staging, provenance)
         commit(folder)
     typer.echo(f"wrote {out / 'posterior.nc'}, {out / 'summary.csv'}, {out / 'diagnostics.json'}")
     if not fitted.converged:
@@ -252,16 +263,25 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
 
 @app.command()
 @_friendly
-def study(  # over 80 lines only because typer declares the sixteen options in the signature
-    data: Annotated[Path, typer.Option(help="Survey data (.csv, .xlsx or .sav).")] = Path(
-        "data/bmi_survey.csv"
-    ),
-    model: Annotated[Path, typer.Option(help="Main model (.lav).")] = Path(
-        "models/bmi_drivers.lav"
-    ),
-    hypotheses: Annotated[Path, typer.Option(help="Hypotheses (.toml).")] = Path(
-        "models/bmi_drivers.hypotheses.toml"
-    ),
+def study(  # over 80 lines only because typer declares the seventeen options in the signature
+    ctx: typer.Context,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Survey data (.csv, .xlsx or .sav). Default: data/bmi_survey.csv in the "
+            "working folder, else the example shipped with bayes-bmi."
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Main model (.lav). Default: models/bmi_drivers.lav, found as --data."),
+    ] = None,
+    hypotheses: Annotated[
+        Path | None,
+        typer.Option(
+            help="Hypotheses (.toml). Default: models/bmi_drivers.hypotheses.toml, found as --data."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
     alternative: Annotated[
         list[Path] | None, typer.Option(help="Alternative model to compare (repeatable).")
@@ -283,8 +303,29 @@ def study(  # over 80 lines only because typer declares the sixteen options in t
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
     no_cache: NoCache = False,
+    rerun: Annotated[
+        Path | None,
+        typer.Option(
+            help="Rerun the study recorded in this results folder and compare its tables "
+            "(the same as 'bayes-bmi rerun FOLDER'; other options are ignored)."
+        ),
+    ] = None,
 ) -> None:
-    """Run the whole study (stages, Bayesian SEM, hypotheses, key drivers, report)."""
+    """Run the whole study (stages, Bayesian SEM, hypotheses, key drivers, report).
+
+    With no options it runs on the example shipped with bayes-bmi, from any folder.
+    """
+    if rerun is not None:
+        from bayes_bmi.cli.reproduce import in_process, rerun_folder
+
+        if not rerun.is_dir():
+            raise OptionError(f"--rerun {rerun}: no such folder")
+        raise typer.Exit(code=rerun_folder(rerun, in_process(ctx)))
+    from bayes_bmi.study.config import EXAMPLE_INPUTS, example_input
+
+    data = data or example_input(EXAMPLE_INPUTS["data"])
+    model = model or example_input(EXAMPLE_INPUTS["model"])
+    hypotheses = hypotheses or example_input(EXAMPLE_INPUTS["hypotheses"])
     check_inputs(
         models=[model, *(alternative or ())],
         data=data,
@@ -323,8 +364,16 @@ def study(  # over 80 lines only because typer declares the sixteen options in t
             missing_codes=codes,
             sheet=sheet,
         )
-        results = run_study(config, log=lambda m: typer.echo(m))
-        write_study(results, folder.staging)
+        provenance = record_provenance(
+            ctx,
+            seed=seed,
+            inputs=config.input_files(),
+            data=data,
+            model=model,
+            hypotheses=hypotheses,
+        )
+        results = run_study(config, log=lambda m: typer.echo(m), cache=_compile_cache())
+        write_study(results, folder.staging, provenance=provenance)
         written = commit(folder)
     typer.echo(f"wrote {len(written)} files to {out}")
     show = results.hypotheses.table[

@@ -26,6 +26,8 @@ from bayes_bmi.cli.common import (
     commit,
     output_folder,
     parse_missing_codes,
+    record_provenance,
+    write_provenance,
 )
 from bayes_bmi.cli.common import friendly as _friendly
 from bayes_bmi.cli.common import print_table as _print_table
@@ -80,6 +82,7 @@ def _split(text: str) -> list[str]:
 
 @_friendly
 def literature(
+    ctx: typer.Context,
     table: Annotated[Path, typer.Argument(help="Coding table: one row per study, 0/1 columns.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the table and the figure.")],
     threshold: Annotated[
@@ -93,6 +96,7 @@ def literature(
     check_inputs(data=table, out=out)
     check_number(threshold, "--threshold", 0.0, 1.0)
     with output_folder(out) as folder:
+        write_provenance(folder.staging, record_provenance(ctx, seed=None, inputs={"table": table}))
         _literature(table, folder, threshold, id_columns)
 
 
@@ -122,6 +126,7 @@ def _literature(table: Path, folder: OutputFolder, threshold: float, id_columns:
 
 @_friendly
 def experts(
+    ctx: typer.Context,
     ratings: Annotated[Path, typer.Argument(help="Experts x elements ratings (.csv/.xlsx/.sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the tables and the figure.")],
     min_mean: Annotated[
@@ -143,6 +148,8 @@ def experts(
     check_number(min_mean, "--min-mean", scale_min, scale_max)
     check_number(max_cv, "--max-cv", 0.0, float("inf"), open_high=True)
     with output_folder(out) as folder:
+        provenance = record_provenance(ctx, seed=None, inputs={"ratings": ratings})
+        write_provenance(folder.staging, provenance)
         _experts(ratings, folder, min_mean, max_cv, (scale_min, scale_max))
 
 
@@ -206,6 +213,7 @@ def _select_items(columns: list[str], items: str | None, prefix: str | None) -> 
 
 @_friendly
 def pca(  # over 80 lines only because typer declares the eight options in the signature
+    ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="Survey data (.csv/.xlsx/.sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the tables and figures.")],
     items: Annotated[
@@ -249,6 +257,7 @@ def pca(  # over 80 lines only because typer declares the eight options in the s
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
+        write_provenance(folder.staging, record_provenance(ctx, seed=seed, inputs={"data": data}))
         _pca(
             data,
             folder,
@@ -342,6 +351,7 @@ def _pca(  # the command's body: reads, computes, prints, writes (long only beca
 
 @_friendly
 def reliability(
+    ctx: typer.Context,
     model: Annotated[Path, typer.Argument(help="Measurement model in lavaan syntax (.lav).")],
     data: Annotated[Path, typer.Argument(help="Survey data (.csv/.xlsx/.sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the tables and the figure.")],
@@ -353,6 +363,8 @@ def reliability(
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
+        provenance = record_provenance(ctx, seed=None, inputs={"model": model, "data": data})
+        write_provenance(folder.staging, provenance)
         _reliability(model, data, folder, codes, sheet)
 
 

@@ -5,7 +5,9 @@
 :func:`~bayes_bmi.study.pipeline.run_study`, renders everything in memory
 (:func:`study_tables`, :func:`study_jsons`, :func:`study_figures`, :func:`study_report`),
 and only then writes ``posterior.nc`` and every other file, each atomically. Rendering only:
-every number comes from the results.
+every number comes from the results. What made them (:mod:`bayes_bmi.provenance`: versions,
+seed, command line, the inputs' SHA-256) goes into ``provenance.json``, ``diagnostics.json``,
+the report's last section and the attributes of ``posterior.nc``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bayes_bmi.io import atomic_write_bytes, atomic_write_datatree, csv_text, json_text
+from bayes_bmi.provenance import PROVENANCE_NAME, Provenance, collect
 from bayes_bmi.report.document import Report
 from bayes_bmi.study.hypotheses import HYPOTHESIS_COLUMNS
 
@@ -32,6 +35,7 @@ __all__ = [
     "study_figures",
     "study_files",
     "study_jsons",
+    "study_provenance",
     "study_report",
     "study_tables",
     "write_study",
@@ -86,14 +90,43 @@ def study_tables(results: StudyResults) -> dict[str, pd.DataFrame]:
     return out
 
 
-def study_jsons(results: StudyResults) -> dict[str, Mapping[str, Any]]:
+def study_provenance(results: StudyResults, out: str | Path = "results") -> Provenance:
+    """What is making the study's output (:func:`bayes_bmi.provenance.collect`).
+
+    The command line is the ``bayes-bmi study`` that runs the same study into ``out``
+    (:meth:`~bayes_bmi.study.config.StudyConfig.command_line`); a study with settings only the
+    Python API has is recorded as ``python`` with its settings.
+    """
+    import dataclasses
+
+    from bayes_bmi.datasets import example_files
+
+    config = results.config
+    argv = config.command_line(out)
+    return collect(
+        "study" if argv is not None else "python",
+        argv=argv,
+        seed=config.sampler.seed,
+        settings=dataclasses.asdict(config),
+        inputs=config.input_files(),
+        examples=example_files(),
+    )
+
+
+def study_jsons(
+    results: StudyResults, provenance: Provenance | None = None
+) -> dict[str, Mapping[str, Any]]:
     """Every JSON document of the study: file name -> mapping."""
     out: dict[str, Mapping[str, Any]] = {}
     if results.experts is not None:
         out["expert_screening_summary.json"] = results.experts.summary
     out["cfa_fit.json"] = results.reliability.report.fit
     out["ml_fit.json"] = results.sem.result.ml.fit
-    out["diagnostics.json"] = results.sem.result.diagnostics
+    diagnostics = dict(results.sem.result.diagnostics)
+    if provenance is not None:
+        diagnostics["provenance"] = provenance.to_dict()
+        out[PROVENANCE_NAME] = provenance.to_dict()
+    out["diagnostics.json"] = diagnostics
     return out
 
 
@@ -329,14 +362,44 @@ def _recommendations(rep: Report, n: int, r: StudyResults) -> None:
     )
 
 
-def study_report(results: StudyResults, seconds: float | None = None) -> Report:
-    """The report: one numbered section per stage that ran, then the recommendations.
+def _provenance(rep: Report, n: int, prov: Provenance) -> None:
+    rep.heading(f"{n}. Provenance")
+    source = f" (git commit {prov.source[:12]})" if prov.source else ""
+    seed = f"Seed {prov.seed}. " if prov.seed is not None else ""
+    rep.para(  # paths as given, as everywhere in the report: the working folder is in the file
+        f"Made by bayes-bmi {prov.bayes_bmi}{source} on Python {prov.python}, "
+        f"{prov.platform}, at {prov.created}. {seed}Command: `{prov.command_line()}`."
+    )
+    rep.table(
+        pd.DataFrame(
+            [(f.role, f.path, f.sha256, f.size) for f in prov.inputs],
+            columns=["role", "file", "sha256", "bytes"],
+        ),
+        "Input files and their SHA-256",
+    )
+    key = prov.key_packages()
+    rep.table(
+        pd.DataFrame(list(key.items()), columns=["package", "version"]),
+        f"Versions of the main packages (all {len(prov.packages)} in `{PROVENANCE_NAME}`)",
+    )
+    rep.para(
+        "To rerun the study from this record and see whether every table comes out the same: "
+        "`bayes-bmi rerun FOLDER` (this folder), or `bayes-bmi study --rerun FOLDER`."
+    )
+
+
+def study_report(
+    results: StudyResults, seconds: float | None = None, provenance: Provenance | None = None
+) -> Report:
+    """The report: one numbered section per stage that ran, the recommendations, the files.
 
     Parameters
     ----------
     results : StudyResults
     seconds : float, optional
         Total run time to print (default: the time the stages took).
+    provenance : Provenance, optional
+        What made the results: the last section when given.
     """
     r = results
     rep = Report(REPORT_TITLE)
@@ -367,30 +430,44 @@ def study_report(results: StudyResults, seconds: float | None = None) -> Report:
         "`posterior.nc` (`xarray.open_datatree('posterior.nc', engine='h5netcdf')`). Total run "
         f"time {total:.0f} s."
     )
+    if provenance is not None:
+        _provenance(rep, len(shown) + 2, provenance)
     return rep
 
 
 # ------------------------------------------------------------------------------ writing
-def study_files(results: StudyResults) -> dict[str, bytes]:
+def study_files(results: StudyResults, provenance: Provenance | None = None) -> dict[str, bytes]:
     """Every file of the study but the posterior, rendered in memory: name -> bytes."""
     from bayes_bmi.plots.render import png_bytes
 
     t0 = time.perf_counter()
     files = {name: csv_text(df).encode() for name, df in study_tables(results).items()}
-    files.update({name: json_text(obj).encode() for name, obj in study_jsons(results).items()})
+    jsons = study_jsons(results, provenance)
+    files.update({name: json_text(obj).encode() for name, obj in jsons.items()})
     for name, draw in study_figures(results).items():
         files[name] = png_bytes(draw(), dpi=FIGURE_DPI, bbox_inches="tight")
-    rep = study_report(results, seconds=results.seconds + time.perf_counter() - t0)
+    seconds = results.seconds + time.perf_counter() - t0
+    rep = study_report(results, seconds=seconds, provenance=provenance)
     files["report.md"] = rep.to_markdown().encode()
     files["report.html"] = rep.to_html().encode()
     return files
 
 
-def write_study(results: StudyResults, out: str | Path) -> list[Path]:
+def write_study(
+    results: StudyResults, out: str | Path, *, provenance: Provenance | None = None
+) -> list[Path]:
     """Render the study and write it into ``out``: ``posterior.nc``, tables, figures, report.
 
     Everything is rendered before the first file is written, and every file is written
     atomically, so a failure leaves the folder as it was.
+
+    Parameters
+    ----------
+    results : StudyResults
+    out : str or Path
+    provenance : Provenance, optional
+        What made the results (the command line passes its own); default
+        :func:`study_provenance`.
 
     Returns
     -------
@@ -398,8 +475,10 @@ def write_study(results: StudyResults, out: str | Path) -> list[Path]:
         The files written, sorted.
     """
     out = Path(out)
-    files = study_files(results)
+    provenance = provenance or study_provenance(results, out)
+    files = study_files(results, provenance)
     out.mkdir(parents=True, exist_ok=True)
-    written = [atomic_write_datatree(out / "posterior.nc", results.sem.result.idata)]
+    tree = provenance.tag(results.sem.result.idata)
+    written = [atomic_write_datatree(out / "posterior.nc", tree)]
     written += [atomic_write_bytes(out / name, payload) for name, payload in files.items()]
     return sorted(written)

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bayes_bmi.bayes.sampling import SamplerConfig
 
-__all__ = ["StudyConfig"]
+__all__ = ["EXAMPLE_INPUTS", "StudyConfig", "example_input"]
+
+#: The shipped example study's inputs (``make study``), as example names
+#: (:mod:`bayes_bmi.datasets`).
+EXAMPLE_INPUTS = {
+    "data": "data/bmi_survey.csv",
+    "model": "models/bmi_drivers.lav",
+    "hypotheses": "models/bmi_drivers.hypotheses.toml",
+    "alternatives": ("models/bmi_drivers_direct.lav", "models/bmi_drivers_dimensions.lav"),
+    "truth": "data/ground_truth.json",
+    "literature": "data/literature/bm_elements.csv",
+    "experts": "data/experts/ratings_example.csv",
+}
+
+
+def example_input(name: str) -> Path:
+    """A shipped input, from the working folder when it has the file, else the package's copy.
+
+    ``name`` relative to the working folder when that file exists there (a checkout of the
+    repository, or a folder made by ``bayes-bmi examples``: the report then prints the short
+    path), else the copy shipped with the package (:func:`bayes_bmi.datasets.path`).
+    """
+    local = Path(name)
+    if local.is_file():
+        return local
+    from bayes_bmi.datasets import path
+
+    return path(name)
 
 
 @dataclass(frozen=True)
@@ -53,3 +82,70 @@ class StudyConfig:
     compare: bool = True
     missing_codes: tuple[float, ...] = ()
     sheet: str | int | None = None
+
+    @classmethod
+    def example(cls, sampler: SamplerConfig | None = None, **changes: Any) -> StudyConfig:
+        """The shipped example study (as ``make study``): every stage, the alternatives, the truth.
+
+        Inputs are found by :func:`example_input`, so it runs from any folder.
+        """
+        e = EXAMPLE_INPUTS
+        config = cls(
+            data=example_input(e["data"]),
+            model=example_input(e["model"]),
+            hypotheses=example_input(e["hypotheses"]),
+            alternatives=tuple(example_input(a) for a in e["alternatives"]),
+            truth=example_input(e["truth"]),
+            literature=example_input(e["literature"]),
+            experts=example_input(e["experts"]),
+            sampler=sampler or SamplerConfig(progress=False),
+        )
+        return dataclasses.replace(config, **changes)
+
+    def input_files(self) -> dict[str, Path | tuple[Path, ...] | None]:
+        """Every input file by role (None: a stage that is not run)."""
+        return {
+            "data": self.data,
+            "model": self.model,
+            "hypotheses": self.hypotheses,
+            "alternative": self.alternatives,
+            "truth": self.truth,
+            "literature": self.literature,
+            "experts": self.experts,
+        }
+
+    def command_line(self, out: str | Path) -> list[str] | None:
+        """Arguments of ``bayes-bmi study`` that run this study into ``out``.
+
+        None when no command line can express it (settings only the Python API has: PCA
+        items, another scale, other sampler settings than draws, tune, chains and seed).
+        """
+        s = self.sampler
+        cli = SamplerConfig(draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed)
+        if (
+            dataclasses.replace(s, progress=cli.progress) != cli
+            or self.pca_items is not None
+            or self.scale != (1, 5)
+            or isinstance(self.sheet, int)
+        ):
+            return None
+        args = ["study", "--data", str(self.data), "--model", str(self.model)]
+        args += ["--hypotheses", str(self.hypotheses), "--out", str(out)]
+        for alternative in self.alternatives:
+            args += ["--alternative", str(alternative)]
+        for option, path in (
+            ("--truth", self.truth),
+            ("--literature", self.literature),
+            ("--experts", self.experts),
+        ):
+            if path is not None:
+                args += [option, str(path)]
+        args += ["--draws", str(s.draws), "--tune", str(s.tune), "--chains", str(s.chains)]
+        args += ["--seed", str(s.seed)]
+        if not self.compare:
+            args.append("--no-compare")
+        if self.missing_codes:
+            args += ["--missing-codes", ",".join(str(c) for c in self.missing_codes)]
+        if self.sheet is not None:
+            args += ["--sheet", self.sheet]
+        return args
