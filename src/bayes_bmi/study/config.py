@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bayes_bmi.bayes.sampling import SamplerConfig
+if TYPE_CHECKING:
+    from bayes_bmi.bayes.sampling import SamplerConfig
 
 __all__ = ["EXAMPLE_INPUTS", "StudyConfig", "example_input"]
 
@@ -22,6 +23,16 @@ EXAMPLE_INPUTS = {
     "literature": "data/literature/bm_elements.csv",
     "experts": "data/experts/ratings_example.csv",
 }
+
+
+def _sampler(**options: Any) -> SamplerConfig:
+    """A SamplerConfig, imported only when one is made.
+
+    The CLI resolves the example inputs from this module before it loads the numerical stack.
+    """
+    from bayes_bmi.bayes.sampling import SamplerConfig
+
+    return SamplerConfig(**options)
 
 
 def example_input(name: str) -> Path:
@@ -78,7 +89,7 @@ class StudyConfig:
     experts: Path | None = None
     pca_items: tuple[str, ...] | None = None
     scale: tuple[int, int] = (1, 5)
-    sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(progress=False))
+    sampler: SamplerConfig = field(default_factory=lambda: _sampler(progress=False))
     compare: bool = True
     missing_codes: tuple[float, ...] = ()
     sheet: str | int | None = None
@@ -98,7 +109,7 @@ class StudyConfig:
             truth=example_input(e["truth"]),
             literature=example_input(e["literature"]),
             experts=example_input(e["experts"]),
-            sampler=sampler or SamplerConfig(progress=False),
+            sampler=sampler or _sampler(progress=False),
         )
         return dataclasses.replace(config, **changes)
 
@@ -121,7 +132,7 @@ class StudyConfig:
         items, another scale, other sampler settings than draws, tune, chains and seed).
         """
         s = self.sampler
-        cli = SamplerConfig(draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed)
+        cli = _sampler(draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed)
         if (
             dataclasses.replace(s, progress=cli.progress) != cli
             or self.pca_items is not None
