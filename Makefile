@@ -14,13 +14,14 @@ export MKL_NUM_THREADS ?= 1
 .PHONY: study test lint bench lock clean-venv
 
 # A new lock gets a new .venv: installing over the old one would leave packages the lock
-# dropped.
+# dropped. The stamp is a copy of the lock it was made from, so a lock whose file changed but
+# whose content did not (a checkout, `make lock` with nothing to change) keeps the .venv.
 $(VENV)/.locked: $(LOCK)
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.12 or run 'make PYTHON=/path/to/python3.12 ...'"; exit 1; }
-	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
-	cp $(LOCK) $@
+	@if [ -x $(BIN)/python ] && cmp -s $(LOCK) $@; then :; else \
+	  command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.12 or run 'make PYTHON=/path/to/python3.12 ...'"; exit 1; }; \
+	  set -ex; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); \
+	  $(BIN)/python -m pip install --quiet pip==$(PIP_VERSION); \
+	  cp $(LOCK) $@; rm -f $(VENV)/.installed-study $(VENV)/.installed-test; fi
 
 $(VENV)/.installed-study: $(VENV)/.locked pyproject.toml
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e .
