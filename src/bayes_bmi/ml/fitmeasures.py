@@ -185,32 +185,10 @@ def fit_measures(
     chisq = n * f
     ndat = count_moments(p, nx, meanstructure)
     df = ndat - npar
-    pvalue = float(stats.chi2.sf(chisq, df)) if df > 0 else math.nan
-
     sig_b = baseline_sigma(s, x_idx)
     chisq_b = n * ml_discrepancy(s, ybar, sig_b, ybar, meanstructure)
     npar_b = (p - nx) * (2 if meanstructure else 1)
     df_b = ndat - npar_b
-
-    t1 = max(chisq - df, 0.0)
-    t2 = max(chisq - df, chisq_b - df_b, 0.0)
-    cfi = 1.0 if t1 == 0 and t2 == 0 else 1.0 - t1 / t2
-    if df > 0 and df_b > 0:
-        tli = (chisq_b / df_b - chisq / df) / (chisq_b / df_b - 1.0)
-        nfi = (chisq_b - chisq) / chisq_b
-        rfi = (chisq_b / df_b - chisq / df) / (chisq_b / df_b)
-        ifi = (chisq_b - chisq) / (chisq_b - df)
-    else:
-        tli = nfi = rfi = ifi = math.nan if df < 0 else 1.0
-    rni = 1.0 - (chisq - df) / (chisq_b - df_b) if chisq_b != df_b else math.nan
-
-    if df > 0:
-        rmsea = math.sqrt(max(chisq - df, 0.0) / (df * n))
-        lo, hi = rmsea_ci(chisq, df, n)
-        pclose = float(stats.ncx2.sf(chisq, df, n * df * 0.05**2))
-    else:
-        rmsea, pclose = (0.0 if df == 0 else math.nan), math.nan
-        lo, hi = (0.0, 0.0) if df == 0 else (math.nan, math.nan)
 
     logl = loglik(n, s, ybar, sigma, mu_eff)
     logl_h1 = loglik(n, s, ybar, s, ybar)
@@ -227,26 +205,13 @@ def fit_measures(
         "fmin": f / 2.0,
         "chisq": chisq,
         "df": df,
-        "pvalue": pvalue,
-        "baseline_chisq": chisq_b,
-        "baseline_df": df_b,
-        "baseline_pvalue": float(stats.chi2.sf(chisq_b, df_b)) if df_b > 0 else math.nan,
-        "cfi": cfi,
-        "tli": tli,
-        "nnfi": tli,
-        "rfi": rfi,
-        "nfi": nfi,
-        "ifi": ifi,
-        "rni": rni,
+        **_comparative(chisq, df, chisq_b, df_b, n),
         "logl": logl,
         "unrestricted_logl": logl_h1,
         "aic": -2.0 * logl + 2.0 * npar,
         "bic": -2.0 * logl + npar * math.log(n),
         "bic2": -2.0 * logl + npar * math.log((n + 2.0) / 24.0),
-        "rmsea": rmsea,
-        "rmsea_ci_lower": lo,
-        "rmsea_ci_upper": hi,
-        "rmsea_pvalue": pclose,
+        **_rmsea(chisq, df, n),
         "srmr": _srmr(s, ybar, sigma, mu_eff, meanstructure),
     }
 
