@@ -55,3 +55,9 @@ def kernel_cache_dir(request, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BAYES_BMI_CACHE_DIR", str(path))
         yield
+
+
+def lavaan_fit_keys(*names: str) -> dict[str, str]:
+    """Our fit-measure names -> lavaan's ``fitMeasures`` names (``rmsea_ci_lower`` ->
+    ``rmsea.ci.lower``), in the order given."""
+    return {name: name.replace("_", ".") for name in names}

@@ -31,7 +31,7 @@ from bayes_bmi.ml.fiml import (
     fiml_moment_gradient,
 )
 from bayes_bmi.ml.fit import MLResult, fit_ml, with_means
-from conftest import DATA, MODELS, close_to, lavaan_key
+from conftest import DATA, MODELS, close_to, lavaan_fit_keys, lavaan_key
 
 MISSING = DATA / "missing"
 HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
@@ -47,27 +47,27 @@ CASES = {
     "sem_fiml_mar": (None, "sem_mar.csv", None),
 }
 
-FIT_KEYS = {
-    "npar": "npar",
-    "fmin": "fmin",
-    "chisq": "chisq",
-    "df": "df",
-    "pvalue": "pvalue",
-    "baseline_chisq": "baseline.chisq",
-    "baseline_df": "baseline.df",
-    "cfi": "cfi",
-    "tli": "tli",
-    "rmsea": "rmsea",
-    "rmsea_ci_lower": "rmsea.ci.lower",
-    "rmsea_ci_upper": "rmsea.ci.upper",
-    "rmsea_pvalue": "rmsea.pvalue",
-    "srmr": "srmr",
-    "aic": "aic",
-    "bic": "bic",
-    "bic2": "bic2",
-    "logl": "logl",
-    "unrestricted_logl": "unrestricted.logl",
-}
+FIT_KEYS = lavaan_fit_keys(
+    "npar",
+    "fmin",
+    "chisq",
+    "df",
+    "pvalue",
+    "baseline_chisq",
+    "baseline_df",
+    "cfi",
+    "tli",
+    "rmsea",
+    "rmsea_ci_lower",
+    "rmsea_ci_upper",
+    "rmsea_pvalue",
+    "srmr",
+    "aic",
+    "bic",
+    "bic2",
+    "logl",
+    "unrestricted_logl",
+)
 
 
 @cache

@@ -8,7 +8,7 @@ import pytest
 
 from bayes_bmi.lavaan.model import read_model
 from bayes_bmi.ml.fit import fit_ml
-from conftest import MODELS, close_to, lavaan_key, load_reference
+from conftest import MODELS, close_to, lavaan_fit_keys, lavaan_key, load_reference
 
 CASES = {
     "hs_cfa": ("hs_cfa.lav", "hs_data"),
@@ -16,31 +16,31 @@ CASES = {
     "poldem_indirect_ml": ("poldem_indirect.lav", "poldem_data"),
 }
 
-FIT_KEYS = {
-    "chisq": "chisq",
-    "df": "df",
-    "pvalue": "pvalue",
-    "baseline_chisq": "baseline.chisq",
-    "baseline_df": "baseline.df",
-    "cfi": "cfi",
-    "tli": "tli",
-    "rmsea": "rmsea",
-    "rmsea_ci_lower": "rmsea.ci.lower",
-    "rmsea_ci_upper": "rmsea.ci.upper",
-    "rmsea_pvalue": "rmsea.pvalue",
-    "srmr": "srmr",
-    "aic": "aic",
-    "bic": "bic",
-    "bic2": "bic2",
-    "logl": "logl",
-    "unrestricted_logl": "unrestricted.logl",
-    "npar": "npar",
-    "fmin": "fmin",
-    "nfi": "nfi",
-    "rfi": "rfi",
-    "ifi": "ifi",
-    "rni": "rni",
-}
+FIT_KEYS = lavaan_fit_keys(
+    "chisq",
+    "df",
+    "pvalue",
+    "baseline_chisq",
+    "baseline_df",
+    "cfi",
+    "tli",
+    "rmsea",
+    "rmsea_ci_lower",
+    "rmsea_ci_upper",
+    "rmsea_pvalue",
+    "srmr",
+    "aic",
+    "bic",
+    "bic2",
+    "logl",
+    "unrestricted_logl",
+    "npar",
+    "fmin",
+    "nfi",
+    "rfi",
+    "ifi",
+    "rni",
+)
 
 
 def _key(row: pd.Series) -> tuple[str, str, str]:

@@ -17,7 +17,7 @@ import pytest
 from bayes_bmi.lavaan.model import specify
 from bayes_bmi.lavaan.partable import ModelOptions
 from bayes_bmi.ml.fit import MLResult, fit_ml
-from conftest import close_to, lavaan_key
+from conftest import close_to, lavaan_fit_keys, lavaan_key
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = Path(__file__).resolve().parent / "data" / "lavaan_extra"
@@ -40,25 +40,25 @@ NAMES = (
 )
 
 # ours -> lavaan's fitMeasures name
-FIT_KEYS = {
-    "npar": "npar",
-    "chisq": "chisq",
-    "df": "df",
-    "pvalue": "pvalue",
-    "baseline_chisq": "baseline.chisq",
-    "baseline_df": "baseline.df",
-    "cfi": "cfi",
-    "tli": "tli",
-    "rmsea": "rmsea",
-    "rmsea_ci_lower": "rmsea.ci.lower",
-    "rmsea_ci_upper": "rmsea.ci.upper",
-    "rmsea_pvalue": "rmsea.pvalue",
-    "srmr": "srmr",
-    "aic": "aic",
-    "bic": "bic",
-    "logl": "logl",
-    "unrestricted_logl": "unrestricted.logl",
-}
+FIT_KEYS = lavaan_fit_keys(
+    "npar",
+    "chisq",
+    "df",
+    "pvalue",
+    "baseline_chisq",
+    "baseline_df",
+    "cfi",
+    "tli",
+    "rmsea",
+    "rmsea_ci_lower",
+    "rmsea_ci_upper",
+    "rmsea_pvalue",
+    "srmr",
+    "aic",
+    "bic",
+    "logl",
+    "unrestricted_logl",
+)
 
 ESTIMATE_COLUMNS = [("est", "est"), ("se", "se"), ("std_all", "std.all"), ("std_lv", "std.lv")]
 
