@@ -13,7 +13,9 @@ parameter, the size of ``posterior.nc``, the thesis model at n = 63,200 (its sur
 with replacement) against n = 632, and the anchors as ratios. The machine's load average is
 printed before and after: figures measured under load are slower than on a quiet machine.
 
-Run: ``python scripts/bench_fit.py`` (about 3-5 minutes on 2 cores); ``--jobs hs,poldem`` runs
+``make study``'s command (``scripts/run_study.py``) is timed cold and warm the same way.
+
+Run: ``python scripts/bench_fit.py`` (about 6-9 minutes on 2 cores); ``--jobs hs,poldem`` runs
 a subset; ``--keep DIR`` keeps the outputs.
 """
 
@@ -44,6 +46,7 @@ LABELS = {
     "hs": "Holzinger-Swineford CFA",
     "poldem": "Political Democracy with ind :=",
 }
+STUDY_TARGETS = (180.0, 90.0)  # make study cold / warm, seconds
 BIG_N = 63_200
 BIG_RATIO_TARGET = 1.2
 ANCHORS = {"blavaan_thesis_s": 814.0, "blavaan_hs_s": (15.0, 17.0), "lavaan_ml_thesis_s": 1.3}
@@ -86,6 +89,22 @@ def run_cli(model: str, data: Path, out: Path, cache: Path) -> dict:
     }
 
 
+def run_study(out: Path, cache: Path) -> dict:
+    """``make study``'s command (the thesis study on the shipped data) in a new process."""
+    env = {
+        **os.environ,
+        "BAYES_BMI_CACHE_DIR": str(cache),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [sys.executable, str(ROOT / "scripts" / "run_study.py"), "--out", str(out)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return {"wall": wall}
+
+
 def big_survey(path: Path, n: int, seed: int = 63200) -> Path:
     """The thesis survey resampled with replacement to ``n`` respondents."""
     data = pd.read_csv(ROOT / JOBS["thesis"][1])
@@ -104,7 +123,7 @@ def print_runs(runs: dict[tuple[str, str], dict], loads: tuple) -> None:
     print("\n| job | target | measured | converged | min bulk ESS | max R-hat | div | draws |")
     print("|---|---|---|---|---|---|---|---|")
     for (job, kind), r in runs.items():
-        if job == "thesis_big":
+        if job in ("thesis_big", "study"):
             continue
         target = JOBS[job][2] if kind == "cold" else JOBS[job][3]
         print(
@@ -120,6 +139,13 @@ def print_runs(runs: dict[tuple[str, str], dict], loads: tuple) -> None:
             f"| {converged(big)} | {big['min_ess_bulk']:.0f} | {big['max_r_hat']:.3f} "
             f"| {big['divergences']} | {big['draws']} |"
         )
+    for kind, target in zip(("cold", "warm"), STUDY_TARGETS, strict=True):
+        if ("study", kind) in runs:
+            wall = runs[("study", kind)]["wall"]
+            print(
+                f"| `make study` on the shipped data, {kind} | <= {target:.0f} s | {wall:.1f} s "
+                "| (each fit's diagnostics are in its report) | | | | |"
+            )
     print(
         "\nWhere the time goes (seconds; nutpie import = nutpie with arviz; kernel = loading or "
         "compiling it; other = start-up, other imports, reading, printing, writing)"
@@ -130,6 +156,8 @@ def print_runs(runs: dict[tuple[str, str], dict], loads: tuple) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (job, kind), r in runs.items():
+        if job == "study":
+            continue
         print(
             f"| {job} {kind} | {r['wall']:.1f} | {r['ml_seconds']:.1f} "
             f"| {r['sampler_import_seconds']:.1f} | {r['compile_seconds']:.1f} "
@@ -160,7 +188,7 @@ def print_anchors(runs: dict[tuple[str, str], dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", default="thesis,hs,poldem", help="comma-separated subset")
+    parser.add_argument("--jobs", default="thesis,hs,poldem,study", help="comma-separated subset")
     parser.add_argument("--keep", type=Path, default=None, help="keep outputs in this folder")
     args = parser.parse_args()
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
@@ -169,6 +197,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_fit_") as tmp:
         work = args.keep or Path(tmp)
         for job in jobs:
+            if job == "study":
+                cache = work / "cache_study"
+                for kind in ("cold", "warm"):
+                    runs[("study", kind)] = run_study(work / f"study_{kind}", cache)
+                    print(f"study {kind}: {runs[('study', kind)]['wall']:.1f} s", flush=True)
+                continue
             model, data, _, _ = JOBS[job]
             cache = work / f"cache_{job}"  # new and empty: the cold run compiles
             for kind in ("cold", "warm"):

@@ -151,8 +151,13 @@ class BayesFit:
 
     @property
     def nobs(self) -> int:
-        """Number of cases used (complete cases on the model's variables)."""
+        """Number of cases used (listwise: complete cases; FIML: cases with an observed cell)."""
         return self.result.stats.n
+
+    @property
+    def missing(self) -> str:
+        """The missing-data method used: ``"listwise"`` or ``"fiml"``."""
+        return self.result.missing
 
     @property
     def idata(self) -> xr.DataTree:
@@ -457,8 +462,9 @@ def sem(
         Missing cells. ``"fiml"``: full-information ML on every observed cell (lavaan's
         ``missing = "ml"``; the means are modelled); ``"listwise"``: complete cases only
         (lavaan's default). ``None`` (default): ``"fiml"`` when the model's variables have
-        missing cells, else ``"listwise"``. ``method="bayes"`` uses listwise deletion (for the
-        posterior and its ML fit alike) and refuses ``"fiml"``.
+        missing cells, else ``"listwise"``. With ``method="bayes"`` and ``"fiml"`` the
+        likelihood is summed over missingness patterns (blavaan's default), started from the
+        full-information ML fit that sits beside it.
     priors : mapping, optional
         Default prior per kind (``lambda``, ``beta``, ``theta``, ...) replacing blavaan's.
     factor_scores : bool
@@ -502,12 +508,7 @@ def sem(
         return _fit_ml(model, data, std_lv, reading, missing)
     if missing is not None:
         _one_of("missing", missing, MISSING)
-        if missing == "fiml":
-            raise OptionError(
-                "missing='fiml' is available for method='ml' only; the Bayesian fit uses "
-                "listwise deletion (missing='listwise')"
-            )
-    return _fit_bayes(model, data, std_lv, priors, factor_scores, cache, sampler, reading)
+    return _fit_bayes(model, data, std_lv, priors, factor_scores, cache, sampler, reading, missing)
 
 
 def cfa(
@@ -558,6 +559,7 @@ def _fit_bayes(
     cache: CompileCache | None,
     sampler: Mapping[str, Any],
     reading: _Reading,
+    missing: str | None = None,
 ) -> BayesFit:
     _check_data(data)
     spec = specify(model, std_lv=std_lv)
@@ -579,10 +581,13 @@ def _fit_bayes(
         cache=cache,
         factor_scores=factor_scores,
         source=source,
+        missing=missing,
     )
+    # full-information ML always models the means (as lavaan's missing = "ml")
+    ml = result.ml if result.missing == "fiml" else without_means(result.ml, spec)
     return BayesFit(
         result=result,
-        ml=MLFit(without_means(result.ml, spec)),
+        ml=MLFit(ml),
         data=df,
         config=config,
         priors=prior_dict,

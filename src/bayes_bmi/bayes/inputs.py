@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bayes_bmi.bayes.parameters import ParamSpec, base_values
-from bayes_bmi.data import SampleStats
+from bayes_bmi.data import MissingPatterns, SampleStats
 from bayes_bmi.lavaan.model import Model
 
 __all__ = ["ModelData", "model_data", "structure_key"]
@@ -25,8 +25,27 @@ class ModelData:
     values: dict[str, np.ndarray]
 
 
-def model_data(model: Model, spec: ParamSpec, stats: SampleStats) -> ModelData:
-    """Data containers for one fit: sufficient statistics, fixed values and priors."""
+def model_data(
+    model: Model, spec: ParamSpec, stats: SampleStats, patterns: MissingPatterns | None = None
+) -> ModelData:
+    """Data containers for one fit: sufficient statistics, fixed values and priors.
+
+    Parameters
+    ----------
+    model : Model
+    spec : ParamSpec
+    stats : SampleStats
+        The complete cases' statistics; with ``patterns``, the EM estimates of the unrestricted
+        moments (used for fixed values only).
+    patterns : MissingPatterns, optional
+        Full information: the likelihood is summed over these missingness patterns
+        (``pattern_*`` containers: counts, number observed, variable order with the observed
+        ones first, means and covariance matrices padded to all variables).
+    """
+    if patterns is not None:
+        if patterns.names != model.ov_names:
+            raise ValueError("missingness patterns are not in the model's variable order")
+        return _with_patterns(model, spec, stats, patterns)
     try:
         s_chol = np.linalg.cholesky(stats.cov)
     except np.linalg.LinAlgError:
@@ -43,6 +62,29 @@ def model_data(model: Model, spec: ParamSpec, stats: SampleStats) -> ModelData:
         "sample_cov_chol": s_chol,
         "fixed_values": base,
         **spec.prior_arrays(),
+    }
+    return ModelData(values=values)
+
+
+def _with_patterns(
+    model: Model, spec: ParamSpec, stats: SampleStats, patterns: MissingPatterns
+) -> ModelData:
+    p = patterns.p
+    order = np.empty((patterns.npatterns, p), dtype=np.int64)
+    for k, obs in enumerate(patterns.observed):
+        order[k] = np.concatenate([np.flatnonzero(obs), np.flatnonzero(~obs)])
+    base = np.nan_to_num(base_values(model, stats), nan=0.0)
+    values = {
+        "n_obs": np.array([float(patterns.n)]),
+        "sample_mean": np.zeros(p),  # unused with patterns: the kernel reads pattern_*
+        "sample_cov_chol": np.eye(p),
+        "fixed_values": base,
+        **spec.prior_arrays(),
+        "pattern_counts": patterns.counts.astype(float),
+        "pattern_nobs": patterns.observed.sum(axis=1).astype(np.int64),
+        "pattern_order": order,
+        "pattern_mean": np.asarray(patterns.mean, dtype=float),
+        "pattern_cov": np.asarray(patterns.cov, dtype=float),
     }
     return ModelData(values=values)
 

@@ -10,11 +10,14 @@ mvn_suffstat_loglik_pt + prior_logp_pt``) and returns ``-inf`` where that model 
 implied covariance matrix that is not positive definite, a uniform prior's bounds).
 
 Layout of the integer buffer: a header of :data:`HEADER` numbers ``nparam, nrow, p, m,
-has_beta, nfree, ncorr, ncell``, then ``transform codes (nparam), prior family (nparam),
-free_rows, free_k (nfree), corr_rows, corr_k, corr_var_lhs, corr_var_rhs (ncorr)`` and the
-matrix cells ``table row, matrix code, row, col`` (``ncell`` x 4). The float buffer holds
+has_beta, nfree, ncorr, ncell, npat``, then ``transform codes (nparam), prior family (nparam),
+free_rows, free_k (nfree), corr_rows, corr_k, corr_var_lhs, corr_var_rhs (ncorr)``, the
+matrix cells ``table row, matrix code, row, col`` (``ncell`` x 4) and, with missing cells
+(``npat > 0``), per missingness pattern the number of observed variables (``npat``) and the
+variables' indices, observed ones first (``npat * p``). The float buffer holds
 ``n, base (nrow), ybar (p), chol(S) (p*p), constant lambda (p*m), prior a, b, c, on_var``
-(``nparam`` each).
+(``nparam`` each) and, with missing cells, per pattern its count (``npat``), mean
+(``npat * p``) and ML covariance matrix (``npat * p * p``), padded to all ``p`` variables.
 
 The gradient of the marginal log-likelihood ``l`` with ``d = ybar - mu`` and
 ``W = Sigma^-1 (S + d d') Sigma^-1 - Sigma^-1`` (never formed: only ``W G`` and the cells
@@ -26,6 +29,17 @@ of Theta are needed)::
 pushed through the matrices (an off-diagonal cell of a symmetric matrix counts twice: it
 fills both triangles), the rows (a covariance ``r sqrt(v1 v2)`` feeds its variances) and the
 transforms (``exp(2 z)`` variances, ``tanh(z)`` correlations).
+
+With missing cells (full information; the likelihood summed over missingness patterns) the
+same push-through starts from ``dl/dSigma`` and ``dl/dmu`` of the pattern likelihood, which by
+Fisher's identity equal the complete-data ones with the data's moments replaced by their
+conditional expectations: ``dl/dSigma = 1/2 (P T P - N P)`` and ``dl/dmu = P s``, with
+``P = Sigma^-1``, ``s`` the sum over cases of ``E[y - mu | observed]`` and ``T`` the sum of
+``E[(y - mu)(y - mu)' | observed]``. For a pattern with observed block ``O`` and missing block
+``M``, ``R = -P_MM^-1 P_MO`` regresses the missing on the observed deviations and
+``P_MM^-1`` is their conditional covariance, so the pattern's term costs ``|O|^2 |M|``, not a
+factorisation of ``Sigma_OO``: ``log|Sigma_OO| = log|Sigma| + log|P_MM|`` and
+``tr(Sigma_OO^-1 B) = tr(P_OO B) - tr(P_MM R B R')`` for ``B = cov_O + d d'``.
 """
 
 from __future__ import annotations
@@ -47,7 +61,7 @@ __all__ = [
     "logp_grad",
 ]
 
-HEADER = 8
+HEADER = 9
 MAT_CODES = {"lambda": 0, "theta": 1, "psi": 2, "beta": 3, "nu": 4, "alpha": 5}
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -298,6 +312,98 @@ def _gs_cell(r, c, k, a, linv_t, half_n):
 
 
 @_jitable
+def _fiml_parts(ints, floats, off, sigma, mu):
+    """Pattern log-likelihood, ``dl/dSigma`` (symmetric) and ``dl/dmu``; ``ok`` False if not PD.
+
+    See the module docstring: Fisher's identity with the conditional moments of each pattern's
+    missing block, from ``P = Sigma^-1`` and the pattern's sufficient statistics.
+    """
+    p = sigma.shape[0]
+    npat = ints[8]
+    lo, ok = _cholesky(sigma)
+    if not ok:
+        return -np.inf, sigma, mu, False
+    linv = _lower_inverse(lo)
+    prec = _tm(linv, linv)  # Sigma^-1
+    logdet = 0.0
+    for i in range(p):
+        logdet += 2.0 * math.log(lo[i, i])
+    o_nobs = off[3]
+    o_perm = o_nobs + npat
+    o_cnt = off[4]
+    o_mean = o_cnt + npat
+    o_cov = o_mean + npat * p
+    t_mat = np.zeros((p, p))
+    s_vec = np.zeros(p)
+    ll = 0.0
+    n_total = 0.0
+    for k in range(npat):
+        no = ints[o_nobs + k]
+        nm = p - no
+        perm = ints[o_perm + k * p : o_perm + (k + 1) * p]
+        nk = floats[o_cnt + k]
+        n_total += nk
+        mk = o_mean + k * p
+        ck = o_cov + k * p * p
+        e = np.empty(no)
+        b = np.empty((no, no))
+        for a in range(no):
+            ia = perm[a]
+            e[a] = floats[mk + ia] - mu[ia]
+        tr_pb = 0.0
+        for a in range(no):
+            ia = perm[a]
+            for c in range(no):
+                ic = perm[c]
+                v = floats[ck + ia * p + ic] + e[a] * e[c]
+                b[a, c] = v
+                t_mat[ia, ic] += nk * v
+                tr_pb += prec[ia, ic] * v
+            s_vec[ia] += nk * e[a]
+        term = no * LOG_2PI + logdet + tr_pb
+        if nm > 0:
+            pmm = np.empty((nm, nm))
+            for a in range(nm):
+                for c in range(nm):
+                    pmm[a, c] = prec[perm[no + a], perm[no + c]]
+            lm, okm = _cholesky(pmm)
+            if not okm:
+                return -np.inf, sigma, mu, False
+            lminv = _lower_inverse(lm)
+            q = _tm(lminv, lminv)  # P_MM^-1, the conditional covariance of the missing block
+            pmo = np.empty((nm, no))
+            for a in range(nm):
+                for c in range(no):
+                    pmo[a, c] = prec[perm[no + a], perm[c]]
+            r = -_mm(q, pmo)  # E[y_M - mu_M | y_O] = R (y_O - mu_O)
+            br = _mm(b, np.ascontiguousarray(r.T))  # B R'
+            rbr = _mm(r, br)
+            re = _mv(r, e)
+            tr_m = 0.0
+            for a in range(nm):
+                ia = perm[no + a]
+                s_vec[ia] += nk * re[a]
+                lmd = lm[a, a]
+                term += 2.0 * math.log(lmd)
+                for c in range(nm):
+                    ic = perm[no + c]
+                    t_mat[ia, ic] += nk * (rbr[a, c] + q[a, c])
+                    tr_m += pmm[a, c] * rbr[a, c]
+                for c in range(no):
+                    ic = perm[c]
+                    t_mat[ic, ia] += nk * br[c, a]
+                    t_mat[ia, ic] += nk * br[c, a]
+            term -= tr_m
+        ll -= 0.5 * nk * term
+    ptp = _mm(_mm(prec, t_mat), prec)
+    gmat = np.empty((p, p))
+    for i in range(p):
+        for j in range(p):
+            gmat[i, j] = 0.5 * (ptp[i, j] - n_total * prec[i, j])
+    return ll, gmat, _mv(prec, s_vec), True
+
+
+@_jitable
 def _loglik_grad_rows(rows, ints, floats, off, grows):
     """Marginal log-likelihood at ``rows``; adds its gradient in the rows to ``grows``."""
     nrow, p, m, ncell = ints[1], ints[2], ints[3], ints[7]
@@ -313,10 +419,19 @@ def _loglik_grad_rows(rows, ints, floats, off, grows):
         if not ok:
             return -np.inf
     g, sigma, mu = _moments(lam, theta, psi, a_inv, nu, alpha)
-    ybar = floats[1 + nrow : 1 + nrow + p]
-    ll, gsg, gmu, linv_t, k, a, ok = _loglik_parts(n, ybar, floats, 1 + nrow + p, sigma, mu, g)
-    if not ok or not math.isfinite(ll):
-        return -np.inf
+    missing = ints[8] > 0
+    if missing:
+        ll, gmat, gmu, ok = _fiml_parts(ints, floats, off, sigma, mu)
+        if not ok or not math.isfinite(ll):
+            return -np.inf
+        gsg = _mm(gmat, g)
+        linv_t, k, a = gmat, gmat, gmu  # unused on this path
+    else:
+        gmat = sigma  # unused on this path
+        ybar = floats[1 + nrow : 1 + nrow + p]
+        ll, gsg, gmu, linv_t, k, a, ok = _loglik_parts(n, ybar, floats, 1 + nrow + p, sigma, mu, g)
+        if not ok or not math.isfinite(ll):
+            return -np.inf
     dpsi = _tm(g, gsg)
     dg = _mm(gsg, psi)
     for i in range(p):
@@ -335,7 +450,7 @@ def _loglik_grad_rows(rows, ints, floats, off, grows):
         if mat == 0:
             grows[t] += dlam[r, c]
         elif mat == 1:
-            cell = _gs_cell(r, c, k, a, linv_t, 0.5 * n)
+            cell = gmat[r, c] if missing else _gs_cell(r, c, k, a, linv_t, 0.5 * n)
             grows[t] += cell if r == c else 2.0 * cell
         elif mat == 2:
             grows[t] += dpsi[r, c] if r == c else 2.0 * dpsi[r, c]
@@ -497,11 +612,15 @@ def _prior(z, ints, floats, grad):
 
 @_jitable
 def _offsets(ints):
-    nparam, nfree, ncorr = ints[0], ints[5], ints[6]
+    """Start of: free rows, correlation rows, matrix cells, pattern ints, pattern floats."""
+    nparam, nrow, p, m = ints[0], ints[1], ints[2], ints[3]
+    nfree, ncorr, ncell = ints[5], ints[6], ints[7]
     o_free = HEADER + 2 * nparam
     o_corr = o_free + 2 * nfree
     o_cell = o_corr + 4 * ncorr
-    return np.array([o_free, o_corr, o_cell])
+    o_pat = o_cell + 4 * ncell
+    o_patf = 1 + nrow + p + p * p + p * m + 4 * nparam
+    return np.array([o_free, o_corr, o_cell, o_pat, o_patf])
 
 
 @_jitable

@@ -17,7 +17,7 @@ from bayes_bmi.lavaan.model import Model
 __all__ = ["KernelData", "pack"]
 
 # the kernel's header length and matrix codes (kept equal to bayes.kernel's; a test checks)
-HEADER = 8
+HEADER = 9
 MAT_CODES = {"lambda": 0, "theta": 1, "psi": 2, "beta": 3, "nu": 4, "alpha": 5}
 
 
@@ -69,6 +69,7 @@ def pack(model: Model, spec: ParamSpec, data: ModelData) -> KernelData:
     cells = _cells(model)
     has_beta = int(any(name == "beta" for name in rep.mat))
     base = np.asarray(v["fixed_values"], dtype=float)
+    npat = int(v["pattern_counts"].size) if "pattern_counts" in v else 0
     header = [
         spec.size,
         base.size,
@@ -78,6 +79,7 @@ def pack(model: Model, spec: ParamSpec, data: ModelData) -> KernelData:
         spec.free_rows.size,
         spec.corr_rows.size,
         cells.shape[0],
+        npat,
     ]
     ints = np.concatenate(
         [
@@ -91,6 +93,11 @@ def pack(model: Model, spec: ParamSpec, data: ModelData) -> KernelData:
             spec.corr_var_lhs,
             spec.corr_var_rhs,
             cells.ravel(),
+            *(
+                [np.asarray(v["pattern_nobs"]), np.asarray(v["pattern_order"]).ravel()]
+                if npat
+                else []
+            ),
         ]
     ).astype(np.int64)
     floats = np.concatenate(
@@ -104,6 +111,15 @@ def pack(model: Model, spec: ParamSpec, data: ModelData) -> KernelData:
             np.asarray(v["prior_b"], dtype=float),
             np.asarray(v["prior_c"], dtype=float),
             np.asarray(v["prior_on_var"], dtype=float),
+            *(
+                [
+                    np.asarray(v["pattern_counts"], dtype=float),
+                    np.asarray(v["pattern_mean"], dtype=float).ravel(),
+                    np.asarray(v["pattern_cov"], dtype=float).ravel(),
+                ]
+                if npat
+                else []
+            ),
         ]
     )
     return KernelData(ints=ints, floats=floats, nparam=spec.size)

@@ -103,9 +103,13 @@ def casewise_loglik(
 ) -> np.ndarray:
     """Multivariate-normal log-density of every case under every draw.
 
+    A case with missing cells (NaN) gets the density of its observed values (the marginal of
+    its observed block), as full-information ML uses it.
+
     Parameters
     ----------
     y : numpy.ndarray, shape (n, p)
+        NaN where a value is missing.
     sigma : numpy.ndarray, shape (..., p, p)
     mu : numpy.ndarray, shape (..., p)
     chunk : int
@@ -117,6 +121,17 @@ def casewise_loglik(
     """
     lead = sigma.shape[:-2]
     p = sigma.shape[-1]
+    nan = np.isnan(y)
+    if nan.any():
+        out = np.empty((*lead, y.shape[0]))
+        masks, which = np.unique(~nan, axis=0, return_inverse=True)
+        for k, obs in enumerate(masks):
+            cases = np.flatnonzero(which.ravel() == k)
+            idx = np.flatnonzero(obs)
+            out[..., cases] = casewise_loglik(
+                y[np.ix_(cases, idx)], sigma[..., idx[:, None], idx], mu[..., idx], chunk
+            )
+        return out
     sig = sigma.reshape(-1, p, p)
     m = mu.reshape(-1, p)
     n = y.shape[0]
@@ -176,7 +191,8 @@ def factor_score_draws(
     """Draws of the latent variables of every case from their conditional distribution.
 
     For each parameter draw, ``eta | y ~ N(E[eta] + C Sigma^-1 (y - mu), Veta - C Sigma^-1 C')``
-    with ``C = Cov(eta, y) = Veta Lambda'``.
+    with ``C = Cov(eta, y) = Veta Lambda'``; a case with missing cells (NaN) is conditioned on
+    its observed values only (``Sigma`` and ``C`` restricted to them).
 
     Returns
     -------
@@ -187,16 +203,20 @@ def factor_score_draws(
     nlv = len(rep.lv_names)
     n = y.shape[0]
     out = np.empty((flat.shape[0], n, nlv))
+    masks, which = np.unique(~np.isnan(y), axis=0, return_inverse=True)
+    groups = [(np.flatnonzero(which.ravel() == k), np.flatnonzero(m)) for k, m in enumerate(masks)]
     for s in range(flat.shape[0]):
         mats = fill_matrices(rep, flat[s])
         sigma, mu = implied_moments(mats)
         veta = mats.eta_cov()
         c = (veta @ mats.lambda_.T)[:nlv]
-        gain = np.linalg.solve(sigma, c.T).T  # nlv x p
-        mean = mats.eta_mean()[:nlv] + (y - mu) @ gain.T
-        cov = veta[:nlv, :nlv] - gain @ c.T
-        chol = np.linalg.cholesky(0.5 * (cov + cov.T) + 1e-12 * np.eye(nlv))
-        out[s] = mean + rng.standard_normal((n, nlv)) @ chol.T
+        noise = rng.standard_normal((n, nlv))
+        for cases, obs in groups:
+            gain = np.linalg.solve(sigma[np.ix_(obs, obs)], c[:, obs].T).T  # nlv x |O|
+            mean = mats.eta_mean()[:nlv] + (y[np.ix_(cases, obs)] - mu[obs]) @ gain.T
+            cov = veta[:nlv, :nlv] - gain @ c[:, obs].T
+            chol = np.linalg.cholesky(0.5 * (cov + cov.T) + 1e-12 * np.eye(nlv))
+            out[s, cases] = mean + noise[cases] @ chol.T
     return out.reshape(*rows.shape[:-1], n, nlv)
 
 

@@ -3,7 +3,8 @@
 Stages of :func:`fit_bayes`:
 
 1. the model with a mean structure (the Bayesian model always has one, as in blavaan);
-2. the ML fit of the same model (start values and the frequentist cross-check);
+2. the ML fit of the same model (start values and the frequentist cross-check); with missing
+   cells, full-information ML, and the likelihood summed over missingness patterns;
 3. the compiled model: for nutpie (the default) one numba kernel for every model
    (:mod:`bayes_bmi.bayes.kernel`, the structure is data), loaded from an on-disk cache
    (:mod:`bayes_bmi.bayes.compiled`) and fed one fit's buffers; for PyMC's NUTS the PyMC model
@@ -36,9 +37,10 @@ from bayes_bmi.bayes.posterior import (
     std_all_draws,
 )
 from bayes_bmi.bayes.priors import FAMILIES, Prior, sample_prior
-from bayes_bmi.data import SampleStats
+from bayes_bmi.data import MissingPatterns, SampleStats
+from bayes_bmi.errors import OptionError
 from bayes_bmi.lavaan.model import Model, specify
-from bayes_bmi.ml.fit import MLResult, fit_ml, model_stats
+from bayes_bmi.ml.fit import MLResult, fit_ml, model_stats, resolve_missing
 
 __all__ = [
     "BayesResult",
@@ -182,8 +184,10 @@ class BayesResult:
         The model as fitted (with its mean structure).
     spec : ParamSpec
     stats : SampleStats
+        The complete cases' statistics; with missing cells (``missing == "fiml"``) the EM
+        estimates of the unrestricted means and covariances, ``n`` the cases used.
     ml : MLResult
-        The ML fit of the same model.
+        The ML fit of the same model (full-information ML with missing cells).
     idata : xarray.DataTree
         Groups ``posterior`` (``z``, ``theta``, ``defined``, ``std_all``), ``sample_stats``,
         ``log_likelihood`` (``y``: chain, draw, case; computed when read), ``prior``
@@ -202,6 +206,12 @@ class BayesResult:
     idata: xr.DataTree
     summary: pd.DataFrame
     diagnostics: dict = field(default_factory=dict)
+    patterns: MissingPatterns | None = None
+
+    @property
+    def missing(self) -> str:
+        """``"fiml"`` (the likelihood summed over missingness patterns) or ``"listwise"``."""
+        return "fiml" if self.patterns is not None else "listwise"
 
     @property
     def converged(self) -> bool:
@@ -426,6 +436,7 @@ def fit_bayes(
     cache: CompileCache | None = None,
     factor_scores: bool = False,
     source: str = "data",
+    missing: str | None = None,
 ) -> BayesResult:
     """Fit a model by NUTS with the latent variables integrated out.
 
@@ -433,7 +444,7 @@ def fit_bayes(
     ----------
     model : Model
     data : pandas.DataFrame
-        Raw data (listwise deletion on the model's variables).
+        Raw data.
     config : SamplerConfig, optional
     priors : dict, optional
         Default prior per kind (``lambda``, ``beta``, ``theta``, ...) replacing blavaan's.
@@ -443,19 +454,40 @@ def fit_bayes(
         Also draw the latent variables of every case (``posterior/factor_scores``).
     source : str
         Name of the data, for messages.
+    missing : {"fiml", "listwise"} or None
+        ``"fiml"``: every observed cell is used, the likelihood summed over missingness
+        patterns (blavaan's default, ``missing = "ml"``), with start values from the
+        full-information ML fit; ``"listwise"``: complete cases only. ``None`` (default):
+        ``"fiml"`` when the model's variables have missing cells.
 
     Returns
     -------
     BayesResult
+
+    Raises
+    ------
+    OptionError
+        An unknown ``missing``, or ``"fiml"`` with the PyMC sampler (which has no pattern
+        likelihood).
     """
     config = config or SamplerConfig()
     model = bayesian_model(model)
-    stats = model_stats(model, data, source)
+    method = resolve_missing(model, data, missing, source)
+    if method == "fiml" and config.sampler == "pymc":
+        raise OptionError(
+            "the PyMC sampler has no full-information likelihood for missing cells: use the "
+            "default sampler (nutpie) or missing='listwise'"
+        )
     t0 = time.perf_counter()
-    ml = fit_ml(model, stats, source=source)
+    if method == "fiml":
+        ml = fit_ml(model, data, source=source, missing="fiml")
+        stats, patterns = ml.stats, ml.patterns
+    else:
+        stats, patterns = model_stats(model, data, source), None
+        ml = fit_ml(model, stats, source=source)
     ml_s = time.perf_counter() - t0
     spec = param_spec(model, priors)
-    mdata = model_data(model, spec, stats)
+    mdata = model_data(model, spec, stats, patterns)
     base = mdata.values["fixed_values"]
     pt = model.partable
     rep = model.representation
@@ -490,8 +522,11 @@ def fit_bayes(
     if def_idx.size:
         rows_full[..., def_idx] = defined
     std_all = std_all_draws(pt, rep, rows_full)[..., sum_idx]
-    complete = data[list(model.ov_names)].apply(pd.to_numeric, errors="coerce").dropna()
-    y = complete.to_numpy(dtype=float)
+    if patterns is None:
+        used = data[list(model.ov_names)].apply(pd.to_numeric, errors="coerce").dropna()
+        y, case_index = used.to_numpy(dtype=float), used.index.to_numpy()
+    else:
+        y, case_index = patterns.values, np.asarray(patterns.rows)
     loglik = casewise_loglik_variable(rep, rows, y)  # computed when read
 
     names_def = list(pt["lhs"].to_numpy()[def_idx])
@@ -518,7 +553,7 @@ def fit_bayes(
         post["factor_scores"] = xr.DataArray(
             fs,
             dims=("chain", "draw", "case", "latent"),
-            coords={"case": complete.index.to_numpy(), "latent": list(rep.lv_names)},
+            coords={"case": case_index, "latent": list(rep.lv_names)},
         )
     prior = _prior_group(spec, model, base, z.shape[0] * z.shape[1], config.seed)
     prior_ds = xr.Dataset(
@@ -535,12 +570,12 @@ def fit_bayes(
         coords={
             "chain": coords["chain"],
             "draw": coords["draw"],
-            "case": complete.index.to_numpy(),
+            "case": case_index,
         },
     )
     obs_ds = xr.Dataset(
-        {"y": (("case", "variable"), y)},
-        coords={"case": complete.index.to_numpy(), "variable": list(model.ov_names)},
+        {"y": (("case", "variable"), y)},  # NaN where a cell is missing
+        coords={"case": case_index, "variable": list(model.ov_names)},
     )
     const_ds = xr.Dataset(
         {
@@ -585,12 +620,28 @@ def fit_bayes(
             "summary_seconds": summary_s,
             "n_obs": stats.n,
             "n_dropped": stats.n_dropped,
+            "missing": method,
+            **(
+                {
+                    "n_patterns": patterns.npatterns,
+                    "n_missing_cells": patterns.n_missing,
+                }
+                if patterns is not None
+                else {}
+            ),
             "ml_converged": ml.converged,
             "ml_warnings": list(ml.warnings),
         }
     )
     return BayesResult(
-        model=model, spec=spec, stats=stats, ml=ml, idata=idata, summary=summary, diagnostics=diag
+        model=model,
+        spec=spec,
+        stats=stats,
+        ml=ml,
+        idata=idata,
+        summary=summary,
+        diagnostics=diag,
+        patterns=patterns,
     )
 
 
