@@ -337,8 +337,10 @@ def _chol_flat(a, n, lo):
 
 @_jitable
 def _inv_from_chol_flat(lo, n, out):
-    """``(L L')^-1`` into ``out`` from the row-major Cholesky factor ``lo`` (overwritten by
-    ``L^-1``); returns ``log|L L'|``."""
+    """``(L L')^-1`` into ``out``; returns ``log|L L'|``.
+
+    ``lo`` is the row-major Cholesky factor ``L`` (``n x n``); it is overwritten by ``L^-1``.
+    """
     logdet = 0.0
     for i in range(n):
         logdet += 2.0 * math.log(lo[i * n + i])
