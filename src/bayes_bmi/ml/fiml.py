@@ -190,45 +190,10 @@ def em_saturated(
     iterations : int
     converged : bool
     """
-    p, n = pat.p, pat.n
-    y = pat.values
-    mu = np.nanmean(y, axis=0)
-    sigma = np.diag(np.nanmean((y - mu) ** 2, axis=0))
-    # per pattern: sums of the observed values and of their cross-products
-    sums = pat.mean * pat.counts[:, None]
-    cross = (pat.cov + np.einsum("ka,kb->kab", pat.mean, pat.mean)) * pat.counts[:, None, None]
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is reported after the loop
-        t1 = np.zeros(p)
-        t2 = np.zeros((p, p))
-        for k, obs in enumerate(pat.index):
-            nk = pat.counts[k]
-            mis = np.flatnonzero(~pat.observed[k])
-            so, co = sums[k, obs], cross[k][np.ix_(obs, obs)]
-            if mis.size == 0:
-                t1 += so
-                t2 += co
-                continue
-            b = np.linalg.solve(sigma[np.ix_(obs, obs)], sigma[np.ix_(obs, mis)]).T
-            a = mu[mis] - b @ mu[obs]
-            sm = nk * a + b @ so  # sum of the conditional means of the missing values
-            cmo = np.outer(a, so) + b @ co  # sum of E[y_mis] y_obs'
-            cmm = b @ co @ b.T + np.outer(b @ so, a) + np.outer(a, b @ so) + nk * np.outer(a, a)
-            cmm += nk * (sigma[np.ix_(mis, mis)] - b @ sigma[np.ix_(obs, mis)])
-            t1[obs] += so
-            t1[mis] += sm
-            t2[np.ix_(obs, obs)] += co
-            t2[np.ix_(mis, obs)] += cmo
-            t2[np.ix_(obs, mis)] += cmo.T
-            t2[np.ix_(mis, mis)] += cmm
-        mu_new = t1 / n
-        sigma_new = t2 / n - np.outer(mu_new, mu_new)
-        sigma_new = 0.5 * (sigma_new + sigma_new.T)
-        delta = max(np.max(np.abs(mu_new - mu)), np.max(np.abs(sigma_new - sigma)))
-        mu, sigma = mu_new, sigma_new
-        if delta < tol:
-            return mu, sigma, it, True
-    return mu, sigma, it, False
+    mu, sigma, it, ok = em_saturated_batch(
+        pat, pat.mean[None], pat.cov[None], max_iter=max_iter, tol=tol
+    )
+    return mu[0], sigma[0], int(it[0]), bool(ok[0])
 
 
 def casewise_loglik(pat: MissingPatterns, sigma: np.ndarray, mu: np.ndarray) -> np.ndarray:
