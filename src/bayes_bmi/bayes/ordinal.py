@@ -1,0 +1,254 @@
+"""Ordered-category (Likert) items: their data, the theta parameterisation and kernel buffers.
+
+Numpy and pandas only (no numba): what :mod:`bayes_bmi.bayes.ordinal_sampling` needs before
+it loads the compiled kernel of :mod:`bayes_bmi.bayes.ordinal_kernel`.
+
+* :func:`ordinal_data`: each item's categories are its sorted distinct integer values, coded
+  ``0..K`` (``K`` thresholds); an item with one category or more than :data:`MAX_CATEGORIES`
+  is an error that says so; missing cells are coded ``-1`` (the likelihood skips them).
+* :func:`theta_model`: the model in the theta parameterisation: the residual variance of every
+  ordered item fixed to 1 and its intercept to 0 (the thresholds carry the location, the unit
+  residual the scale), the rest as written.
+* :func:`pack_ordinal`: the kernel's buffers (the continuous kernel's for the model part,
+  then the categories, the data and the thresholds' priors).
+
+Prior on the thresholds: ``normal(0, 1.5)`` on each threshold (blavaan's default ``tau``
+prior), on the natural scale of the ordered thresholds, with the log-Jacobian of the ordered
+transform (``tau_1 = w_1``, ``tau_c = tau_c-1 + exp(w_c)``) added; i.e. independent normals
+restricted to increasing values. ``priors={"tau": Prior("normal", (m, s))}`` changes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayes_bmi.bayes.inputs import ModelData
+from bayes_bmi.bayes.kernel_data import KernelData, pack
+from bayes_bmi.bayes.parameters import ParamSpec
+from bayes_bmi.bayes.priors import Prior, PriorError
+from bayes_bmi.data import DataError
+from bayes_bmi.errors import OptionError
+from bayes_bmi.lavaan.model import Model
+from bayes_bmi.lavaan.representation import free_map, represent
+
+__all__ = [
+    "DEFAULT_TAU_PRIOR",
+    "MAX_CATEGORIES",
+    "OrdinalData",
+    "ordered_names",
+    "ordinal_data",
+    "pack_ordinal",
+    "theta_model",
+    "threshold_names",
+]
+
+MAX_CATEGORIES = 15
+DEFAULT_TAU_PRIOR = Prior("normal", (0.0, 1.5))
+
+
+@dataclass(frozen=True, eq=False)
+class OrdinalData:
+    """Ordered items coded ``0..K_j``.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The items, in model order.
+    categories : tuple of numpy.ndarray
+        Each item's categories (its sorted distinct values).
+    codes : numpy.ndarray of int64, shape (n, p)
+        Category index per cell, ``-1`` where missing.
+    case_index : numpy.ndarray
+        The data's row labels of the cases used (those with at least one observed item).
+    """
+
+    names: tuple[str, ...]
+    categories: tuple[np.ndarray, ...]
+    codes: np.ndarray
+    case_index: np.ndarray
+
+    @property
+    def n_thresholds(self) -> np.ndarray:
+        """Number of thresholds of each item (categories - 1)."""
+        return np.array([c.size - 1 for c in self.categories], dtype=np.int64)
+
+    @property
+    def n(self) -> int:
+        """Number of cases."""
+        return self.codes.shape[0]
+
+
+def ordered_names(model: Model, ordered: bool | str | list[str] | tuple[str, ...]) -> list[str]:
+    """The model's ordered items from ``True`` (all), a name or a list of names.
+
+    Raises
+    ------
+    OptionError
+        A name that is not an observed variable of the model, or none at all.
+    """
+    ov = list(model.ov_names)
+    if ordered is True:
+        return ov
+    if ordered is False or ordered is None:
+        return []
+    names = [ordered] if isinstance(ordered, str) else list(ordered)
+    unknown = [v for v in names if v not in ov]
+    if unknown:
+        raise OptionError(
+            f"ordered: {', '.join(map(str, unknown))} not observed variable(s) of the model. "
+            f"Must be among: {', '.join(ov)}"
+        )
+    return [v for v in ov if v in names]
+
+
+def ordinal_data(df: pd.DataFrame, names: list[str] | tuple[str, ...], source: str) -> OrdinalData:
+    """Code each item's values as category indices.
+
+    Raises
+    ------
+    DataError
+        A missing column, a value that is not a whole number, an item with a single category
+        or more than :data:`MAX_CATEGORIES`, or no case with an observed item.
+    """
+    missing_cols = [v for v in names if v not in df.columns]
+    if missing_cols:
+        raise DataError(f"{source}: no column(s) {', '.join(missing_cols)} for the ordered items")
+    values = df[list(names)].apply(pd.to_numeric, errors="coerce")
+    for v in names:
+        bad = df[v].notna() & values[v].isna()
+        if bad.any():
+            raise DataError(
+                f"{source}: ordered item {v} has values that are not numbers "
+                f"(e.g. {df[v][bad].iloc[0]!r})"
+            )
+    keep = values.notna().any(axis=1).to_numpy()
+    values = values[keep]
+    if values.empty:
+        raise DataError(f"{source}: no case has an observed ordered item")
+    x = values.to_numpy(dtype=float)
+    codes = np.full(x.shape, -1, dtype=np.int64)
+    cats = []
+    for j, v in enumerate(names):
+        col = x[:, j]
+        obs = ~np.isnan(col)
+        levels = np.unique(col[obs])
+        if np.any(levels != np.round(levels)):
+            raise DataError(
+                f"{source}: ordered item {v} has values that are not whole numbers "
+                f"(e.g. {levels[levels != np.round(levels)][0]:g}); categories must be integers"
+            )
+        if levels.size < 2:
+            raise DataError(
+                f"{source}: ordered item {v} has a single category ({levels[0]:g}); an item "
+                "needs at least two observed categories"
+            )
+        if levels.size > MAX_CATEGORIES:
+            raise DataError(
+                f"{source}: ordered item {v} has {levels.size} categories (more than "
+                f"{MAX_CATEGORIES}); treat it as continuous"
+            )
+        codes[obs, j] = np.searchsorted(levels, col[obs])
+        cats.append(levels)
+    return OrdinalData(tuple(names), tuple(cats), codes, values.index.to_numpy())
+
+
+def threshold_names(odata: OrdinalData) -> list[tuple[str, str]]:
+    """``(item, "t1")``, ``(item, "t2")``, ... for every threshold (lavaan's ``x1 | t1``)."""
+    return [(v, f"t{c + 1}") for v, k in zip(odata.names, odata.n_thresholds) for c in range(k)]
+
+
+def _check_structure(model: Model, ordered: list[str]) -> None:
+    """Refuse what the kernel cannot fit (with the reason and what to do)."""
+    ov = list(model.ov_names)
+    rest = [v for v in ov if v not in ordered]
+    if rest:
+        raise OptionError(
+            "the Bayesian ordinal model needs every observed variable ordered for now; "
+            f"{', '.join(rest)} would be continuous (mixed models are not supported yet): "
+            "use ordered=True"
+        )
+    rep = model.representation
+    if rep.dummy:
+        raise OptionError(
+            "the Bayesian ordinal model supports ordered items as indicators of latent "
+            f"variables only; {', '.join(rep.dummy)} appear(s) in the structural part"
+        )
+    pt = model.partable
+    for lhs, op, rhs in zip(pt["lhs"], pt["op"], pt["rhs"], strict=True):
+        if op == "~~" and lhs != rhs and lhs in ov and rhs in ov:
+            raise OptionError(
+                f"residual covariance {lhs} ~~ {rhs} between ordered items is not supported "
+                "by the Bayesian ordinal model (the items are independent given the latent "
+                "variables)"
+            )
+
+
+def theta_model(model: Model, ordered: list[str]) -> Model:
+    """The model with the theta parameterisation's constraints on the ordered items.
+
+    Each ordered item's residual variance is fixed to 1 and its intercept to 0; the other
+    free parameters keep their order (their indices are renumbered). ``model`` must have a
+    mean structure. The model's ``text`` is kept as written.
+
+    Raises
+    ------
+    OptionError
+        Mixed (ordered and continuous) items, ordered items in the structural part, or
+        residual covariances between ordered items.
+    """
+    _check_structure(model, ordered)
+    pt = model.partable.copy()
+    ords = set(ordered)
+    lhs, op, rhs = pt["lhs"].to_numpy(), pt["op"].to_numpy(), pt["rhs"].to_numpy()
+    free = pt["free"].to_numpy().copy()
+    ustart = pt["ustart"].to_numpy(dtype=float).copy()
+    for i in range(len(pt)):
+        if lhs[i] in ords and ((op[i] == "~~" and rhs[i] == lhs[i]) or op[i] == "~1"):
+            free[i] = 0
+            ustart[i] = 1.0 if op[i] == "~~" else 0.0
+    old = free[free > 0]
+    first: dict[int, int] = {}  # renumbered in order of appearance; shared labels stay shared
+    for o in old:
+        first.setdefault(int(o), len(first) + 1)
+    free[free > 0] = [first[int(o)] for o in old]
+    pt["free"] = free
+    pt["ustart"] = ustart
+    rep = represent(pt, meanstructure=True)
+    return dataclasses.replace(model, partable=pt, representation=rep, free=free_map(pt, rep))
+
+
+def tau_prior(priors: dict[str, Prior] | None) -> Prior:
+    """The thresholds' prior (``priors["tau"]`` or :data:`DEFAULT_TAU_PRIOR`); normal only."""
+    prior = (priors or {}).get("tau", DEFAULT_TAU_PRIOR)
+    if prior.family != "normal":
+        raise PriorError(f"the thresholds' prior must be normal(mean, sd), not {prior}")
+    return prior
+
+
+def pack_ordinal(
+    model: Model, spec: ParamSpec, mdata: ModelData, odata: OrdinalData, prior: Prior
+) -> KernelData:
+    """The ordinal kernel's buffers (see :mod:`bayes_bmi.bayes.ordinal_kernel`).
+
+    ``KernelData.nparam`` is the length of ``z``: the model's parameters, the thresholds and
+    ``n * m`` standardised latent values.
+    """
+    if tuple(odata.names) != tuple(model.ov_names):
+        raise ValueError("the ordinal data are not in the model's variable order")
+    if "pattern_totals" in mdata.values:
+        raise ValueError("the ordinal kernel takes no missingness patterns (it skips cells)")
+    base = pack(model, spec, mdata)
+    k = odata.n_thresholds
+    nthr = int(k.sum())
+    start = np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)
+    ints = np.concatenate(
+        [base.ints, np.array([odata.n, nthr], dtype=np.int64), k, start, odata.codes.ravel()]
+    ).astype(np.int64)
+    mean, sd = prior.params
+    floats = np.concatenate([base.floats, np.full(nthr, mean), np.full(nthr, sd)])
+    m = model.representation.m
+    return KernelData(ints=ints, floats=floats, nparam=spec.size + nthr + odata.n * m)

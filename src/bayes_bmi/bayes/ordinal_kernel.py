@@ -1,0 +1,422 @@
+"""The log posterior of the cumulative-probit (ordinal) SEM and its gradient, compiled once.
+
+The model (theta parameterisation; every observed variable an ordered item)::
+
+    y*_ij = nu_j + lambda_j' eta_i + eps_ij,   eps_ij ~ N(0, 1)
+    y_ij = c  <=>  tau_j,c-1 < y*_ij <= tau_jc      (tau_j0 = -inf, tau_jK = +inf)
+    eta_i = (I - B)^-1 (alpha + L u_i),  L L' = Psi,  u_i ~ N(0, I)   (non-centred)
+
+so ``P(y_ij = c | eta_i) = Phi(tau_jc - mu_ij) - Phi(tau_j,c-1 - mu_ij)`` with
+``mu_ij = nu_j + lambda_j' eta_i``. The latent variables are augmented (sampled with the
+parameters, ``n * m`` of them), the latent responses are not: given ``eta_i`` the items are
+independent and each contributes one difference of normal CDFs, computed on the log scale
+in the tails (:func:`_log_diff_ndtr`). The residual variances of the items are fixed to 1 and
+their intercepts to 0 by the caller; the kernel reads ``nu`` and ``Lambda`` and ignores
+``Theta``.
+
+Thresholds are sampled through an ordered transform: ``tau_j1 = w_j1``,
+``tau_jc = tau_j,c-1 + exp(w_jc)``; their prior is a normal density on each threshold's
+natural value (blavaan's default ``normal(0, 1.5)``) plus the transform's log-Jacobian
+``sum_{c >= 2} w_jc``, i.e. independent normals restricted to ordered values.
+
+Unconstrained vector ``z``: the model's parameters (as in :mod:`bayes_bmi.bayes.kernel`),
+then the raw thresholds (``nthr``, item by item), then ``u`` (``n * m``, case by case).
+
+Buffers: the continuous kernel's buffers of the same model (without missing-data patterns;
+its data summaries are not read), followed by the ordinal part. Integers: ``n, nthr``, per
+item its number of thresholds ``K_j`` (``p``) and the start of its thresholds in the
+threshold vector (``p``), then the data as category codes ``0..K_j`` (``n * p``, case by case;
+``-1`` for a missing cell, which is skipped: the likelihood of the observed cells). Floats:
+each threshold's prior mean and sd (``nthr`` each). One compiled program serves every
+ordinal model and data set.
+
+Gradient: with ``D_ij = dl/dmu_ij``, ``zeta_i = alpha + L u_i`` and ``eta_i = A^-1 zeta_i``
+(``A = I - B``)::
+
+    dl/dnu_j = sum_i D_ij,   dl/dLambda_jk = sum_i D_ij eta_ik,
+    dzeta_i = A^-T Lambda' D_i,   dl/dalpha = sum_i dzeta_i,   dl/dB = sum_i dzeta_i eta_i',
+    dl/dL = lower(sum_i dzeta_i u_i'),   dl/du_i = L' dzeta_i,
+
+and ``dl/dPsi`` from ``dl/dL`` by the Cholesky factor's reverse mode (:func:`_chol_backward`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import carray, njit
+
+from bayes_bmi.bayes.kernel import (
+    _OPTS,
+    EXPAND_SIGNATURE,
+    HEADER,
+    LOG_2PI,
+    LOGP_SIGNATURE,
+    _as_pointer,
+    _cholesky,
+    _inverse,
+    _jitable,
+    _lower_inverse,
+    _matrices,
+    _offsets,
+    _prior,
+    _rows,
+    _rows_grad_to_z,
+)
+
+__all__ = [
+    "EXPAND_SIGNATURE",
+    "LOGP_SIGNATURE",
+    "expand_callback",
+    "log_diff_ndtr",
+    "logp_callback",
+    "logp_grad",
+]
+
+INV_SQRT2 = 1.0 / math.sqrt(2.0)
+HALF_LOG_2PI = 0.5 * LOG_2PI
+
+
+@_jitable
+def _log_ndtr(x: float) -> float:
+    """``log Phi(x)``, accurate in both tails."""
+    if x > 0.0:
+        return math.log1p(-0.5 * math.erfc(x * INV_SQRT2))
+    if x > -30.0:
+        return math.log(0.5 * math.erfc(-x * INV_SQRT2))
+    # asymptotic series of the Mills ratio (erfc underflows below about -38)
+    x2 = 1.0 / (x * x)
+    return -0.5 * x * x - math.log(-x) - HALF_LOG_2PI + math.log1p(-x2 * (1.0 - 3.0 * x2))
+
+
+@_jitable
+def _log1mexp(d: float) -> float:
+    """``log(1 - exp(d))`` for ``d <= 0``."""
+    if d > -0.6931471805599453:
+        return math.log(-math.expm1(d))
+    return math.log1p(-math.exp(d))
+
+
+@_jitable
+def _log_diff_ndtr(a: float, b: float, lo_inf: bool, hi_inf: bool) -> float:
+    """``log(Phi(b) - Phi(a))`` for ``a < b``; ``lo_inf``/``hi_inf``: ``a = -inf``/``b = inf``.
+
+    Both tails are taken where they are accurate: below zero ``log Phi(b) + log(1 -
+    Phi(a) / Phi(b))``, above zero the same on ``(-b, -a)``, across zero ``erf``.
+    """
+    if lo_inf and hi_inf:
+        return 0.0
+    if lo_inf:
+        return _log_ndtr(b)
+    if hi_inf:
+        return _log_ndtr(-a)
+    if b <= 0.0:
+        lb = _log_ndtr(b)
+        return lb + _log1mexp(_log_ndtr(a) - lb)
+    if a >= 0.0:
+        lb = _log_ndtr(-a)
+        return lb + _log1mexp(_log_ndtr(-b) - lb)
+    return math.log(0.5 * (math.erf(b * INV_SQRT2) - math.erf(a * INV_SQRT2)))
+
+
+@_jitable
+def _ord_offsets(ints, off):
+    """Start of the ordinal integers and floats (after the continuous buffers)."""
+    return off[3], off[4]
+
+
+@_jitable
+def _thresholds(z, ints, floats, oi, of, nparam, grad):
+    """Natural thresholds from their raw values; adds the prior (+ Jacobian) and its gradient.
+
+    Returns the thresholds and the log-prior. ``grad`` receives the prior's gradient in the
+    raw values; the likelihood's is pushed through :func:`_thresholds_grad`.
+    """
+    p, nthr = ints[2], ints[oi + 1]
+    tau = np.empty(nthr)
+    lp = 0.0
+    for j in range(p):
+        kj, start = ints[oi + 2 + j], ints[oi + 2 + p + j]
+        for c in range(kj):
+            k = start + c
+            w = z[nparam + k]
+            if c == 0:
+                tau[k] = w
+            else:
+                tau[k] = tau[k - 1] + math.exp(w)
+                lp += w  # log-Jacobian
+    dtau = np.zeros(nthr)
+    for k in range(nthr):
+        mean, sd = floats[of + k], floats[of + nthr + k]
+        t = (tau[k] - mean) / sd
+        lp += -0.5 * t * t - math.log(sd) - HALF_LOG_2PI
+        dtau[k] = -t / sd
+    _thresholds_grad(z, ints, oi, nparam, tau, dtau, grad)
+    for j in range(p):
+        kj, start = ints[oi + 2 + j], ints[oi + 2 + p + j]
+        for c in range(1, kj):
+            grad[nparam + start + c] += 1.0
+    return tau, lp
+
+
+@_jitable
+def _thresholds_grad(z, ints, oi, nparam, tau, dtau, grad):
+    """Push a gradient in the natural thresholds to their raw values (adds to ``grad``)."""
+    p = ints[2]
+    for j in range(p):
+        kj, start = ints[oi + 2 + j], ints[oi + 2 + p + j]
+        acc = 0.0
+        for c in range(kj - 1, -1, -1):  # d tau_c' / d w_c = exp(w_c) for every c' >= c
+            k = start + c
+            acc += dtau[k]
+            grad[nparam + k] += acc if c == 0 else acc * (tau[k] - tau[k - 1])
+
+
+@_jitable
+def _chol_backward(lo, dlo):
+    """Symmetric ``dl/dPsi`` from ``dl/dL`` for ``Psi = L L'`` (lower ``L``).
+
+    ``S = L^-T Phi(L' dL) L^-1`` with ``Phi`` the lower triangle, diagonal halved; the
+    symmetric gradient is ``(S + S') / 2`` (each cell of both triangles counted once).
+    """
+    m = lo.shape[0]
+    prod = np.dot(np.ascontiguousarray(lo.T), dlo)
+    phi = np.zeros((m, m))
+    for i in range(m):
+        for j in range(i):
+            phi[i, j] = prod[i, j]
+        phi[i, i] = 0.5 * prod[i, i]
+    linv = _lower_inverse(lo)
+    s = np.dot(np.dot(np.ascontiguousarray(linv.T), phi), linv)
+    out = np.empty((m, m))
+    for i in range(m):
+        for j in range(m):
+            out[i, j] = 0.5 * (s[i, j] + s[j, i])
+    return out
+
+
+@_jitable
+def _loadings(lam):
+    """Non-zero loadings as ``(item, factor)`` pairs (``Lambda`` is sparse)."""
+    p, m = lam.shape
+    count = 0
+    for j in range(p):
+        for k in range(m):
+            if lam[j, k] != 0.0:
+                count += 1
+    pairs = np.empty((count, 2), dtype=np.int64)
+    q = 0
+    for j in range(p):
+        for k in range(m):
+            if lam[j, k] != 0.0:
+                pairs[q, 0] = j
+                pairs[q, 1] = k
+                q += 1
+    return pairs
+
+
+@_jitable
+def _cell(a, b, lo_inf, hi_inf):
+    """Log-probability of one cell and its derivatives in the lower and upper bound."""
+    lp = _log_diff_ndtr(a, b, lo_inf, hi_inf)
+    da = 0.0 if lo_inf else -math.exp(-0.5 * a * a - HALF_LOG_2PI - lp)
+    db = 0.0 if hi_inf else math.exp(-0.5 * b * b - HALF_LOG_2PI - lp)
+    return lp, da, db
+
+
+@_jitable
+def _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau):
+    """Log-likelihood and log-prior of ``u`` over cases; accumulates every gradient.
+
+    ``mats`` = ``(lam, nu, alpha)``; ``gmats`` = ``(dlam, dnu, dalpha, dbeta, dlo)``, the
+    gradient accumulators, added to in place. Its loops cost ``n * (p + nnz(Lambda) + m^2)``
+    plus one difference of normal CDFs per observed cell (about 80 lines: the per-case work is
+    kept in one loop so that nothing is allocated per case).
+    """
+    lam, nu, alpha = mats
+    dlam, dnu, dalpha, dbeta, dlo = gmats
+    p, m, nparam = ints[2], ints[3], ints[0]
+    n, nthr = ints[oi], ints[oi + 1]
+    kvec = ints[oi + 2 : oi + 2 + p]
+    start = ints[oi + 2 + p : oi + 2 + 2 * p]
+    oy = oi + 2 + 2 * p
+    ou = nparam + nthr
+    pairs = _loadings(lam)
+    zeta = np.empty(m)
+    eta = np.empty(m)
+    mu = np.empty(p)
+    dmu = np.empty(p)
+    deta = np.empty(m)
+    dzeta = np.empty(m)
+    ll = 0.0
+    for i in range(n):
+        u = z[ou + i * m : ou + (i + 1) * m]
+        for r in range(m):
+            s = alpha[r]
+            for c in range(r + 1):
+                s += lo[r, c] * u[c]
+            zeta[r] = s
+        if has_beta:
+            for r in range(m):
+                s = 0.0
+                for c in range(m):
+                    s += a_inv[r, c] * zeta[c]
+                eta[r] = s
+        else:
+            for r in range(m):
+                eta[r] = zeta[r]
+        for j in range(p):
+            mu[j] = nu[j]
+            dmu[j] = 0.0
+        for q in range(pairs.shape[0]):
+            j, k = pairs[q, 0], pairs[q, 1]
+            mu[j] += lam[j, k] * eta[k]
+        for j in range(p):
+            c = ints[oy + i * p + j]
+            if c < 0:
+                continue
+            kj, sj = kvec[j], start[j]
+            lo_inf, hi_inf = c == 0, c == kj
+            a = -np.inf if lo_inf else tau[sj + c - 1] - mu[j]
+            b = np.inf if hi_inf else tau[sj + c] - mu[j]
+            lp, da, db = _cell(a, b, lo_inf, hi_inf)
+            ll += lp
+            if not lo_inf:
+                dtau[sj + c - 1] += da
+            if not hi_inf:
+                dtau[sj + c] += db
+            dmu[j] = -(da + db)
+            dnu[j] += dmu[j]
+        for r in range(m):
+            deta[r] = 0.0
+        for q in range(pairs.shape[0]):
+            j, k = pairs[q, 0], pairs[q, 1]
+            deta[k] += lam[j, k] * dmu[j]
+            dlam[j, k] += dmu[j] * eta[k]
+        if has_beta:
+            for r in range(m):
+                s = 0.0
+                for c in range(m):
+                    s += a_inv[c, r] * deta[c]
+                dzeta[r] = s
+            for r in range(m):
+                for c in range(m):
+                    dbeta[r, c] += dzeta[r] * eta[c]
+        else:
+            for r in range(m):
+                dzeta[r] = deta[r]
+        for r in range(m):
+            dalpha[r] += dzeta[r]
+            for c in range(r + 1):
+                dlo[r, c] += dzeta[r] * u[c]
+        for c in range(m):
+            s = -u[c]  # the standard normal prior of u
+            for r in range(c, m):
+                s += lo[r, c] * dzeta[r]
+            grad[ou + i * m + c] += s
+            ll -= 0.5 * u[c] * u[c] + HALF_LOG_2PI
+    return ll
+
+
+@_jitable
+def _logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndarray) -> float:
+    """Log posterior density at ``z``; its gradient is written into ``grad``.
+
+    Returns ``-inf`` where the density is zero or undefined: a latent covariance matrix that
+    is not positive definite, a singular ``I - B``, a correlation outside a uniform prior's
+    bounds, a threshold that overflows.
+    """
+    off = _offsets(ints)
+    oi, of = _ord_offsets(ints, off)
+    nparam, nrow, p, m, ncell = ints[0], ints[1], ints[2], ints[3], ints[7]
+    has_beta = ints[4] == 1
+    for k in range(grad.size):
+        grad[k] = 0.0
+    rows, nat = _rows(z, ints, floats, off)
+    lam, theta, psi, beta, nu, alpha = _matrices(rows, ints, floats, off)
+    a_inv = beta
+    if has_beta:
+        ia = -beta
+        for j in range(m):
+            ia[j, j] += 1.0
+        a_inv, ok = _inverse(ia)
+        if not ok:
+            return -np.inf
+    lo, ok = _cholesky(psi)
+    if not ok:
+        return -np.inf
+    tau, lp_tau = _thresholds(z, ints, floats, oi, of, nparam, grad)
+    dtau = np.zeros(tau.size)
+    dlam = np.zeros((p, m))
+    dnu = np.zeros(p)
+    dalpha = np.zeros(m)
+    dbeta = np.zeros((m, m))
+    dlo = np.zeros((m, m))
+    ll = _case_loop(
+        z, ints, oi, (lam, nu, alpha), lo, a_inv, has_beta, tau, grad,
+        (dlam, dnu, dalpha, dbeta, dlo), dtau,
+    )  # fmt: skip
+    if not math.isfinite(ll):
+        return -np.inf
+    _thresholds_grad(z, ints, oi, nparam, tau, dtau, grad)
+    dpsi = _chol_backward(lo, dlo)
+    grows = np.zeros(nrow)
+    o = off[2]
+    for j in range(ncell):
+        q = o + 4 * j
+        t, mat, r, c = ints[q], ints[q + 1], ints[q + 2], ints[q + 3]
+        if mat == 0:
+            grows[t] += dlam[r, c]
+        elif mat == 2:
+            grows[t] += dpsi[r, c] if r == c else 2.0 * dpsi[r, c]
+        elif mat == 3:
+            grows[t] += dbeta[r, c]
+        elif mat == 4:
+            grows[t] += dnu[r]
+        elif mat == 5:
+            grows[t] += dalpha[r]
+    _rows_grad_to_z(z, nat, rows, grows, ints, off, grad)
+    total = ll + lp_tau + _prior(z, ints, floats, grad)
+    if not math.isfinite(total):
+        return -np.inf
+    return total
+
+
+# callable from Python (tests, benchmarks); nutpie uses the C callback below
+logp_grad = njit(**_OPTS)(_logp_grad)
+log_diff_ndtr = njit(**_OPTS)(_log_diff_ndtr)
+
+
+def logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):  # pragma: no cover - compiled
+    """C callback: the log density at ``x`` into ``*logp_ptr``, its gradient into ``grad``.
+
+    ``user_data`` points at four int64, as for :func:`bayes_bmi.bayes.kernel.logp_callback`.
+    """
+    header = carray(user_data, (4,), np.int64)
+    ints = carray(_as_pointer(header[0]), (header[1],), np.int64)
+    floats = carray(_as_pointer(header[2]), (header[3],), np.float64)
+    x = carray(x_ptr, (dim,))
+    grad = carray(grad_ptr, (dim,))
+    out = carray(logp_ptr, (1,))
+    value = _logp_grad(x, ints, floats, grad)
+    out[0] = value
+    if not math.isfinite(value):
+        return 4
+    return 0
+
+
+def expand_callback(dim, expanded, x_ptr, out_ptr, user_data):  # pragma: no cover - compiled
+    """C callback: the stored draw is the first ``expanded`` elements of ``z``.
+
+    Storing the parameters and thresholds only (not ``u``) keeps the trace small; with
+    factor scores ``expanded`` is the whole of ``z``.
+    """
+    x = carray(x_ptr, (dim,))
+    out = carray(out_ptr, (expanded,))
+    for i in range(expanded):
+        out[i] = x[i]
+    return 0
+
+
+_ = HEADER  # the layout's header length (see bayes.kernel)

@@ -1,0 +1,219 @@
+"""The Bayesian cumulative-probit (ordinal) SEM: kernel, data coding, fits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special, stats
+
+from bayes_bmi.bayes.inputs import model_data
+from bayes_bmi.bayes.ordinal import (
+    DEFAULT_TAU_PRIOR,
+    ordered_names,
+    ordinal_data,
+    pack_ordinal,
+    theta_model,
+)
+from bayes_bmi.bayes.parameters import param_spec, rows_from_z
+from bayes_bmi.bayes.priors import prior_logpdf
+from bayes_bmi.bayes.sampling import bayesian_model
+from bayes_bmi.data import DataError
+from bayes_bmi.errors import OptionError
+from bayes_bmi.lavaan.model import read_model, specify
+from bayes_bmi.lavaan.partable import ModelOptions
+from bayes_bmi.lavaan.representation import fill_matrices
+from bayes_bmi.ml.fit import model_stats
+from conftest import DATA, MODELS
+
+ORD = DATA / "ordinal"
+
+SEM_TEXT = """
+f1 =~ y1 + y2 + y3
+f2 =~ y4 + y5 + y6
+f3 =~ y7 + y8 + y9
+f2 ~ f1
+f3 ~ f1 + f2
+"""
+
+
+def _setup(model, df):
+    """Model in the theta parameterisation, its spec and its kernel buffers."""
+    model = bayesian_model(model)
+    names = ordered_names(model, True)
+    tm = theta_model(model, names)
+    spec = param_spec(tm)
+    odata = ordinal_data(df, names, "test")
+    stats_ = model_stats(tm, df[list(names)].astype(float), "test")
+    mdata = model_data(tm, spec, stats_)
+    kd = pack_ordinal(tm, spec, mdata, odata, DEFAULT_TAU_PRIOR)
+    return tm, spec, odata, mdata, kd
+
+
+def _reference_logp(tm, spec, odata, mdata, z):
+    """The log posterior by scipy: priors, thresholds, u and the CDF differences."""
+    base = mdata.values["fixed_values"]
+    npar = spec.size
+    rows = rows_from_z(spec, z[:npar], base)
+    mats = fill_matrices(tm.representation, rows)
+    lp = 0.0
+    for k, prior in enumerate(spec.priors):
+        tr = spec.transforms[k]
+        if tr == "real":
+            lp += prior_logpdf(prior, z[k])
+        elif tr == "var":
+            lp += prior_logpdf(prior, np.exp(z[k])) + z[k]  # [sd] priors
+        else:
+            r = np.tanh(z[k])
+            lp += prior_logpdf(prior, (r + 1) / 2) + np.log1p(-(r**2)) - np.log(2)
+    kk = odata.n_thresholds
+    nthr = int(kk.sum())
+    w = z[npar : npar + nthr]
+    taus, pos = [], 0
+    for kj in kk:
+        wj = w[pos : pos + kj]
+        taus.append(np.cumsum(np.concatenate([wj[:1], np.exp(wj[1:])])))
+        lp += wj[1:].sum()
+        pos += kj
+    lp += stats.norm(0, 1.5).logpdf(np.concatenate(taus)).sum()
+    m = tm.representation.m
+    u = z[npar + nthr :].reshape(odata.n, m)
+    lp += stats.norm.logpdf(u).sum()
+    lo = np.linalg.cholesky(mats.psi)
+    a_inv = np.linalg.inv(np.eye(m) - mats.beta)
+    eta = (mats.alpha + u @ lo.T) @ a_inv.T
+    mu = mats.nu + eta @ mats.lambda_.T
+    for j, tau in enumerate(taus):
+        cuts = np.concatenate([[-np.inf], tau, [np.inf]])
+        c = odata.codes[:, j]
+        obs = c >= 0
+        hi = stats.norm.cdf(cuts[c[obs] + 1] - mu[obs, j])
+        lo_ = stats.norm.cdf(cuts[c[obs]] - mu[obs, j])
+        lp += np.log(hi - lo_).sum()
+    return lp
+
+
+def _random_z(spec, kd, odata, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 0.3, kd.nparam)
+    npar = spec.size
+    kk = odata.n_thresholds
+    pos = npar
+    for kj in kk:
+        z[pos] = rng.normal(-1.0, 0.2)
+        z[pos + 1 : pos + kj] = rng.normal(-0.3, 0.2, kj - 1)
+        pos += kj
+    z[:npar] += np.where(np.array(spec.transforms) == "real", 0.6, 0.0)
+    return z
+
+
+@pytest.fixture(scope="module")
+def hs_ordinal() -> pd.DataFrame:
+    return pd.read_csv(ORD / "HolzingerSwineford1939_ordinal5.csv")
+
+
+def _cases(hs_ordinal):
+    hs = read_model(MODELS / "hs_cfa.lav")
+    hs_std = read_model(MODELS / "hs_cfa.lav", options=ModelOptions(std_lv=True))
+    sem_df = hs_ordinal[[f"x{i}" for i in range(1, 10)]].copy()
+    sem_df.columns = [f"y{i}" for i in range(1, 10)]
+    sem_df = sem_df.astype(float)
+    sem_df.iloc[::7, 2] = np.nan  # missing cells are skipped
+    sem_df.iloc[5, 0] = 7.0  # a rare sixth category for y1
+    return [(hs, hs_ordinal), (hs_std, hs_ordinal), (specify(SEM_TEXT), sem_df)]
+
+
+def test_kernel_equals_scipy_reference_and_finite_differences(hs_ordinal):
+    from bayes_bmi.bayes import ordinal_kernel
+
+    for case, (model, df) in enumerate(_cases(hs_ordinal)):
+        tm, spec, odata, mdata, kd = _setup(model, df)
+        for point in range(2):
+            z = _random_z(spec, kd, odata, seed=10 * case + point)
+            grad = np.empty(kd.nparam)
+            value = ordinal_kernel.logp_grad(z, kd.ints, kd.floats, grad)
+            ref = _reference_logp(tm, spec, odata, mdata, z)
+            assert value == pytest.approx(ref, rel=1e-10, abs=1e-8)
+            rng = np.random.default_rng(point)
+            # every model parameter and threshold, and a sample of the latent values
+            idx = np.concatenate(
+                [
+                    np.arange(spec.size + int(odata.n_thresholds.sum())),
+                    rng.choice(np.arange(spec.size, kd.nparam), 30, replace=False),
+                ]
+            )
+            h = 1e-6
+            for k in idx:
+                zp, zm = z.copy(), z.copy()
+                zp[k] += h
+                zm[k] -= h
+                g = np.empty(kd.nparam)
+                fd = (
+                    ordinal_kernel.logp_grad(zp, kd.ints, kd.floats, g)
+                    - ordinal_kernel.logp_grad(zm, kd.ints, kd.floats, g)
+                ) / (2 * h)
+                assert grad[k] == pytest.approx(fd, rel=1e-5, abs=1e-5), (case, k)
+
+
+def test_log_diff_ndtr_is_accurate_in_the_tails():
+    from bayes_bmi.bayes.ordinal_kernel import log_diff_ndtr
+
+    pairs = [(-40.0, -39.0), (-8.0, -7.99), (5.0, 6.0), (38.0, 39.0), (-0.1, 0.2), (-1e-9, 1e-9)]
+    for a, b in pairs:
+        # mpmath-free reference: scipy's log_ndtr with the same splitting at zero
+        if b <= 0:
+            ref = special.log_ndtr(b) + np.log(-np.expm1(special.log_ndtr(a) - special.log_ndtr(b)))
+        elif a >= 0:
+            ref = special.log_ndtr(-a) + np.log(
+                -np.expm1(special.log_ndtr(-b) - special.log_ndtr(-a))
+            )
+        else:
+            ref = np.log(0.5 * (special.erf(b / np.sqrt(2)) - special.erf(a / np.sqrt(2))))
+        assert log_diff_ndtr(a, b, False, False) == pytest.approx(ref, rel=1e-9)
+    assert log_diff_ndtr(-np.inf, -40.0, True, False) == pytest.approx(special.log_ndtr(-40.0))
+    assert log_diff_ndtr(40.0, np.inf, False, True) == pytest.approx(special.log_ndtr(-40.0))
+
+
+def test_non_pd_latent_covariance_is_minus_infinity(hs_ordinal):
+    from bayes_bmi.bayes import ordinal_kernel
+
+    tm, spec, odata, mdata, kd = _setup(read_model(MODELS / "hs_cfa.lav"), hs_ordinal)
+    z = _random_z(spec, kd, odata, seed=3)
+    corr = [k for k, t in enumerate(spec.transforms) if t == "corr"]
+    z[corr] = [3.0, 3.0, -3.0]  # r = .995, .995, -.995: not positive definite
+    assert ordinal_kernel.logp_grad(z, kd.ints, kd.floats, np.empty(kd.nparam)) == -np.inf
+
+
+def test_ordinal_data_codes_and_errors():
+    df = pd.DataFrame({"a": [1, 3, 3, np.nan, 5], "b": [2, 2, 4, 4, np.nan]})
+    od = ordinal_data(df, ["a", "b"], "d")
+    assert od.codes.tolist() == [[0, 0], [1, 0], [1, 1], [-1, 1], [2, -1]]
+    assert od.n_thresholds.tolist() == [2, 1]
+    with pytest.raises(DataError, match="single category"):
+        ordinal_data(pd.DataFrame({"a": [1, 1, 1]}), ["a"], "d")
+    with pytest.raises(DataError, match="more than 15"):
+        ordinal_data(pd.DataFrame({"a": np.arange(20)}), ["a"], "d")
+    with pytest.raises(DataError, match="whole numbers"):
+        ordinal_data(pd.DataFrame({"a": [1, 2.5, 3]}), ["a"], "d")
+
+
+def test_theta_model_fixes_item_scale_and_refuses_what_it_cannot_fit():
+    model = bayesian_model(read_model(MODELS / "hs_cfa.lav"))
+    tm = theta_model(model, list(model.ov_names))
+    pt = tm.partable
+    items = pt["lhs"].isin(model.ov_names)
+    resid = items & (pt["op"] == "~~") & (pt["lhs"] == pt["rhs"])
+    means = items & (pt["op"] == "~1")
+    assert (pt.loc[resid, "free"] == 0).all() and (pt.loc[resid, "ustart"] == 1).all()
+    assert (pt.loc[means, "free"] == 0).all() and (pt.loc[means, "ustart"] == 0).all()
+    assert tm.nparam == model.nparam - 18
+    assert sorted(pt["free"][pt["free"] > 0]) == list(range(1, tm.nparam + 1))
+    with pytest.raises(OptionError, match="mixed"):
+        theta_model(model, ["x1", "x2"])
+    resid_cov = bayesian_model(specify("f =~ x1 + x2 + x3\nx1 ~~ x2"))
+    with pytest.raises(OptionError, match="residual covariance"):
+        theta_model(resid_cov, ["x1", "x2", "x3"])
+    with pytest.raises(OptionError, match="not observed"):
+        ordered_names(model, ["x1", "nope"])
