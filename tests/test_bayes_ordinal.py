@@ -39,7 +39,7 @@ f3 ~ f1 + f2
 """
 
 
-def _setup(model, df):
+def _setup(model, df, centred=False):
     """Model in the theta parameterisation, its spec and its kernel buffers."""
     model = bayesian_model(model)
     names = ordered_names(model, True)
@@ -48,11 +48,11 @@ def _setup(model, df):
     odata = ordinal_data(df, names, "test")
     stats_ = model_stats(tm, df[list(names)].astype(float), "test")
     mdata = model_data(tm, spec, stats_)
-    kd = pack_ordinal(tm, spec, mdata, odata, DEFAULT_TAU_PRIOR)
+    kd = pack_ordinal(tm, spec, mdata, odata, DEFAULT_TAU_PRIOR, centred)
     return tm, spec, odata, mdata, kd
 
 
-def _reference_logp(tm, spec, odata, mdata, z):
+def _reference_logp(tm, spec, odata, mdata, z, centred=False):
     """The log posterior by scipy: priors, thresholds, u and the CDF differences."""
     base = mdata.values["fixed_values"]
     npar = spec.size
@@ -79,11 +79,16 @@ def _reference_logp(tm, spec, odata, mdata, z):
         pos += kj
     lp += stats.norm(0, 1.5).logpdf(np.concatenate(taus)).sum()
     m = tm.representation.m
-    u = z[npar + nthr :].reshape(odata.n, m)
-    lp += stats.norm.logpdf(u).sum()
-    lo = np.linalg.cholesky(mats.psi)
+    latent = z[npar + nthr :].reshape(odata.n, m)
     a_inv = np.linalg.inv(np.eye(m) - mats.beta)
-    eta = (mats.alpha + u @ lo.T) @ a_inv.T
+    if centred:
+        eta = latent
+        cov = a_inv @ mats.psi @ a_inv.T
+        lp += stats.multivariate_normal(a_inv @ mats.alpha, cov).logpdf(eta).sum()
+    else:
+        lp += stats.norm.logpdf(latent).sum()
+        lo = np.linalg.cholesky(mats.psi)
+        eta = (mats.alpha + latent @ lo.T) @ a_inv.T
     mu = mats.nu + eta @ mats.lambda_.T
     for j, tau in enumerate(taus):
         cuts = np.concatenate([[-np.inf], tau, [np.inf]])
@@ -125,16 +130,17 @@ def _cases(hs_ordinal):
     return [(hs, hs_ordinal), (hs_std, hs_ordinal), (specify(SEM_TEXT), sem_df)]
 
 
-def test_kernel_equals_scipy_reference_and_finite_differences(hs_ordinal):
+@pytest.mark.parametrize("centred", [False, True])
+def test_kernel_equals_scipy_reference_and_finite_differences(hs_ordinal, centred):
     from bayes_bmi.bayes import ordinal_kernel
 
     for case, (model, df) in enumerate(_cases(hs_ordinal)):
-        tm, spec, odata, mdata, kd = _setup(model, df)
+        tm, spec, odata, mdata, kd = _setup(model, df, centred)
         for point in range(2):
             z = _random_z(spec, kd, odata, seed=10 * case + point)
             grad = np.empty(kd.nparam)
             value = ordinal_kernel.logp_grad(z, kd.ints, kd.floats, grad)
-            ref = _reference_logp(tm, spec, odata, mdata, z)
+            ref = _reference_logp(tm, spec, odata, mdata, z, centred)
             assert value == pytest.approx(ref, rel=1e-10, abs=1e-8)
             rng = np.random.default_rng(point)
             # every model parameter and threshold, and a sample of the latent values
@@ -217,3 +223,127 @@ def test_theta_model_fixes_item_scale_and_refuses_what_it_cannot_fit():
         theta_model(resid_cov, ["x1", "x2", "x3"])
     with pytest.raises(OptionError, match="not observed"):
         ordered_names(model, ["x1", "nope"])
+
+
+# ------------------------------------------------------------------------------ fits
+def test_api_fit_with_few_draws_has_thresholds_and_latent_values(hs_ordinal, tmp_path):
+    import bayes_bmi as bb
+
+    fit = bb.sem(
+        MODELS / "hs_cfa.lav",
+        hs_ordinal,
+        ordered=True,
+        draws=60,
+        tune=60,
+        chains=2,
+        progress=False,
+        factor_scores=True,
+    )
+    s = fit.summary()
+    thr = s[s["op"] == "|"]
+    assert len(thr) == 36 and list(thr["rhs"][:4]) == ["t1", "t2", "t3", "t4"]
+    assert (thr.groupby("lhs")["mean"].apply(lambda x: x.is_monotonic_increasing)).all()
+    assert s["ml_est"].isna().all()
+    post = fit.idata["posterior"]
+    assert post["thresholds"].sizes["threshold"] == 36
+    assert post["factor_scores"].dtype == np.float32
+    assert post["factor_scores"].shape == (2, 60, 301, 3)
+    assert fit.result.model.nparam == 12 and fit.result.ordinal.n == 301
+    # std.all of an item: lambda' Psi lambda over lambda' Psi lambda + 1
+    st = post["std_all"].sel(row="visual=~x2").values
+    lam = post["estimate"].sel(row="visual=~x2").values
+    psi = post["estimate"].sel(row="visual~~visual").values
+    np.testing.assert_allclose(st, lam * np.sqrt(psi) / np.sqrt(lam**2 * psi + 1), rtol=1e-10)
+    with pytest.raises(OptionError, match="ordered items"):
+        fit.check()
+    with pytest.raises(OptionError, match="mixed"):
+        bb.sem(MODELS / "hs_cfa.lav", hs_ordinal, ordered=["x1"], draws=10, tune=10)
+
+
+def test_cli_fit_ordinal(hs_ordinal, tmp_path):
+    from typer.testing import CliRunner
+
+    from bayes_bmi.cli.main import app
+
+    out = tmp_path / "fit"
+    result = CliRunner().invoke(
+        app,
+        [
+            "fit", str(MODELS / "hs_cfa.lav"), str(ORD / "HolzingerSwineford1939_ordinal5.csv"),
+            "--out", str(out), "--ordinal", "all", "--draws", "30", "--tune", "30",
+            "--chains", "2", "--no-progress", "--allow-unconverged",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
+    assert ((summary["lhs"] == "x9") & (summary["op"] == "|") & (summary["rhs"] == "t4")).any()
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert diag["ordered"] == [f"x{i}" for i in range(1, 10)]
+    assert diag["parameterization"] == "theta"
+
+
+@pytest.mark.slow
+def test_hs_cfa_ordinal_converges_and_matches_blavaan_and_wlsmv(hs_ordinal):
+    import bayes_bmi as bb
+
+    fit = bb.sem(MODELS / "hs_cfa.lav", hs_ordinal, ordered=True, progress=False)
+    d = fit.diagnostics
+    assert fit.converged, d["problems"]
+    assert d["max_r_hat"] <= 1.01 and d["min_ess_bulk"] >= 400 and d["divergences"] == 0
+    ref = json.loads((ORD / "blavaan_hs_cfa_ordinal.json").read_text())["params"]
+    std = fit.idata["posterior"]["std_all"]
+    wlsmv = pd.read_csv(ORD / "hs_cfa_ordinal_wlsmv_params.csv")
+    wl = {(r.lhs, r.op, r.rhs): r["std.all"] for _, r in wlsmv.iterrows()}
+    for row in ref:
+        name = f"{row['lhs']}{row['op']}{row['rhs']}"
+        ours = float(std.sel(row=name).mean())
+        assert ours == pytest.approx(row["std_all_post_mean"], abs=0.05), name
+        if row["op"] == "=~":
+            w = wl[(row["lhs"], row["op"], row["rhs"])]
+            if abs(w - row["std_all_post_mean"]) <= 0.05:  # where blavaan and WLSMV agree
+                assert ours == pytest.approx(w, abs=0.05), name
+
+
+def _simulate_ordinal(seed: int, n: int = 500):
+    """3 factors x 4 items, 5 categories, from a known cumulative-probit model."""
+    rng = np.random.default_rng(seed)
+    lam = np.array([1.0, 0.8, 1.2, 0.9])
+    psi = np.array([[1.0, 0.3, 0.2], [0.3, 0.8, 0.25], [0.2, 0.25, 1.2]])
+    eta = rng.multivariate_normal(np.zeros(3), psi, size=n)
+    base = np.array([-1.3, -0.4, 0.4, 1.2])
+    truth, cols = {}, {}
+    for f in range(3):
+        for j in range(4):
+            name = f"y{4 * f + j + 1}"
+            sd = np.sqrt(lam[j] ** 2 * psi[f, f] + 1.0)
+            tau = sd * (base + 0.1 * (j - 1.5))
+            ystar = lam[j] * eta[:, f] + rng.standard_normal(n)
+            cols[name] = 1 + np.searchsorted(tau, ystar)
+            for c, t in enumerate(tau):
+                truth[f"{name}|t{c + 1}"] = t
+            if j > 0:
+                truth[f"f{f + 1}=~{name}"] = lam[j]
+    for a in range(3):
+        for b in range(a, 3):
+            truth[f"f{a + 1}~~f{b + 1}"] = psi[a, b]
+    text = "\n".join(
+        f"f{f + 1} =~ " + " + ".join(f"y{4 * f + j + 1}" for j in range(4)) for f in range(3)
+    )
+    return text, pd.DataFrame(cols), truth
+
+
+@pytest.mark.slow
+def test_recovery_of_a_simulated_cumulative_probit_model():
+    import bayes_bmi as bb
+
+    text, df, truth = _simulate_ordinal(seed=2024)
+    fit = bb.sem(text, df, ordered=True, progress=False, draws=500, tune=400, chains=2)
+    s = fit.summary()
+    names = [f"{a}{o}{b}" for a, o, b in zip(s["lhs"], s["op"], s["rhs"], strict=True)]
+    inside = [
+        s["hdi_lower"].iat[i] <= truth[nm] <= s["hdi_upper"].iat[i]
+        for i, nm in enumerate(names)
+        if nm in truth
+    ]
+    assert len(inside) == len(truth) == 9 + 6 + 48
+    assert np.mean(inside) >= 0.9, np.mean(inside)

@@ -227,6 +227,12 @@ class BayesFit:
         from bayes_bmi.checking.compare import independence_model
         from bayes_bmi.checking.ppc import MEANS, PD_SOURCES, check_model, resolve_means
 
+        if self.result.ordinal is not None:
+            raise OptionError(
+                "the posterior predictive check, LOO and WAIC are not available for ordered "
+                "items yet"
+            )
+
         _one_of("means", means, MEANS)
         _one_of("pd_source", pd_source, PD_SOURCES)
         if ppp_draws is not None and (
@@ -470,6 +476,7 @@ def sem(
     cache: CompileCache | None = None,
     missing_codes: Sequence[float] = (),
     sheet: str | int | None = None,
+    ordered: bool | str | Sequence[str] | None = None,
     **sampler: Any,
 ) -> BayesFit | MLFit:
     """Fit a structural equation model (lavaan's ``sem()`` defaults).
@@ -503,6 +510,13 @@ def sem(
         but are not listed give a :class:`~bayes_bmi.errors.DataWarning`.
     sheet : str or int, optional
         The worksheet of an Excel file: a name or a number counted from 1 (``--sheet``).
+    ordered : bool, str or sequence of str, optional
+        Ordered-category (Likert) items (``--ordinal``): ``True`` for every observed
+        variable, or their names. With ``method="bayes"`` a cumulative-probit model
+        (theta parameterisation, thresholds ``x1 | t1``, ...; see
+        :mod:`bayes_bmi.bayes.ordinal_sampling`); for now every observed variable must be
+        ordered, and missing cells are left out of the likelihood (``missing="listwise"``
+        drops incomplete cases first).
     **sampler
         Sampler options, named as the command line's: ``draws, tune, chains, seed, sampler,
         target_accept, adaptation, cores, progress, jitter, rhat_max, ess_min``
@@ -531,9 +545,15 @@ def sem(
             raise OptionError(f"{', '.join(extra)}: option(s) of method='bayes', not 'ml'")
         if missing is not None:
             _one_of("missing", missing, MISSING)
+        if ordered not in (None, False):
+            raise OptionError("ordered with method='ml' (WLSMV) is not available in this build")
         return _fit_ml(model, data, std_lv, reading, missing)
     if missing is not None:
         _one_of("missing", missing, MISSING)
+    if ordered not in (None, False):
+        return _fit_bayes_ordinal(
+            model, data, std_lv, priors, factor_scores, cache, sampler, reading, missing, ordered
+        )
     return _fit_bayes(model, data, std_lv, priors, factor_scores, cache, sampler, reading, missing)
 
 
@@ -614,6 +634,54 @@ def _fit_bayes(
     return BayesFit(
         result=result,
         ml=MLFit(ml),
+        data=df,
+        config=config,
+        priors=prior_dict,
+        cache=cache,
+    )
+
+
+def _fit_bayes_ordinal(
+    model: str | os.PathLike[str] | Model,
+    data: pd.DataFrame | str | os.PathLike[str],
+    std_lv: bool,
+    priors: Mapping[str, Prior] | None,
+    factor_scores: bool,
+    cache: CompileCache | None,
+    sampler: Mapping[str, Any],
+    reading: _Reading,
+    missing: str | None,
+    ordered: bool | str | Sequence[str],
+) -> BayesFit:
+    """The Bayesian cumulative-probit fit of :func:`sem` with ``ordered``."""
+    _check_data(data)
+    spec = specify(model, std_lv=std_lv)
+    if not (ordered is True or isinstance(ordered, str | Sequence)):
+        raise OptionError(f"ordered must be True or a list of variable names, not {ordered!r}")
+    df, source = _read(data, reading, list(spec.ov_names))
+    if missing == "listwise":
+        df = df.dropna(subset=list(spec.ov_names))
+    prior_dict = dict(priors) if priors is not None else None
+
+    from bayes_bmi.bayes.ordinal_sampling import fit_bayes_ordinal
+    from bayes_bmi.bayes.sampling import CompileCache
+    from bayes_bmi.ml.fit import without_means
+
+    config = _sampler_config(sampler)
+    cache = cache if cache is not None else CompileCache()
+    result = fit_bayes_ordinal(
+        spec,
+        df,
+        ordered if isinstance(ordered, bool | str) else list(ordered),
+        config=config,
+        priors=prior_dict,
+        cache=cache,
+        factor_scores=factor_scores,
+        source=source,
+    )
+    return BayesFit(
+        result=result,
+        ml=MLFit(without_means(result.ml, spec)),
         data=df,
         config=config,
         priors=prior_dict,

@@ -44,6 +44,11 @@ __all__ = [
 CACHE_ENV = "BAYES_BMI_CACHE_DIR"
 MANIFEST = "manifest.json"
 _KERNEL_SOURCE = Path(__file__).with_name("kernel.py")
+#: kernel kind -> (module of its C callbacks, the sources the compiled program depends on)
+KERNELS = {
+    "continuous": ("kernel", ("kernel.py",)),
+    "ordinal": ("ordinal_kernel", ("kernel.py", "ordinal_kernel.py")),
+}
 
 
 class KernelCacheWarning(UserWarning):
@@ -100,15 +105,24 @@ def _cpu() -> tuple[str, str]:
     return name, features
 
 
-def cache_key() -> dict[str, str]:
-    """Everything the compiled program depends on."""
+def _source_sha256(kind: str) -> str:
+    """SHA-256 of the kernel's sources (of ``kernel.py`` alone for the continuous kernel)."""
+    digest = hashlib.sha256()
+    for name in KERNELS[kind][1]:
+        digest.update(_KERNEL_SOURCE.with_name(name).read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(kind: str = "continuous") -> dict[str, str]:
+    """Everything the compiled program of a kernel kind (:data:`KERNELS`) depends on."""
     import llvmlite
     import numba
 
     cpu_name, cpu_features = _cpu()
     return {
+        **({} if kind == "continuous" else {"kind": kind}),
         "bayes_bmi": _version("bayes-bmi"),
-        "kernel_sha256": hashlib.sha256(_KERNEL_SOURCE.read_bytes()).hexdigest(),
+        "kernel_sha256": _source_sha256(kind),
         "numba": numba.__version__,
         "llvmlite": llvmlite.__version__,
         "python": f"{sys.implementation.name}-{sys.version_info[0]}.{sys.version_info[1]}",
@@ -120,7 +134,8 @@ def cache_key() -> dict[str, str]:
 
 def _entry_name(key: dict[str, str]) -> str:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return f"kernel-{key['bayes_bmi']}-{key['kernel_sha256'][:12]}-{digest}"
+    prefix = key.get("kind", "kernel")
+    return f"{prefix}-{key['bayes_bmi']}-{key['kernel_sha256'][:12]}-{digest}"
 
 
 def _files(entry: Path) -> dict[str, str]:
@@ -172,7 +187,7 @@ def _discard(entry: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def _compile(cache_dir: Path | None) -> tuple[object, object, bool]:
+def _compile(cache_dir: Path | None, kind: str = "continuous") -> tuple[object, object, bool]:
     """Build (or load) both callbacks; ``cache_dir`` None compiles without a cache.
 
     numba fixes a function's cache folder when its cache is created, from
@@ -182,8 +197,9 @@ def _compile(cache_dir: Path | None) -> tuple[object, object, bool]:
     from numba.core import config
     from numba.core.compiler_lock import global_compiler_lock
 
-    from bayes_bmi.bayes import kernel
+    import importlib
 
+    kernel = importlib.import_module(f"bayes_bmi.bayes.{KERNELS[kind][0]}")
     options = {"error_model": "numpy"}
     with global_compiler_lock:
         saved = config.CACHE_DIR
@@ -201,7 +217,9 @@ def _compile(cache_dir: Path | None) -> tuple[object, object, bool]:
     return logp, expand, from_cache
 
 
-def load_kernel(cache: bool = True, root: Path | None = None) -> CompiledKernel:
+def load_kernel(
+    cache: bool = True, root: Path | None = None, kind: str = "continuous"
+) -> CompiledKernel:
     """Load the compiled kernel from the cache, or compile it (and fill the cache).
 
     Parameters
@@ -210,6 +228,9 @@ def load_kernel(cache: bool = True, root: Path | None = None) -> CompiledKernel:
         Use the on-disk cache; ``False`` compiles in this process only.
     root : pathlib.Path, optional
         Cache folder; default :func:`cache_root`.
+    kind : str
+        ``"continuous"`` (:mod:`bayes_bmi.bayes.kernel`) or ``"ordinal"``
+        (:mod:`bayes_bmi.bayes.ordinal_kernel`); each has its own cache entry.
 
     Returns
     -------
@@ -217,9 +238,9 @@ def load_kernel(cache: bool = True, root: Path | None = None) -> CompiledKernel:
     """
     t0 = time.perf_counter()
     if not cache:
-        logp, expand, _ = _compile(None)
+        logp, expand, _ = _compile(None, kind)
         return CompiledKernel(logp, expand, None, False, time.perf_counter() - t0)
-    key = cache_key()
+    key = cache_key(kind)
     entry = (root or cache_root()) / _entry_name(key)
     problem = _entry_problem(entry, key)
     if problem:
@@ -231,7 +252,7 @@ def load_kernel(cache: bool = True, root: Path | None = None) -> CompiledKernel:
         _discard(entry)
     try:
         entry.mkdir(parents=True, exist_ok=True)
-        logp, expand, from_cache = _compile(entry)
+        logp, expand, from_cache = _compile(entry, kind)
     except Exception as exc:  # noqa: BLE001 - any failure of the cache must not stop a fit
         warnings.warn(
             f"could not use the compiled-kernel cache entry {entry} ({type(exc).__name__}: "
@@ -240,7 +261,7 @@ def load_kernel(cache: bool = True, root: Path | None = None) -> CompiledKernel:
             stacklevel=2,
         )
         _discard(entry)
-        logp, expand, _ = _compile(None)
+        logp, expand, _ = _compile(None, kind)
         return CompiledKernel(logp, expand, None, False, time.perf_counter() - t0)
     if not from_cache or not (entry / MANIFEST).exists():
         try:

@@ -158,7 +158,11 @@ def ordinal_data(df: pd.DataFrame, names: list[str] | tuple[str, ...], source: s
 
 def threshold_names(odata: OrdinalData) -> list[tuple[str, str]]:
     """``(item, "t1")``, ``(item, "t2")``, ... for every threshold (lavaan's ``x1 | t1``)."""
-    return [(v, f"t{c + 1}") for v, k in zip(odata.names, odata.n_thresholds) for c in range(k)]
+    return [
+        (v, f"t{c + 1}")
+        for v, k in zip(odata.names, odata.n_thresholds, strict=True)
+        for c in range(k)
+    ]
 
 
 def _check_structure(model: Model, ordered: list[str]) -> None:
@@ -230,12 +234,17 @@ def tau_prior(priors: dict[str, Prior] | None) -> Prior:
 
 
 def pack_ordinal(
-    model: Model, spec: ParamSpec, mdata: ModelData, odata: OrdinalData, prior: Prior
+    model: Model,
+    spec: ParamSpec,
+    mdata: ModelData,
+    odata: OrdinalData,
+    prior: Prior,
+    centred: bool = False,
 ) -> KernelData:
     """The ordinal kernel's buffers (see :mod:`bayes_bmi.bayes.ordinal_kernel`).
 
     ``KernelData.nparam`` is the length of ``z``: the model's parameters, the thresholds and
-    ``n * m`` standardised latent values.
+    ``n * m`` latent values (standardised ``u``, or ``eta`` itself when ``centred``).
     """
     if tuple(odata.names) != tuple(model.ov_names):
         raise ValueError("the ordinal data are not in the model's variable order")
@@ -246,7 +255,14 @@ def pack_ordinal(
     nthr = int(k.sum())
     start = np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)
     ints = np.concatenate(
-        [base.ints, np.array([odata.n, nthr], dtype=np.int64), k, start, odata.codes.ravel()]
+        [
+            base.ints,
+            np.array([odata.n, nthr], dtype=np.int64),
+            k,
+            start,
+            np.array([int(centred)], dtype=np.int64),
+            odata.codes.ravel(),
+        ]
     ).astype(np.int64)
     mean, sd = prior.params
     floats = np.concatenate([base.floats, np.full(nthr, mean), np.full(nthr, sd)])

@@ -25,7 +25,8 @@ then the raw thresholds (``nthr``, item by item), then ``u`` (``n * m``, case by
 Buffers: the continuous kernel's buffers of the same model (without missing-data patterns;
 its data summaries are not read), followed by the ordinal part. Integers: ``n, nthr``, per
 item its number of thresholds ``K_j`` (``p``) and the start of its thresholds in the
-threshold vector (``p``), then the data as category codes ``0..K_j`` (``n * p``, case by case;
+threshold vector (``p``), a flag (1: the latent values are sampled centred, ``eta_i``
+itself, see :func:`_case_loop_centred`; 0: non-centred, ``u_i``), then the data as category codes ``0..K_j`` (``n * p``, case by case;
 ``-1`` for a missing cell, which is skipped: the likelihood of the observed cells). Floats:
 each threshold's prior mean and sd (``nthr`` each). One compiled program serves every
 ordinal model and data set.
@@ -240,7 +241,7 @@ def _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau):
     n, nthr = ints[oi], ints[oi + 1]
     kvec = ints[oi + 2 : oi + 2 + p]
     start = ints[oi + 2 + p : oi + 2 + 2 * p]
-    oy = oi + 2 + 2 * p
+    oy = oi + 3 + 2 * p
     ou = nparam + nthr
     pairs = _loadings(lam)
     zeta = np.empty(m)
@@ -320,6 +321,93 @@ def _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau):
 
 
 @_jitable
+def _case_loop_centred(z, ints, oi, mats, lo, beta, has_beta, tau, grad, gmats, dtau):
+    """:func:`_case_loop` with the latent values themselves sampled (centred).
+
+    ``z``'s latent block holds ``eta_i``; its prior is ``zeta_i = (I - B) eta_i - alpha ~
+    N(0, Psi)``. With ``v_i = L^-1 zeta_i`` and ``w_i = L^-T v_i``: ``dl/deta_i`` gains
+    ``-(I - B)' w_i``, ``dl/dalpha`` ``w_i``, ``dl/dB`` ``w_i eta_i'`` and ``dl/dL``
+    ``lower(w_i v_i') - diag(1 / L_rr)``.
+    """
+    lam, nu, alpha = mats
+    dlam, dnu, dalpha, dbeta, dlo = gmats
+    p, m, nparam = ints[2], ints[3], ints[0]
+    n, nthr = ints[oi], ints[oi + 1]
+    kvec = ints[oi + 2 : oi + 2 + p]
+    start = ints[oi + 2 + p : oi + 2 + 2 * p]
+    oy = oi + 3 + 2 * p
+    ou = nparam + nthr
+    pairs = _loadings(lam)
+    zeta = np.empty(m)
+    v = np.empty(m)
+    w = np.empty(m)
+    mu = np.empty(p)
+    dmu = np.empty(p)
+    logdet = 0.0
+    for r in range(m):
+        logdet += math.log(lo[r, r])
+    ll = -n * (logdet + m * HALF_LOG_2PI)
+    for i in range(n):
+        eta = z[ou + i * m : ou + (i + 1) * m]
+        for r in range(m):
+            s = eta[r] - alpha[r]
+            if has_beta:
+                for c in range(m):
+                    s -= beta[r, c] * eta[c]
+            zeta[r] = s
+        for r in range(m):  # v = L^-1 zeta
+            s = zeta[r]
+            for c in range(r):
+                s -= lo[r, c] * v[c]
+            v[r] = s / lo[r, r]
+        for r in range(m - 1, -1, -1):  # w = L^-T v
+            s = v[r]
+            for c in range(r + 1, m):
+                s -= lo[c, r] * w[c]
+            w[r] = s / lo[r, r]
+        for r in range(m):
+            ll -= 0.5 * v[r] * v[r]
+            dalpha[r] += w[r]
+            for c in range(r + 1):
+                dlo[r, c] += w[r] * v[c]
+            g = -w[r]
+            if has_beta:
+                for c in range(m):
+                    dbeta[r, c] += w[r] * eta[c]
+                    g += beta[c, r] * w[c]
+            grad[ou + i * m + r] += g
+        for j in range(p):
+            mu[j] = nu[j]
+            dmu[j] = 0.0
+        for q in range(pairs.shape[0]):
+            j, k = pairs[q, 0], pairs[q, 1]
+            mu[j] += lam[j, k] * eta[k]
+        for j in range(p):
+            c = ints[oy + i * p + j]
+            if c < 0:
+                continue
+            kj, sj = kvec[j], start[j]
+            lo_inf, hi_inf = c == 0, c == kj
+            a = -np.inf if lo_inf else tau[sj + c - 1] - mu[j]
+            b = np.inf if hi_inf else tau[sj + c] - mu[j]
+            lp, da, db = _cell(a, b, lo_inf, hi_inf)
+            ll += lp
+            if not lo_inf:
+                dtau[sj + c - 1] += da
+            if not hi_inf:
+                dtau[sj + c] += db
+            dmu[j] = -(da + db)
+            dnu[j] += dmu[j]
+        for q in range(pairs.shape[0]):
+            j, k = pairs[q, 0], pairs[q, 1]
+            grad[ou + i * m + k] += lam[j, k] * dmu[j]
+            dlam[j, k] += dmu[j] * eta[k]
+    for r in range(m):
+        dlo[r, r] -= n / lo[r, r]
+    return ll
+
+
+@_jitable
 def _logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndarray) -> float:
     """Log posterior density at ``z``; its gradient is written into ``grad``.
 
@@ -336,7 +424,7 @@ def _logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.nda
     rows, nat = _rows(z, ints, floats, off)
     lam, theta, psi, beta, nu, alpha = _matrices(rows, ints, floats, off)
     a_inv = beta
-    if has_beta:
+    if has_beta and ints[oi + 2 + 2 * p] == 0:
         ia = -beta
         for j in range(m):
             ia[j, j] += 1.0
@@ -353,10 +441,11 @@ def _logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.nda
     dalpha = np.zeros(m)
     dbeta = np.zeros((m, m))
     dlo = np.zeros((m, m))
-    ll = _case_loop(
-        z, ints, oi, (lam, nu, alpha), lo, a_inv, has_beta, tau, grad,
-        (dlam, dnu, dalpha, dbeta, dlo), dtau,
-    )  # fmt: skip
+    mats, gmats = (lam, nu, alpha), (dlam, dnu, dalpha, dbeta, dlo)
+    if ints[oi + 2 + 2 * p] == 1:
+        ll = _case_loop_centred(z, ints, oi, mats, lo, beta, has_beta, tau, grad, gmats, dtau)
+    else:
+        ll = _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau)
     if not math.isfinite(ll):
         return -np.inf
     _thresholds_grad(z, ints, oi, nparam, tau, dtau, grad)

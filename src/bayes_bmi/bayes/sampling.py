@@ -22,6 +22,7 @@ import dataclasses
 import importlib.metadata as md
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,9 @@ from bayes_bmi.data import MissingPatterns, SampleStats
 from bayes_bmi.errors import OptionError
 from bayes_bmi.lavaan.model import Model, specify
 from bayes_bmi.ml.fit import MLResult, fit_ml, model_stats, resolve_missing
+
+if TYPE_CHECKING:
+    from bayes_bmi.bayes.ordinal import OrdinalData
 
 __all__ = [
     "BayesResult",
@@ -192,11 +196,16 @@ class BayesResult:
         Groups ``posterior`` (``z``, ``theta``, ``defined``, ``std_all``), ``sample_stats``,
         ``log_likelihood`` (``y``: chain, draw, case; computed when read), ``prior``
         (``theta``, ``defined``),
-        ``observed_data`` and ``constant_data``.
+        ``observed_data`` and ``constant_data``. An ordinal fit's groups differ: see
+        :mod:`bayes_bmi.bayes.ordinal_sampling`.
     summary : pandas.DataFrame
         One row per free or defined parameter (:data:`SUMMARY_COLUMNS`, plus ``std_all``).
     diagnostics : dict
         Sampler, seed, versions, times, min ESS, max R-hat, divergences, verdict.
+    patterns : MissingPatterns or None
+        The missingness patterns of a FIML fit.
+    ordinal : OrdinalData or None
+        The coded items of an ordinal (cumulative-probit) fit.
     """
 
     model: Model
@@ -207,6 +216,7 @@ class BayesResult:
     summary: pd.DataFrame
     diagnostics: dict = field(default_factory=dict)
     patterns: MissingPatterns | None = None
+    ordinal: OrdinalData | None = None
 
     @property
     def missing(self) -> str:

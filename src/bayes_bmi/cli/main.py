@@ -160,6 +160,14 @@ def ml(
     typer.echo(f"\nwrote {out / 'estimates.csv'} and {out / 'fit.json'}")
 
 
+def _ordered(text: str) -> bool | list[str]:
+    """``--ordinal all`` or ``--ordinal x1,x2``."""
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        raise OptionError("--ordinal: give 'all' or item names separated by commas")
+    return True if names == ["all"] else names
+
+
 def _check_sampler(sampler: str, target_accept: float) -> None:
     if sampler not in SAMPLERS:
         raise OptionError(f"--sampler {sampler}: unknown. Must be one of: {', '.join(SAMPLERS)}")
@@ -193,6 +201,13 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
     no_cache: NoCache = False,
+    ordinal: Annotated[
+        str | None,
+        typer.Option(
+            "--ordinal",
+            help="Ordered-category items: 'all' or names (x1,x2,...): a cumulative-probit model.",
+        ),
+    ] = None,
 ) -> None:
     """Fit a model by NUTS (Bayesian SEM) beside its ML cross-check."""
     check_inputs(models=[model], data=data, out=out)
@@ -226,6 +241,7 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
             cache=_compile_cache(),
             missing_codes=codes,
             sheet=sheet,
+            **({} if ordinal is None else {"ordered": _ordered(ordinal)}),
         )
         summary = fitted.summary()
         cases = _cases(fitted.nobs, fitted.result.stats.n_dropped)

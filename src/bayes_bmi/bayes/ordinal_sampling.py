@@ -1,0 +1,411 @@
+"""Fit a cumulative-probit (ordinal) SEM by NUTS on the compiled ordinal kernel.
+
+:func:`fit_bayes_ordinal` is :func:`bayes_bmi.bayes.sampling.fit_bayes` for ordered items
+(see :mod:`bayes_bmi.bayes.ordinal_kernel` for the model and :mod:`bayes_bmi.bayes.ordinal`
+for the data and the theta parameterisation). It returns the same :class:`BayesResult`:
+
+* ``model`` is the model in the theta parameterisation (items' residual variances fixed to
+  1, intercepts to 0), ``spec`` its parameters; ``ordinal`` the coded items;
+* ``idata["posterior"]`` holds ``z`` (the model's parameters, unconstrained), ``theta``,
+  ``thresholds`` (dim ``threshold``, named ``x1|t1``, ...), ``defined``, ``estimate`` and
+  ``std_all`` (the model's rows, then the thresholds; ``std.all`` of an ordered item uses
+  ``var(y*) = lambda' Psi_eta lambda + 1`` and a threshold's is ``tau / sd(y*)``) and, with
+  ``factor_scores=True``, ``factor_scores`` (chain, draw, case, latent; float32). The
+  standardised latent values ``u`` are sampled but not stored otherwise (``n * m`` numbers
+  per draw);
+* the summary has one row per threshold with op ``|`` (``x1 | t1``), as lavaan prints them;
+* ``ml`` is the ML fit of the model as written with the items taken as numbers (its
+  estimates are not on the latent-response scale: the summary's ``ml_est`` and ``ml_se``
+  are empty);
+* no ``log_likelihood`` or ``prior`` group yet (the marginal likelihood of a case needs the
+  latent variables integrated out: PPP, LOO and WAIC for ordinal models are still to come).
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats as sps
+
+from bayes_bmi.bayes.inputs import model_data
+from bayes_bmi.bayes.ordinal import (
+    OrdinalData,
+    ordered_names,
+    ordinal_data,
+    pack_ordinal,
+    tau_prior,
+    theta_model,
+    threshold_names,
+)
+from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z
+from bayes_bmi.bayes.posterior import align_signs, defined_draws, implied_draws, std_all_draws
+from bayes_bmi.bayes.priors import Prior
+from bayes_bmi.bayes.sampling import (
+    BayesResult,
+    CompileCache,
+    SamplerConfig,
+    _row_names,
+    _summarise,
+    _theta_from_rows,
+    _versions,
+    adaptation,
+    bayesian_model,
+)
+from bayes_bmi.data import SampleStats
+from bayes_bmi.errors import OptionError
+from bayes_bmi.lavaan.model import Model
+from bayes_bmi.lavaan.representation import fill_matrices, implied_moments
+from bayes_bmi.ml.fit import fit_ml, model_stats
+
+__all__ = ["CENTRED", "fit_bayes_ordinal", "start_point"]
+
+#: Default sampling of the latent values (see :func:`fit_bayes_ordinal`).
+CENTRED = False
+
+
+def start_point(
+    model: Model, spec: ParamSpec, odata: OrdinalData, base: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start values of ``z`` and the scale of their jitter.
+
+    Loadings and regressions 1 and 0 (free loadings 1), variances 1, correlations 0; each
+    item's thresholds at the normal quantiles of its cumulative proportions times the sd of
+    its latent response at those values; the latent values at 0.
+    """
+    kinds = np.array(spec.kinds)
+    z = np.zeros(spec.size)
+    z[kinds == "lambda"] = 1.0
+    rows = rows_from_z(spec, z, base)
+    sigma, _ = implied_moments(fill_matrices(model.representation, rows))
+    sd = np.sqrt(np.diag(sigma))
+    w = []
+    for j, k in enumerate(odata.n_thresholds):
+        codes = odata.codes[:, j]
+        counts = np.bincount(codes[codes >= 0], minlength=k + 1) + 0.5
+        cum = np.cumsum(counts)[:-1] / counts.sum()
+        tau = sps.norm.ppf(cum) * sd[j]
+        w.extend([tau[0], *np.log(np.maximum(np.diff(tau), 1e-3))])
+    m = model.representation.m
+    z_full = np.concatenate([z, np.asarray(w), np.zeros(odata.n * m)])
+    scale = np.concatenate(
+        [np.full(spec.size, 0.1), np.full(len(w), 0.05), np.full(odata.n * m, 1)]
+    )
+    return z_full, scale
+
+
+def _sample(kernel, kd, names: list[str], stored: int, config: SamplerConfig, init):
+    from bayes_bmi.bayes.kernel_sampler import sample_kernel
+
+    km = _stored_model(kernel, kd, names, stored, init)
+    return sample_kernel(
+        km,
+        draws=config.draws,
+        tune=config.tune,
+        chains=config.chains,
+        cores=min(config.cores, config.chains),
+        seed=config.seed,
+        progress_bar=config.progress,
+        target_accept=config.target_accept,
+        adaptation=adaptation(config, kd.nparam),
+        save_warmup=False,
+    )
+
+
+def _stored_model(kernel, kd, names: list[str], stored: int, init):
+    """A :class:`~bayes_bmi.bayes.kernel_sampler.KernelModel` storing the first ``stored``."""
+    from nutpie import _lib
+
+    from bayes_bmi.bayes.kernel_sampler import KernelModel
+
+    class StoredKernelModel(KernelModel):
+        @property
+        def shapes(self):
+            return {"z": (stored,)}
+
+        def _make_model(self, init_mean):
+            ints, floats = self.data.ints, self.data.floats
+            header = np.array([ints.ctypes.data, ints.size, floats.ctypes.data, floats.size])
+            header = header.astype(np.int64)
+            keep_alive = (header, ints, floats, self.kernel)
+            n = self.data.nparam
+            logp = _lib.LogpFunc(self.kernel.logp.address, header.ctypes.data, keep_alive)
+            expand = _lib.ExpandFunc(
+                n, stored, self.kernel.expand.address, header.ctypes.data, keep_alive
+            )
+            sizes = {"param": stored}
+            variables = _lib.PyVariable.new_variables(
+                ["z"], ["float64"], [(stored,)], sizes, self.dims
+            )
+            return _lib.PyMcModel(logp, expand, variables, n, sizes, self.coords, self.init, None)
+
+    return StoredKernelModel(
+        dims={"z": ("param",)}, kernel=kernel, data=kd, names=tuple(names), init=init
+    )
+
+
+def _kernel(cache: CompileCache, config: SamplerConfig):
+    key = ("nutpie-ordinal-kernel", config.disk_cache)
+    entry = cache.get(key)
+    if entry is not None:
+        return entry, True
+    from bayes_bmi.bayes.compiled import load_kernel
+
+    entry = load_kernel(cache=config.disk_cache, kind="ordinal")
+    cache.put(key, entry)
+    return entry, False
+
+
+def _thresholds_from_w(w: np.ndarray, odata: OrdinalData) -> np.ndarray:
+    """Natural thresholds from their raw values (``..., nthr``)."""
+    out = np.empty_like(w)
+    pos = 0
+    for k in odata.n_thresholds:
+        block = w[..., pos : pos + k].copy()
+        block[..., 1:] = np.exp(block[..., 1:])
+        out[..., pos : pos + k] = np.cumsum(block, axis=-1)
+        pos += k
+    return out
+
+
+def _factor_scores(rep, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``eta = (I - B)^-1 (alpha + chol(Psi) u)`` per draw and case (float32)."""
+    mats = fill_matrices(rep, rows)
+    lo = np.linalg.cholesky(mats.psi)
+    a_inv = np.linalg.inv(np.eye(rep.m) - mats.beta)
+    zeta = mats.alpha[..., None, :] + np.einsum("...rc,...ic->...ir", lo, u)
+    return np.einsum("...rc,...ic->...ir", a_inv, zeta).astype(np.float32)
+
+
+def _config_check(config: SamplerConfig) -> None:
+    if config.sampler != "nutpie":
+        raise OptionError("ordered items need the default sampler (nutpie): sampler='nutpie'")
+
+
+def fit_bayes_ordinal(
+    model: Model,
+    data: pd.DataFrame,
+    ordered: bool | str | list[str] | tuple[str, ...] = True,
+    *,
+    config: SamplerConfig | None = None,
+    priors: dict[str, Prior] | None = None,
+    cache: CompileCache | None = None,
+    factor_scores: bool = False,
+    source: str = "data",
+    centred: bool = CENTRED,
+) -> BayesResult:
+    """Fit a model whose observed variables are ordered categories (cumulative probit).
+
+    Parameters
+    ----------
+    model : Model
+    data : pandas.DataFrame
+        Raw data; each ordered item's categories are its sorted distinct whole numbers.
+        Missing cells are left out of the likelihood (cases with no observed item dropped).
+    ordered : bool, str or list of str
+        ``True`` (every observed variable) or the names; for now every observed variable
+        must be ordered.
+    config : SamplerConfig, optional
+    priors : dict, optional
+        Default prior per kind; ``"tau"`` (a normal prior) is the thresholds'.
+    cache : CompileCache, optional
+    factor_scores : bool
+        Store the latent values of every case and draw (``posterior/factor_scores``).
+    source : str
+        Name of the data, for messages.
+    centred : bool
+        Sample the latent values themselves (``True``) or standardised ones (``False``,
+        ``eta_i = (I - B)^-1 (alpha + chol(Psi) u_i)``); see :data:`CENTRED`.
+
+    Returns
+    -------
+    BayesResult
+        See the module docstring for what differs from the continuous model's.
+
+    Raises
+    ------
+    OptionError
+        Mixed items, unsupported structures, or the PyMC sampler.
+    DataError
+        Items that are not whole numbers, with one category or too many.
+    """
+    config = config or SamplerConfig()
+    _config_check(config)
+    model = bayesian_model(model)
+    names = ordered_names(model, ordered)
+    if not names:
+        raise OptionError("ordered: no ordered item given")
+    tm = theta_model(model, names)
+    prior_tau = tau_prior(priors)
+    spec = param_spec(tm, {k: v for k, v in (priors or {}).items() if k != "tau"})
+    odata = ordinal_data(data, names, source)
+    t0 = time.perf_counter()
+    numeric = data.loc[odata.case_index, names].apply(pd.to_numeric, errors="coerce")
+    stats_cc = model_stats(model, numeric, source)
+    ml = fit_ml(model, stats_cc, source=source)
+    ml_s = time.perf_counter() - t0
+    stats = SampleStats(
+        names=stats_cc.names,
+        n=odata.n,
+        mean=stats_cc.mean,
+        cov=stats_cc.cov,
+        n_dropped=len(data) - odata.n,
+    )
+    mdata = model_data(tm, spec, stats_cc)
+    base = mdata.values["fixed_values"]
+    kd = pack_ordinal(tm, spec, mdata, odata, prior_tau, centred)
+    nthr = int(odata.n_thresholds.sum())
+    z0, scale = start_point(tm, spec, odata, base)
+
+    cache = cache if cache is not None else CompileCache()
+    t0 = time.perf_counter()
+    kernel, reused = _kernel(cache, config)
+    compile_s = time.perf_counter() - t0
+    stored = kd.nparam if factor_scores else spec.size + nthr
+    thr = threshold_names(odata)
+    names_z = list(spec.names) + [f"{v}|{t}" for v, t in thr]
+    if factor_scores:
+        m = tm.representation.m
+        names_z += [f"u[{i},{r}]" for i in range(odata.n) for r in range(m)]
+
+    def init(seed: int) -> np.ndarray:
+        rng = np.random.default_rng([config.seed, int(seed) % (2**32)])
+        return z0 + config.jitter * scale * rng.standard_normal(z0.size)
+
+    t0 = time.perf_counter()
+    trace = _sample(kernel, kd, names_z, stored, config, init)
+    sample_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    zs = trace["posterior"]["z"].transpose("chain", "draw", ...).values
+    idata, sum_idx, pt_ext = _posterior(
+        tm, spec, odata, base, zs, trace, (factor_scores, centred), stats
+    )
+    post_s = time.perf_counter() - t0
+    nan_ml = SimpleNamespace(
+        estimates=pd.DataFrame({"est": np.full(len(pt_ext), np.nan), "se": np.nan})
+    )
+    t0 = time.perf_counter()
+    summary, diag = _summarise(idata, pt_ext, sum_idx, nan_ml, config)
+    summary_s = time.perf_counter() - t0
+    diag.update(
+        {
+            "sampler": "nutpie",
+            "seed": config.seed,
+            "draws": config.draws,
+            "tune": config.tune,
+            "chains": config.chains,
+            "target_accept": config.target_accept,
+            "adaptation": adaptation(config, kd.nparam),
+            "versions": _versions(),
+            "compile_seconds": compile_s,
+            "compiled_model_reused": reused,
+            "kernel_cache": "off"
+            if not config.disk_cache
+            else "hit"
+            if kernel.from_cache
+            else "miss",
+            "kernel_cache_dir": str(kernel.cache_dir) if kernel.cache_dir else None,
+            "kernel_load_seconds": kernel.seconds,
+            "sampling_seconds": sample_s,
+            "postprocess_seconds": post_s,
+            "ml_seconds": ml_s,
+            "summary_seconds": summary_s,
+            "n_obs": odata.n,
+            "n_dropped": len(data) - odata.n,
+            "n_missing_cells": int((odata.codes < 0).sum()),
+            "missing": "observed cells",
+            "ordered": list(names),
+            "parameterization": "theta",
+            "latent_values": "centred" if centred else "non-centred",
+            "tau_prior": str(prior_tau),
+            "n_latent_values": odata.n * tm.representation.m,
+            "ml_converged": ml.converged,
+            "ml_warnings": list(ml.warnings),
+        }
+    )
+    return BayesResult(
+        model=tm, spec=spec, stats=stats, ml=ml, idata=idata, summary=summary,
+        diagnostics=diag, ordinal=odata,
+    )  # fmt: skip
+
+
+def _posterior(tm, spec, odata, base, zs, trace, latent, stats):
+    """The DataTree of an ordinal fit; also the summarised rows and the extended table."""
+    factor_scores, centred = latent
+    pt, rep = tm.partable, tm.representation
+    nthr = int(odata.n_thresholds.sum())
+    z = zs[..., : spec.size]
+    tau = _thresholds_from_w(zs[..., spec.size : spec.size + nthr], odata)
+    rows = rows_from_z(spec, z, base)
+    if tm.options.std_lv:
+        rows = align_signs(pt, rep, rows)
+    theta = _theta_from_rows(spec, rows)
+    defined = defined_draws(pt, rows)
+    def_idx = np.flatnonzero(pt["op"].to_numpy() == ":=")
+    free_idx = np.flatnonzero(pt["free"].to_numpy() > 0)
+    sum_idx = np.concatenate([free_idx, def_idx])
+    rows_full = rows.copy()
+    if def_idx.size:
+        rows_full[..., def_idx] = defined
+    std_all = std_all_draws(pt, rep, rows_full)[..., sum_idx]
+    sigma, _ = implied_draws(rep, rows)
+    sd = np.sqrt(np.diagonal(sigma, axis1=-2, axis2=-1))
+    item = np.repeat(np.arange(len(odata.names)), odata.n_thresholds)
+    tau_std = tau / sd[..., item]
+    thr = threshold_names(odata)
+    pt_thr = pd.DataFrame(
+        {"lhs": [v for v, _ in thr], "op": "|", "rhs": [t for _, t in thr], "label": ""}
+    )
+    pt_ext = pd.concat([pt[["lhs", "op", "rhs", "label"]], pt_thr], ignore_index=True)
+    sum_ext = np.concatenate([sum_idx, len(pt) + np.arange(nthr)])
+    coords = {
+        "chain": np.arange(z.shape[0]),
+        "draw": np.arange(z.shape[1]),
+        "param": list(spec.names),
+        "def_param": list(pt["lhs"].to_numpy()[def_idx]),
+        "threshold": [f"{v}|{t}" for v, t in thr],
+        "row": _row_names(pt_ext, sum_ext),
+    }
+    cd = ("chain", "draw")
+    post = xr.Dataset(
+        {
+            "z": ((*cd, "param"), z),
+            "theta": ((*cd, "param"), theta),
+            "thresholds": ((*cd, "threshold"), tau),
+            "defined": ((*cd, "def_param"), defined),
+            "std_all": ((*cd, "row"), np.concatenate([std_all, tau_std], axis=-1)),
+            "estimate": ((*cd, "row"), np.concatenate([rows_full[..., sum_idx], tau], axis=-1)),
+        },
+        coords=coords,
+    )
+    if factor_scores:
+        m = rep.m
+        u = zs[..., spec.size + nthr :].reshape(*zs.shape[:2], odata.n, m)
+        post["factor_scores"] = xr.DataArray(
+            u.astype(np.float32) if centred else _factor_scores(rep, rows, u),
+            dims=(*cd, "case", "latent"),
+            coords={"case": odata.case_index, "latent": list(rep.lv_names)},
+        )
+    y = np.where(
+        odata.codes >= 0,
+        np.stack(
+            [c[np.maximum(odata.codes[:, j], 0)] for j, c in enumerate(odata.categories)], axis=1
+        ),
+        np.nan,
+    )
+    groups = {
+        "posterior": post,
+        "sample_stats": trace["sample_stats"].to_dataset(),
+        "observed_data": xr.Dataset(
+            {"y": (("case", "variable"), y)},
+            coords={"case": odata.case_index, "variable": list(odata.names)},
+        ),
+        "constant_data": xr.Dataset(
+            {"n_obs": ((), stats.n), "fixed_values": (("table_row",), base)},
+        ),
+    }
+    return xr.DataTree.from_dict(groups), sum_ext, pt_ext
