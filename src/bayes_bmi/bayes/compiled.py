@@ -193,11 +193,11 @@ def _compile(cache_dir: Path | None, kind: str = "continuous") -> tuple[object, 
     numba fixes a function's cache folder when its cache is created, from
     ``numba.config.CACHE_DIR``: it is set for that moment only, under numba's compiler lock.
     """
+    import importlib
+
     import numba
     from numba.core import config
     from numba.core.compiler_lock import global_compiler_lock
-
-    import importlib
 
     kernel = importlib.import_module(f"bayes_bmi.bayes.{KERNELS[kind][0]}")
     options = {"error_model": "numpy"}
