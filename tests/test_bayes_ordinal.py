@@ -15,6 +15,7 @@ from bayes_bmi.bayes.ordinal import (
     ordered_names,
     ordinal_data,
     pack_ordinal,
+    rescaled_loadings,
     theta_model,
 )
 from bayes_bmi.bayes.parameters import param_spec, rows_from_z
@@ -56,9 +57,14 @@ def _reference_logp(tm, spec, odata, mdata, z, centred=False):
     """The log posterior by scipy: priors, thresholds, u and the CDF differences."""
     base = mdata.values["fixed_values"]
     npar = spec.size
+    lp = 0.0
+    if not centred:  # loadings sampled as lambda * sd of their factor
+        z = z.copy()
+        for kl, kp in rescaled_loadings(tm, spec):
+            z[kl] *= np.exp(-z[kp])
+            lp -= z[kp]
     rows = rows_from_z(spec, z[:npar], base)
     mats = fill_matrices(tm.representation, rows)
-    lp = 0.0
     for k, prior in enumerate(spec.priors):
         tr = spec.transforms[k]
         if tr == "real":
@@ -215,6 +221,19 @@ def test_theta_model_fixes_item_scale_and_refuses_what_it_cannot_fit():
     assert (pt.loc[resid, "free"] == 0).all() and (pt.loc[resid, "ustart"] == 1).all()
     assert (pt.loc[means, "free"] == 0).all() and (pt.loc[means, "ustart"] == 0).all()
     assert tm.nparam == model.nparam - 18
+    spec = param_spec(tm)
+    pairs = [(spec.names[a], spec.names[b]) for a, b in rescaled_loadings(tm, spec)]
+    assert pairs == [
+        ("visual=~x2", "visual~~visual"),
+        ("visual=~x3", "visual~~visual"),
+        ("textual=~x5", "textual~~textual"),
+        ("textual=~x6", "textual~~textual"),
+        ("speed=~x8", "speed~~speed"),
+        ("speed=~x9", "speed~~speed"),
+    ]
+    std = bayesian_model(read_model(MODELS / "hs_cfa.lav", options=ModelOptions(std_lv=True)))
+    std_tm = theta_model(std, list(std.ov_names))
+    assert rescaled_loadings(std_tm, param_spec(std_tm)).size == 0
     assert sorted(pt["free"][pt["free"] > 0]) == list(range(1, tm.nparam + 1))
     with pytest.raises(OptionError, match="mixed"):
         theta_model(model, ["x1", "x2"])

@@ -225,6 +225,35 @@ def theta_model(model: Model, ordered: list[str]) -> Model:
     return dataclasses.replace(model, partable=pt, representation=rep, free=free_map(pt, rep))
 
 
+def rescaled_loadings(model: Model, spec: ParamSpec) -> np.ndarray:
+    """``(loading, log-sd)`` indices in ``z`` of the loadings sampled as ``lambda * sd``.
+
+    A free loading (its own parameter) on a latent variable with a fixed non-zero loading (a
+    marker) and a free (residual) variance of its own (see
+    :mod:`bayes_bmi.bayes.ordinal_kernel`).
+    """
+    pt = model.partable
+    lhs, op, rhs = pt["lhs"].to_numpy(), pt["op"].to_numpy(), pt["rhs"].to_numpy()
+    free = pt["free"].to_numpy()
+    ustart = pt["ustart"].to_numpy(dtype=float)
+    counts = np.bincount(spec.free.k, minlength=spec.size)
+    out = []
+    for f in model.representation.lv_names:
+        meas = np.flatnonzero((lhs == f) & (op == "=~"))
+        var = np.flatnonzero((lhs == f) & (op == "~~") & (rhs == f))
+        marker = any(free[i] == 0 and ustart[i] != 0 for i in meas)
+        if not marker or var.size != 1 or free[var[0]] == 0:
+            continue
+        kp = free[var[0]] - 1
+        if spec.transforms[kp] != "var" or counts[kp] != 1:
+            continue
+        for i in meas:
+            kl = free[i] - 1
+            if free[i] > 0 and counts[kl] == 1 and spec.transforms[kl] == "real":
+                out.append((kl, kp))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 2)
+
+
 def tau_prior(priors: dict[str, Prior] | None) -> Prior:
     """The thresholds' prior (``priors["tau"]`` or :data:`DEFAULT_TAU_PRIOR`); normal only."""
     prior = (priors or {}).get("tau", DEFAULT_TAU_PRIOR)
@@ -251,6 +280,7 @@ def pack_ordinal(
     if "pattern_totals" in mdata.values:
         raise ValueError("the ordinal kernel takes no missingness patterns (it skips cells)")
     base = pack(model, spec, mdata)
+    pairs = np.zeros((0, 2), dtype=np.int64) if centred else rescaled_loadings(model, spec)
     k = odata.n_thresholds
     nthr = int(k.sum())
     start = np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)
@@ -262,6 +292,8 @@ def pack_ordinal(
             start,
             np.array([int(centred)], dtype=np.int64),
             odata.codes.ravel(),
+            np.array([pairs.shape[0]], dtype=np.int64),
+            pairs.ravel(),
         ]
     ).astype(np.int64)
     mean, sd = prior.params

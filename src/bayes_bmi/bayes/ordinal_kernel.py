@@ -21,6 +21,13 @@ natural value (blavaan's default ``normal(0, 1.5)``) plus the transform's log-Ja
 
 Unconstrained vector ``z``: the model's parameters (as in :mod:`bayes_bmi.bayes.kernel`),
 then the raw thresholds (``nthr``, item by item), then ``u`` (``n * m``, case by case).
+A free loading on a factor whose scale is set by a fixed marker loading and whose variance
+is free is sampled as ``lambda* = lambda * sd_k`` (``sd_k = exp(z_k)``, the factor's
+(residual) sd): given ``u``, the response means depend on ``lambda * sd_k``, so ``lambda`` and
+``sd_k`` form a curved ridge that NUTS crosses slowly (on the ordinal HS CFA ``speed =~ x9``
+kept a bulk ESS below 400 and R-hat above 1.01 after 4 x 1500 draws); ``lambda*`` and
+``z_k`` are nearly independent. The prior stays on ``lambda``; the log-Jacobian ``-z_k`` per
+rescaled loading is added.
 
 Buffers: the continuous kernel's buffers of the same model (without missing-data patterns;
 its data summaries are not read), followed by the ordinal part. Integers: ``n, nthr``, per
@@ -28,7 +35,8 @@ item its number of thresholds ``K_j`` (``p``) and the start of its thresholds in
 threshold vector (``p``), a flag (1: the latent values are sampled centred, ``eta_i``
 itself, see :func:`_case_loop_centred`; 0: non-centred, ``u_i``), then the data as category
 codes ``0..K_j`` (``n * p``, case by case; ``-1`` for a missing cell, which is skipped: the
-likelihood of the observed cells). Floats:
+likelihood of the observed cells), then the number of rescaled loadings and for each the
+index in ``z`` of the loading and of the factor's log-sd. Floats:
 each threshold's prior mean and sd (``nthr`` each). One compiled program serves every
 ordinal model and data set.
 
@@ -411,6 +419,36 @@ def _case_loop_centred(z, ints, oi, mats, lo, beta, has_beta, tau, grad, gmats, 
 @_jitable
 def _logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndarray) -> float:
     """Log posterior density at ``z``; its gradient is written into ``grad``.
+
+    ``z`` holds each rescaled loading as ``lambda* = lambda * sd_k`` (see the module
+    docstring); :func:`_logp_grad_natural` does the rest on ``lambda`` itself.
+    """
+    off = _offsets(ints)
+    oi = off[3]
+    p = ints[2]
+    o_pair = oi + 3 + 2 * p + ints[oi] * p
+    npair = ints[o_pair]
+    if npair == 0:
+        return _logp_grad_natural(z, ints, floats, grad)
+    zz = z.copy()
+    for q in range(npair):
+        kl, kp = ints[o_pair + 1 + 2 * q], ints[o_pair + 2 + 2 * q]
+        zz[kl] = z[kl] * math.exp(-z[kp])
+    total = _logp_grad_natural(zz, ints, floats, grad)
+    if not math.isfinite(total):
+        return -np.inf
+    for q in range(npair):
+        kl, kp = ints[o_pair + 1 + 2 * q], ints[o_pair + 2 + 2 * q]
+        g = grad[kl]
+        grad[kl] = g * math.exp(-z[kp])
+        grad[kp] -= g * zz[kl] + 1.0  # lambda = lambda* exp(-z_k), log-Jacobian -z_k
+        total -= z[kp]
+    return total
+
+
+@_jitable
+def _logp_grad_natural(z, ints, floats, grad):
+    """Log posterior density at ``z`` with the loadings themselves; gradient into ``grad``.
 
     Returns ``-inf`` where the density is zero or undefined: a latent covariance matrix that
     is not positive definite, a singular ``I - B``, a correlation outside a uniform prior's

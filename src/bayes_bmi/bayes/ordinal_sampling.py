@@ -37,6 +37,7 @@ from bayes_bmi.bayes.ordinal import (
     ordered_names,
     ordinal_data,
     pack_ordinal,
+    rescaled_loadings,
     tau_prior,
     theta_model,
     threshold_names,
@@ -259,6 +260,9 @@ def fit_bayes_ordinal(
     kd = pack_ordinal(tm, spec, mdata, odata, prior_tau, centred)
     nthr = int(odata.n_thresholds.sum())
     z0, scale = start_point(tm, spec, odata, base)
+    pairs = np.zeros((0, 2), dtype=int) if centred else rescaled_loadings(tm, spec)
+    for kl, kp in pairs:  # the sampler's coordinates: lambda * sd
+        z0[kl] *= np.exp(z0[kp])
 
     cache = cache if cache is not None else CompileCache()
     t0 = time.perf_counter()
@@ -280,7 +284,9 @@ def fit_bayes_ordinal(
     sample_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    zs = trace["posterior"]["z"].transpose("chain", "draw", ...).values
+    zs = trace["posterior"]["z"].transpose("chain", "draw", ...).values.copy()
+    for kl, kp in pairs:
+        zs[..., kl] *= np.exp(-zs[..., kp])
     idata, sum_idx, pt_ext = _posterior(
         tm, spec, odata, base, zs, trace, (factor_scores, centred), stats
     )
