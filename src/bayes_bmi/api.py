@@ -604,11 +604,15 @@ def comparison(
     means: str = "auto",
     priors: Mapping[str, Prior] | None = None,
     cache: CompileCache | None = None,
+    missing: str | None = None,
     missing_codes: Sequence[float] = (),
     sheet: str | int | None = None,
     **sampler: Any,
 ) -> Comparison:
     """Fit and compare models of the same data (the full result; see :func:`compare`).
+
+    ``missing`` is as :func:`sem`'s (None: ``"fiml"`` when the models' variables have missing
+    cells); the other options are :func:`compare`'s.
 
     Returns
     -------
@@ -631,7 +635,11 @@ def comparison(
     from bayes_bmi.checking.ppc import MEANS
 
     _one_of("means", means, MEANS)
+    if missing is not None:
+        _one_of("missing", missing, MISSING)
     config = _sampler_config(sampler)
+    # passed on only when given, so that compare_models without the keyword still works
+    given = {"missing": missing} if missing is not None else {}
     return compare_models(
         specified,
         df,
@@ -641,6 +649,7 @@ def comparison(
         baseline=baseline,
         means=means,
         source=source,
+        **given,
     )
 
 
@@ -658,7 +667,7 @@ def compare(
     data : pandas.DataFrame, str or path-like
     **options
         ``std_lv``, ``baseline`` (fit the independence model, default True), ``means``,
-        ``priors``, ``cache``, ``missing_codes``, ``sheet`` and the sampler options of
+        ``priors``, ``cache``, ``missing``, ``missing_codes``, ``sheet`` and the sampler options of
         :func:`sem`.
 
     Returns
