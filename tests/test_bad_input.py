@@ -850,8 +850,9 @@ CATALOGUE = [
         "n = 300; full-information ML: 2 missingness patterns",
         files={
             "d.csv": hs_data(
-                lambda d: d.assign(**{f"x{i}": d[f"x{i}"].mask(d.index == 7) for i in range(1, 10)})
-                .assign(x3=lambda e: e["x3"].mask(e.index == 9))
+                lambda d: d.assign(
+                    **{f"x{i}": d[f"x{i}"].mask(d.index == 7) for i in range(1, 10)}
+                ).assign(x3=lambda e: e["x3"].mask(e.index == 9))
             )
         },
     ),
@@ -859,7 +860,7 @@ CATALOGUE = [
         "reliability-fiml-one-case-pattern",
         "reliability {hs_lav} {tmp}/d.csv --out {out}",
         0,
-        "CFA by full-information ML on 301 cases (2 missingness patterns, 1 missing cells)",
+        "CFA by full-information ML on 301 cases (2 missingness patterns, 1 missing cell)",
         "from the EM covariance matrix",
         files={"d.csv": hs_data(with_cells("x4", [10], None))},
     ),

@@ -28,6 +28,7 @@ from bayes_bmi.cli.common import (
     commit,
     output_folder,
     parse_missing_codes,
+    plural,
     record_provenance,
     write_provenance,
 )
@@ -381,8 +382,9 @@ def _basis(f: Mapping[str, Any]) -> str:
     if f["missing"] == "fiml":
         dropped = f", {f['n_dropped']} empty row(s) dropped" if f["n_dropped"] else ""
         return (
-            f"CFA by full-information ML on {f['n']} cases ({f['n_patterns']} missingness "
-            f"patterns, {f['n_missing_cells']} missing cells{dropped}); alpha, item statistics "
+            f"CFA by full-information ML on {f['n']} cases "
+            f"({plural(f['n_patterns'], 'missingness pattern')}, "
+            f"{plural(f['n_missing_cells'], 'missing cell')}{dropped}); alpha, item statistics "
             "and HTMT from the EM covariance matrix of the items"
         )
     dropped = f"; {f['n_dropped']} row(s) with a missing value dropped" if f["n_dropped"] else ""

@@ -420,7 +420,8 @@ def _construct_tables(
         if kinds[c] == "first_order":
             block = cov.loc[inds, inds].to_numpy(dtype=float)
             alpha = _alpha_cov(block)
-            stats = dict(zip(("item_total_corrected", "alpha_if_deleted"), _item_stats_cov(block)))
+            itc, aid = _item_stats_cov(block)
+            stats = {"item_total_corrected": itc, "alpha_if_deleted": aid}
         single = len(inds) < 2  # CR = AVE = 1 by construction: says nothing
         rows_c.append(
             {
