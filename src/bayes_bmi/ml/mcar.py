@@ -50,6 +50,9 @@ class MCARTest:
         Number of cases used (rows with every variable missing are left out).
     em_converged : bool
         Whether the EM estimates of the moments converged.
+    singletons : int
+        Patterns with a single case. When they are many, the chi-square approximation is
+        rough and the test has little power.
     """
 
     statistic: float
@@ -58,6 +61,7 @@ class MCARTest:
     npatterns: int
     n: int
     em_converged: bool = True
+    singletons: int = 0
 
     @property
     def tested(self) -> bool:
@@ -73,9 +77,16 @@ class MCARTest:
             if self.pvalue < alpha
             else "no evidence against missing completely at random"
         )
+        caveat = ""
+        if 2 * self.singletons > self.npatterns:
+            caveat = (
+                f"; {self.singletons} of the {self.npatterns} patterns hold a single case, so "
+                "the chi-square approximation is rough"
+                + ("" if self.pvalue < alpha else " and the test has little power")
+            )
         return (
             f"Little's MCAR test: chi-square = {self.statistic:.2f}, df = {self.df}, "
-            f"p = {self.pvalue:.3g} ({self.npatterns} patterns, n = {self.n}): {verdict}"
+            f"p = {self.pvalue:.3g} ({self.npatterns} patterns, n = {self.n}): {verdict}" + caveat
         )
 
     def to_dict(self) -> dict[str, float | int | bool]:
@@ -87,6 +98,7 @@ class MCARTest:
             "npatterns": self.npatterns,
             "n": self.n,
             "em_converged": self.em_converged,
+            "singletons": self.singletons,
         }
 
 
@@ -119,4 +131,5 @@ def little_mcar(patterns: MissingPatterns) -> MCARTest:
         npatterns=patterns.npatterns,
         n=patterns.n,
         em_converged=bool(converged),
+        singletons=int((patterns.counts == 1).sum()),
     )

@@ -261,8 +261,8 @@ def _missing(rep: Report, n: int, r: StudyResults) -> None:
         )
     if md.method == "fiml":
         rep.para(
-            "Every analysis below uses every observed answer: the PCA and alpha/HTMT the EM "
-            "estimate of the items' covariance matrix, the CFA and the Bayesian SEM the "
+            "Every analysis uses every observed answer: the PCA (above), alpha and HTMT the EM "
+            "estimate of the items' covariance matrix; the CFA and the Bayesian SEM the "
             "likelihood summed over the missingness patterns."
         )
     else:
@@ -314,8 +314,8 @@ def _bayesian_sem(rep: Report, n: int, r: StudyResults) -> None:
     rep.heading(f"{n}. The Bayesian structural equation model")
     if diag.get("missing") == "fiml":
         cases = (
-            f"{diag['n_obs']} cases, full-information likelihood over "
-            f"{diag.get('n_patterns')} missingness patterns"
+            f"{diag['n_obs']} cases (full-information likelihood over "
+            f"{diag.get('n_patterns')} missingness patterns)"
         )
     else:
         dropped = diag.get("n_dropped", 0)
