@@ -260,3 +260,25 @@ def test_study_missing_option(tmp_path: Path, method: str, rate: float) -> None:
     else:
         assert info["n_used"] == info["complete_rows"] < 400
         assert f"fitted to {info['n_used']} cases" in report
+
+
+# ------------------------------------------------------------------------- api.comparison
+def test_comparison_checks_data_without_a_complete_row_by_fiml(monkeypatch) -> None:
+    import bayes_bmi.checking.compare as compare_module
+    from bayes_bmi import api
+    from bayes_bmi.errors import BayesBmiError, OptionError
+
+    full = pd.read_csv(DATA / "HolzingerSwineford1939.csv")[[f"x{i}" for i in range(1, 10)]]
+    holes = full.copy()
+    for i in range(len(holes)):  # one missing cell in every row: no complete row at all
+        holes.iat[i, i % 9] = np.nan
+    seen = {}
+    monkeypatch.setattr(compare_module, "compare_models", lambda *a, **kw: seen.update(kw))
+    api.comparison({"hs": HS_LAV}, holes)
+    assert "missing" not in seen  # the default: compare_models decides (FIML)
+    api.comparison({"hs": HS_LAV}, holes, missing="fiml")
+    assert seen["missing"] == "fiml"
+    with pytest.raises(BayesBmiError, match="fewer than 2 complete cases"):
+        api.comparison({"hs": HS_LAV}, holes, missing="listwise")
+    with pytest.raises(OptionError, match="unknown missing 'pairwise'"):
+        api.comparison({"hs": HS_LAV}, holes, missing="pairwise")

@@ -535,8 +535,17 @@ def _fit_ml(
     return MLFit(fit_ml(spec, df, source=source, missing=missing))
 
 
-def _precheck(spec: Model, df: pd.DataFrame, source: str, priors: dict[str, Prior] | None) -> None:
+def _precheck(
+    spec: Model,
+    df: pd.DataFrame,
+    source: str,
+    priors: dict[str, Prior] | None,
+    missing: str | None = None,
+) -> None:
     """Bad data, a model that cannot be fitted, a bad prior: said before PyMC loads.
+
+    The ML fit uses the missing-data method the Bayesian fit will use (FIML by default when
+    cells are missing), so data without a single complete row pass.
 
     Raises
     ------
@@ -544,9 +553,12 @@ def _precheck(spec: Model, df: pd.DataFrame, source: str, priors: dict[str, Prio
         What :func:`~bayes_bmi.bayes.sampling.fit_bayes` would raise after loading PyMC.
     """
     from bayes_bmi.bayes.parameters import param_spec
-    from bayes_bmi.ml.fit import fit_ml, model_stats
+    from bayes_bmi.ml.fit import fit_ml, model_stats, resolve_missing
 
-    fit_ml(spec, model_stats(spec, df, source), source=source)
+    if resolve_missing(spec, df, missing, source) == "fiml":
+        fit_ml(spec, df, source=source, missing="fiml")
+    else:
+        fit_ml(spec, model_stats(spec, df, source), source=source)
     param_spec(spec, priors)
 
 
@@ -627,16 +639,16 @@ def comparison(
     specified = {str(name): specify(m, std_lv=std_lv) for name, m in models.items()}
     columns = list(dict.fromkeys(v for m in specified.values() for v in m.ov_names))
     df, source = _read(data, reading, columns)
+    if missing is not None:
+        _one_of("missing", missing, MISSING)
     for spec in specified.values():
-        _precheck(spec, df, source, dict(priors) if priors is not None else None)
+        _precheck(spec, df, source, dict(priors) if priors is not None else None, missing)
 
     from bayes_bmi.bayes.sampling import CompileCache
     from bayes_bmi.checking.compare import compare_models
     from bayes_bmi.checking.ppc import MEANS
 
     _one_of("means", means, MEANS)
-    if missing is not None:
-        _one_of("missing", missing, MISSING)
     config = _sampler_config(sampler)
     # passed on only when given, so that compare_models without the keyword still works
     given = {"missing": missing} if missing is not None else {}
