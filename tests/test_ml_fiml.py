@@ -335,8 +335,8 @@ def test_bad_missing_options(hs_data):
     st = sample_stats(hs_data, model.ov_names)
     with pytest.raises(OptionError, match="raw data"):
         fit_ml(model, st, missing="fiml")
-    with pytest.raises(OptionError, match="method='ml' only"):
-        bb.sem(model, hs_data, missing="fiml")
+    with pytest.raises(OptionError, match="PyMC sampler has no full-information"):
+        bb.sem(model, hs_data, missing="fiml", sampler="pymc")
     with pytest.raises(OptionError, match="Must be one of"):
         bb.sem(model, hs_data, method="ml", missing="pairwise")
 

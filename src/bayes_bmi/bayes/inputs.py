@@ -39,8 +39,8 @@ def model_data(
         moments (used for fixed values only).
     patterns : MissingPatterns, optional
         Full information: the likelihood is summed over these missingness patterns
-        (``pattern_*`` containers: counts, number observed, variable order with the observed
-        ones first, means and covariance matrices padded to all variables).
+        (``pattern_*`` containers: data totals and each incomplete pattern's count, order,
+        mean and covariance factor; see :mod:`bayes_bmi.bayes.kernel`).
     """
     if patterns is not None:
         if patterns.names != model.ov_names:
@@ -69,22 +69,56 @@ def model_data(
 def _with_patterns(
     model: Model, spec: ParamSpec, stats: SampleStats, patterns: MissingPatterns
 ) -> ModelData:
+    """Containers of the pattern likelihood (see :mod:`bayes_bmi.bayes.kernel`'s layout).
+
+    The data are centred at their observed means (the likelihood is shift-invariant; the
+    kernel centres ``mu`` alike), which keeps the pairwise totals free of cancellation.
+    """
     p = patterns.p
-    order = np.empty((patterns.npatterns, p), dtype=np.int64)
-    for k, obs in enumerate(patterns.observed):
-        order[k] = np.concatenate([np.flatnonzero(obs), np.flatnonzero(~obs)])
+    y = np.asarray(patterns.values, dtype=float)
+    obs = ~np.isnan(y)
+    centre = np.nanmean(y, axis=0)
+    yc = np.where(obs, y - centre, 0.0)
+    ob = obs.astype(float)
+    incomplete = [k for k in range(patterns.npatterns) if not patterns.observed[k].all()]
+    nobs, rank, order, count, mean, factor = [], [], [], [], [], []
+    for k in incomplete:
+        o = np.flatnonzero(patterns.observed[k])
+        order.append(np.concatenate([o, np.flatnonzero(~patterns.observed[k])]))
+        vals, vecs = np.linalg.eigh(patterns.cov[k][np.ix_(o, o)])
+        keep = vals > 1e-12 * max(float(vals.max(initial=0.0)), 1e-300)
+        d = vecs[:, keep] * np.sqrt(vals[keep])  # cov_O = D D'
+        nobs.append(o.size)
+        rank.append(int(keep.sum()))
+        count.append(float(patterns.counts[k]))
+        mean.append(np.where(patterns.observed[k], patterns.mean[k] - centre, 0.0))
+        factor.append(d.T.ravel())  # stored transposed: rank x |O|
     base = np.nan_to_num(base_values(model, stats), nan=0.0)
     values = {
         "n_obs": np.array([float(patterns.n)]),
-        "sample_mean": np.zeros(p),  # unused with patterns: the kernel reads pattern_*
+        "sample_mean": np.zeros(p),  # unused with patterns: the kernel reads the pattern_*
         "sample_cov_chol": np.eye(p),
         "fixed_values": base,
         **spec.prior_arrays(),
-        "pattern_counts": patterns.counts.astype(float),
-        "pattern_nobs": patterns.observed.sum(axis=1).astype(np.int64),
-        "pattern_order": order,
-        "pattern_mean": np.asarray(patterns.mean, dtype=float),
-        "pattern_cov": np.asarray(patterns.cov, dtype=float),
+        "pattern_totals": np.concatenate(
+            [
+                [float(patterns.n), float(obs.sum())],
+                centre,
+                (yc.T @ yc).ravel(),  # sum y_i y_j over cases observing both
+                (yc.T @ ob).ravel(),  # [i, j]: sum y_i over cases observing both
+                (ob.T @ ob).ravel(),  # cases observing both
+                yc.sum(axis=0),
+            ]
+        ),
+        "pattern_ints": np.asarray(
+            [len(incomplete)]
+            + [v for k in range(len(incomplete)) for v in (nobs[k], rank[k], *order[k])],
+            dtype=np.int64,
+        ),
+        "pattern_floats": np.concatenate(
+            [np.concatenate([[count[k]], mean[k], factor[k]]) for k in range(len(incomplete))]
+            or [np.zeros(0)]
+        ),
     }
     return ModelData(values=values)
 

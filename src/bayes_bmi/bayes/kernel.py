@@ -10,14 +10,17 @@ mvn_suffstat_loglik_pt + prior_logp_pt``) and returns ``-inf`` where that model 
 implied covariance matrix that is not positive definite, a uniform prior's bounds).
 
 Layout of the integer buffer: a header of :data:`HEADER` numbers ``nparam, nrow, p, m,
-has_beta, nfree, ncorr, ncell, npat``, then ``transform codes (nparam), prior family (nparam),
+has_beta, nfree, ncorr, ncell, fiml``, then ``transform codes (nparam), prior family (nparam),
 free_rows, free_k (nfree), corr_rows, corr_k, corr_var_lhs, corr_var_rhs (ncorr)``, the
 matrix cells ``table row, matrix code, row, col`` (``ncell`` x 4) and, with missing cells
-(``npat > 0``), per missingness pattern the number of observed variables (``npat``) and the
-variables' indices, observed ones first (``npat * p``). The float buffer holds
-``n, base (nrow), ybar (p), chol(S) (p*p), constant lambda (p*m), prior a, b, c, on_var``
-(``nparam`` each) and, with missing cells, per pattern its count (``npat``), mean
-(``npat * p``) and ML covariance matrix (``npat * p * p``), padded to all ``p`` variables.
+(header ``fiml`` = 1), the number of incomplete patterns ``npat`` and per incomplete pattern
+``nobs, rank`` and the variables' indices, observed ones first (``p``). The float buffer
+holds ``n, base (nrow), ybar (p), chol(S) (p*p), constant lambda (p*m), prior a, b, c,
+on_var`` (``nparam`` each) and, with missing cells, ``N, observed cells, centre c (p)``, the
+centred data's pairwise totals ``W0 = sum y y'``, ``S1[i, j] = sum y_i``, counts (``p*p``
+each, over cases observing both ``i`` and ``j``), sums (``p``) and per incomplete pattern its
+count, centred mean (``p``) and covariance factor ``D`` (``cov_O = D D'``), stored
+transposed (``rank * nobs``, columns in pattern order).
 
 The gradient of the marginal log-likelihood ``l`` with ``d = ybar - mu`` and
 ``W = Sigma^-1 (S + d d') Sigma^-1 - Sigma^-1`` (never formed: only ``W G`` and the cells
@@ -37,9 +40,11 @@ conditional expectations: ``dl/dSigma = 1/2 (P T P - N P)`` and ``dl/dmu = P s``
 ``P = Sigma^-1``, ``s`` the sum over cases of ``E[y - mu | observed]`` and ``T`` the sum of
 ``E[(y - mu)(y - mu)' | observed]``. For a pattern with observed block ``O`` and missing block
 ``M``, ``R = -P_MM^-1 P_MO`` regresses the missing on the observed deviations and
-``P_MM^-1`` is their conditional covariance, so the pattern's term costs ``|O|^2 |M|``, not a
-factorisation of ``Sigma_OO``: ``log|Sigma_OO| = log|Sigma| + log|P_MM|`` and
-``tr(Sigma_OO^-1 B) = tr(P_OO B) - tr(P_MM R B R')`` for ``B = cov_O + d d'``.
+``P_MM^-1`` is their conditional covariance, so no block of ``Sigma`` is factorised per
+pattern: ``log|Sigma_OO| = log|Sigma| + log|P_MM|`` and
+``tr(Sigma_OO^-1 B) = tr(P_OO B) - tr(P_MM R B R')`` for ``B = cov_O + d d'``. The observed
+blocks of all cases together cost ``p^2`` (from pairwise data totals), each incomplete
+pattern ``|M|^2 |O| + |M| |O| rank(cov_O)``.
 """
 
 from __future__ import annotations
@@ -312,14 +317,65 @@ def _gs_cell(r, c, k, a, linv_t, half_n):
 
 
 @_jitable
+def _chol_flat(a, n, lo):
+    """Lower Cholesky factor of the ``n x n`` row-major ``a`` into ``lo``; False if not PD."""
+    for j in range(n):
+        s = a[j * n + j]
+        for k in range(j):
+            s -= lo[j * n + k] * lo[j * n + k]
+        if not s > 0.0:
+            return False
+        d = math.sqrt(s)
+        lo[j * n + j] = d
+        for i in range(j + 1, n):
+            t = a[i * n + j]
+            for k in range(j):
+                t -= lo[i * n + k] * lo[j * n + k]
+            lo[i * n + j] = t / d
+    return True
+
+
+@_jitable
+def _inv_from_chol_flat(lo, n, out):
+    """``(L L')^-1`` into ``out``; returns ``log|L L'|``.
+
+    ``lo`` is the row-major Cholesky factor ``L`` (``n x n``); it is overwritten by ``L^-1``.
+    """
+    logdet = 0.0
+    for i in range(n):
+        logdet += 2.0 * math.log(lo[i * n + i])
+    # L^-1 in place, row by row (rows above i are already inverted)
+    for i in range(n):
+        d = 1.0 / lo[i * n + i]
+        for j in range(i):
+            t = 0.0
+            for k in range(j, i):
+                t -= lo[i * n + k] * lo[k * n + j]
+            out[j] = t * d  # row i of L^-1, kept in ``out`` until written back
+        for j in range(i):
+            lo[i * n + j] = out[j]
+        lo[i * n + i] = d
+    for a in range(n):
+        for c in range(a + 1):
+            v = 0.0
+            for t in range(a, n):
+                v += lo[t * n + a] * lo[t * n + c]
+            out[a * n + c] = v
+            out[c * n + a] = v
+    return logdet
+
+
+@_jitable
 def _fiml_parts(ints, floats, off, sigma, mu):
     """Pattern log-likelihood, ``dl/dSigma`` (symmetric) and ``dl/dmu``; ``ok`` False if not PD.
 
-    See the module docstring: Fisher's identity with the conditional moments of each pattern's
-    missing block, from ``P = Sigma^-1`` and the pattern's sufficient statistics.
+    See the module docstring. The observed blocks enter through data totals computed once
+    (pairwise cross-products, sums and counts of the centred data), so their cost is ``p^2``
+    whatever the number of patterns; each incomplete pattern adds the terms of its missing
+    block from a low-rank factor ``D`` of its covariance matrix (``cov_O = D D'``), in
+    ``|M|^2 |O| + |M| |O| rank`` operations.
     """
     p = sigma.shape[0]
-    npat = ints[8]
     lo, ok = _cholesky(sigma)
     if not ok:
         return -np.inf, sigma, mu, False
@@ -328,73 +384,109 @@ def _fiml_parts(ints, floats, off, sigma, mu):
     logdet = 0.0
     for i in range(p):
         logdet += 2.0 * math.log(lo[i, i])
-    o_nobs = off[3]
-    o_perm = o_nobs + npat
-    o_cnt = off[4]
-    o_mean = o_cnt + npat
-    o_cov = o_mean + npat * p
-    t_mat = np.zeros((p, p))
-    s_vec = np.zeros(p)
-    ll = 0.0
-    n_total = 0.0
-    for k in range(npat):
-        no = ints[o_nobs + k]
+    oi, of = off[3], off[4]
+    npat = ints[oi]
+    n_total, cells = floats[of], floats[of + 1]
+    o_c = of + 2
+    o_w0 = o_c + p
+    o_s1 = o_w0 + p * p
+    o_np = o_s1 + p * p
+    o_s0 = o_np + p * p
+    # observed blocks of every case: T_OO = sum (y_O - mu_O)(y_O - mu_O)' (centred data)
+    dmu = np.empty(p)
+    for i in range(p):
+        dmu[i] = mu[i] - floats[o_c + i]
+    t_mat = np.empty((p, p))
+    quad = 0.0
+    for i in range(p):
+        for j in range(p):
+            v = (
+                floats[o_w0 + i * p + j]
+                - dmu[j] * floats[o_s1 + i * p + j]
+                - dmu[i] * floats[o_s1 + j * p + i]
+                + dmu[i] * dmu[j] * floats[o_np + i * p + j]
+            )
+            t_mat[i, j] = v
+            quad += prec[i, j] * v
+    s_vec = np.empty(p)
+    for i in range(p):
+        s_vec[i] = floats[o_s0 + i] - floats[o_np + i * p + i] * dmu[i]
+    ll = -0.5 * (cells * LOG_2PI + n_total * logdet + quad)
+    # missing blocks of each incomplete pattern (Fisher's identity); scratch buffers are
+    # allocated once per call, flat, row-major (an allocation per pattern would cost more
+    # than the arithmetic of a pattern with one missing item)
+    e = np.empty(p)
+    pmm = np.empty(p * p)
+    lm = np.empty(p * p)
+    q = np.empty(p * p)
+    r = np.empty(p * p)
+    rd = np.empty(p * p)
+    re = np.empty(p)
+    tmp = np.empty(p)
+    qi = oi + 1
+    qf = o_s0 + p
+    for _ in range(npat):
+        no, rank = ints[qi], ints[qi + 1]
+        order = ints[qi + 2 : qi + 2 + p]
+        qi += 2 + p
         nm = p - no
-        perm = ints[o_perm + k * p : o_perm + (k + 1) * p]
-        nk = floats[o_cnt + k]
-        n_total += nk
-        mk = o_mean + k * p
-        ck = o_cov + k * p * p
-        e = np.empty(no)
-        b = np.empty((no, no))
+        nk = floats[qf]
+        mk = qf + 1
+        dfac = mk + p
+        qf = dfac + no * rank
         for a in range(no):
-            ia = perm[a]
-            e[a] = floats[mk + ia] - mu[ia]
-        tr_pb = 0.0
-        for a in range(no):
-            ia = perm[a]
+            e[a] = floats[mk + order[a]] - dmu[order[a]]
+        for a in range(nm):
+            for c in range(nm):
+                pmm[a * nm + c] = prec[order[no + a], order[no + c]]
+        if not _chol_flat(pmm, nm, lm):
+            return -np.inf, sigma, mu, False
+        logdet_m = _inv_from_chol_flat(lm, nm, q)  # q = P_MM^-1, the conditional covariance
+        # R = -P_MM^-1 P_MO: E[y_M - mu_M | y_O] = R (y_O - mu_O)
+        for a in range(nm):
             for c in range(no):
-                ic = perm[c]
-                v = floats[ck + ia * p + ic] + e[a] * e[c]
-                b[a, c] = v
-                t_mat[ia, ic] += nk * v
-                tr_pb += prec[ia, ic] * v
-            s_vec[ia] += nk * e[a]
-        term = no * LOG_2PI + logdet + tr_pb
-        if nm > 0:
-            pmm = np.empty((nm, nm))
-            for a in range(nm):
-                for c in range(nm):
-                    pmm[a, c] = prec[perm[no + a], perm[no + c]]
-            lm, okm = _cholesky(pmm)
-            if not okm:
-                return -np.inf, sigma, mu, False
-            lminv = _lower_inverse(lm)
-            q = _tm(lminv, lminv)  # P_MM^-1, the conditional covariance of the missing block
-            pmo = np.empty((nm, no))
-            for a in range(nm):
+                r[a * no + c] = 0.0
+            for t in range(nm):
+                qat = q[a * nm + t]
+                row_t = order[no + t]
                 for c in range(no):
-                    pmo[a, c] = prec[perm[no + a], perm[c]]
-            r = -_mm(q, pmo)  # E[y_M - mu_M | y_O] = R (y_O - mu_O)
-            br = _mm(b, np.ascontiguousarray(r.T))  # B R'
-            rbr = _mm(r, br)
-            re = _mv(r, e)
-            tr_m = 0.0
-            for a in range(nm):
-                ia = perm[no + a]
-                s_vec[ia] += nk * re[a]
-                lmd = lm[a, a]
-                term += 2.0 * math.log(lmd)
-                for c in range(nm):
-                    ic = perm[no + c]
-                    t_mat[ia, ic] += nk * (rbr[a, c] + q[a, c])
-                    tr_m += pmm[a, c] * rbr[a, c]
+                    r[a * no + c] -= qat * prec[row_t, order[c]]
+        # rd = R D (D stored transposed, rank x |O|: the inner loops run over |O|)
+        for a in range(nm):
+            acc = 0.0
+            for c in range(no):
+                acc += r[a * no + c] * e[c]
+            re[a] = acc
+            for j in range(rank):
+                base = dfac + j * no
+                acc = 0.0
                 for c in range(no):
-                    ic = perm[c]
-                    t_mat[ic, ia] += nk * br[c, a]
-                    t_mat[ia, ic] += nk * br[c, a]
-            term -= tr_m
-        ll -= 0.5 * nk * term
+                    acc += r[a * no + c] * floats[base + c]
+                rd[a * rank + j] = acc
+        tr_m = 0.0
+        for a in range(nm):
+            ia = order[no + a]
+            s_vec[ia] += nk * re[a]
+            for c in range(nm):
+                rbr = re[a] * re[c]
+                for j in range(rank):
+                    rbr += rd[a * rank + j] * rd[c * rank + j]
+                t_mat[ia, order[no + c]] += nk * (rbr + q[a * nm + c])
+                tr_m += pmm[a * nm + c] * rbr
+            # (cov_O + e e') R' column a: e re_a + D (R D)'_a
+            for c in range(no):
+                tmp[c] = e[c] * re[a]
+            for j in range(rank):
+                w = rd[a * rank + j]
+                base = dfac + j * no
+                for c in range(no):
+                    tmp[c] += w * floats[base + c]
+            for c in range(no):
+                ic = order[c]
+                v = nk * tmp[c]
+                t_mat[ic, ia] += v
+                t_mat[ia, ic] += v
+        ll -= 0.5 * nk * (logdet_m - tr_m)
     ptp = _mm(_mm(prec, t_mat), prec)
     gmat = np.empty((p, p))
     for i in range(p):

@@ -69,7 +69,7 @@ def pack(model: Model, spec: ParamSpec, data: ModelData) -> KernelData:
     cells = _cells(model)
     has_beta = int(any(name == "beta" for name in rep.mat))
     base = np.asarray(v["fixed_values"], dtype=float)
-    npat = int(v["pattern_counts"].size) if "pattern_counts" in v else 0
+    fiml = int("pattern_totals" in v)
     header = [
         spec.size,
         base.size,
@@ -79,7 +79,7 @@ def pack(model: Model, spec: ParamSpec, data: ModelData) -> KernelData:
         spec.free_rows.size,
         spec.corr_rows.size,
         cells.shape[0],
-        npat,
+        fiml,
     ]
     ints = np.concatenate(
         [
@@ -93,11 +93,7 @@ def pack(model: Model, spec: ParamSpec, data: ModelData) -> KernelData:
             spec.corr_var_lhs,
             spec.corr_var_rhs,
             cells.ravel(),
-            *(
-                [np.asarray(v["pattern_nobs"]), np.asarray(v["pattern_order"]).ravel()]
-                if npat
-                else []
-            ),
+            *([np.asarray(v["pattern_ints"])] if fiml else []),
         ]
     ).astype(np.int64)
     floats = np.concatenate(
@@ -112,12 +108,8 @@ def pack(model: Model, spec: ParamSpec, data: ModelData) -> KernelData:
             np.asarray(v["prior_c"], dtype=float),
             np.asarray(v["prior_on_var"], dtype=float),
             *(
-                [
-                    np.asarray(v["pattern_counts"], dtype=float),
-                    np.asarray(v["pattern_mean"], dtype=float).ravel(),
-                    np.asarray(v["pattern_cov"], dtype=float).ravel(),
-                ]
-                if npat
+                [np.asarray(v["pattern_totals"], dtype=float), v["pattern_floats"]]
+                if fiml
                 else []
             ),
         ]

@@ -25,6 +25,7 @@ from bayes_bmi.data import MissingPatterns
 
 __all__ = [
     "casewise_loglik",
+    "complete_information",
     "em_saturated",
     "fiml_information",
     "fiml_loglik",
@@ -144,6 +145,24 @@ def fiml_information(
             info += 0.5 * n * (flat @ flat.T)
         info += n * (m @ m.T)
     return info
+
+
+def complete_information(
+    n: int, sigma: np.ndarray, dsigma: np.ndarray, dmu: np.ndarray
+) -> np.ndarray:
+    """Expected information of ``n`` complete cases at ``Sigma``, through the moments.
+
+    ``n [1/2 tr(K dSigma_i K dSigma_j) + dmu_i' K dmu_j]`` with ``K = Sigma^-1``: the
+    information the data would carry without missing cells. It bounds the incomplete data's
+    from above and costs one pattern instead of all of them, so the optimiser of the FIML fit
+    uses it as its metric (the optimum does not depend on the metric; the standard errors use
+    the observed information of :func:`fiml_information`).
+    """
+    k = dsigma.shape[0]
+    lt = np.linalg.inv(np.linalg.cholesky(sigma))  # K = lt' lt
+    a = (lt @ dsigma @ lt.T).reshape(k, -1)
+    m = dmu @ lt.T
+    return n * (0.5 * (a @ a.T) + m @ m.T)
 
 
 def em_saturated(
