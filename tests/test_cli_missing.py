@@ -275,7 +275,7 @@ def test_comparison_checks_data_without_a_complete_row_by_fiml(monkeypatch) -> N
     seen = {}
     monkeypatch.setattr(compare_module, "compare_models", lambda *a, **kw: seen.update(kw))
     api.comparison({"hs": HS_LAV}, holes)
-    assert "missing" not in seen  # the default: compare_models decides (FIML)
+    assert seen["missing"] == "fiml"  # the default with missing cells
     api.comparison({"hs": HS_LAV}, holes, missing="fiml")
     assert seen["missing"] == "fiml"
     with pytest.raises(BayesBmiError, match="fewer than 2 complete cases"):

@@ -192,20 +192,30 @@ class BayesFit:
         means: str = "auto",
         pd_source: str = "loo",
         seed: int | None = None,
+        ppp_draws: int | None = None,
     ) -> ModelCheck:
         """Posterior predictive p-value, Bayesian fit indices, residual correlations, LOO, WAIC.
+
+        With missing cells (a FIML fit) the PPP and the fit indices use the full-information
+        discrepancy against the EM-fitted unrestricted model, the replicated data keep each
+        case's missing cells, and the independence model is fitted by FIML too.
 
         Parameters
         ----------
         baseline : bool
-            Also fit the independence model (same data and sampler settings) for ``BCFI``,
-            ``BTLI`` and ``BNFI``.
+            Also fit the independence model (same data, sampler settings and missing-data
+            method) for ``BCFI``, ``BTLI`` and ``BNFI``.
         means : str
-            ``"auto"``, ``"model"`` or ``"saturated"`` (see :mod:`bayes_bmi.checking.ppc`).
+            ``"auto"``, ``"model"`` or ``"saturated"`` (see :mod:`bayes_bmi.checking.ppc`;
+            with missing cells the means are always modelled and ``"saturated"`` is refused).
         pd_source : str
             ``pD`` of the fit indices: ``"loo"`` or ``"waic"``.
         seed : int, optional
             Seed of the replicated data sets (default: the sampler's seed).
+        ppp_draws : int, optional
+            Posterior draws replicated for the PPP (default: all of them for complete data, at
+            most :data:`~bayes_bmi.checking.ppc.FIML_PPP_DRAWS` with missing cells, where each
+            replicate needs an EM fit).
 
         Returns
         -------
@@ -215,10 +225,18 @@ class BayesFit:
         """
         from bayes_bmi.bayes.sampling import fit_bayes
         from bayes_bmi.checking.compare import independence_model
-        from bayes_bmi.checking.ppc import MEANS, PD_SOURCES, check_model
+        from bayes_bmi.checking.ppc import MEANS, PD_SOURCES, check_model, resolve_means
 
         _one_of("means", means, MEANS)
         _one_of("pd_source", pd_source, PD_SOURCES)
+        if ppp_draws is not None and (
+            isinstance(ppp_draws, bool)
+            or not isinstance(ppp_draws, numbers.Integral)
+            or ppp_draws < 1
+        ):
+            raise OptionError(f"ppp_draws must be a positive whole number, not {ppp_draws!r}")
+        # refuse means="saturated" with missing cells before fitting the baseline
+        resolve_means(self.result.model, means, fiml=self.result.missing == "fiml")
         base = None
         if baseline and self.result.stats.p > 1:
             base = fit_bayes(
@@ -227,9 +245,17 @@ class BayesFit:
                 config=self.config,
                 priors=self.priors,
                 cache=self.cache,
+                missing=self.result.missing,
             )
         seed = self.config.seed if seed is None else _seed(seed)
-        return check_model(self.result, base, means=means, pd_source=pd_source, seed=seed)
+        return check_model(
+            self.result,
+            base,
+            means=means,
+            pd_source=pd_source,
+            seed=seed,
+            ppp_draws=None if ppp_draws is None else int(ppp_draws),
+        )
 
     def hypotheses(
         self, path: str | os.PathLike[str], *, rule: DecisionRule | None = None
@@ -535,17 +561,8 @@ def _fit_ml(
     return MLFit(fit_ml(spec, df, source=source, missing=missing))
 
 
-def _precheck(
-    spec: Model,
-    df: pd.DataFrame,
-    source: str,
-    priors: dict[str, Prior] | None,
-    missing: str | None = None,
-) -> None:
+def _precheck(spec: Model, df: pd.DataFrame, source: str, priors: dict[str, Prior] | None) -> None:
     """Bad data, a model that cannot be fitted, a bad prior: said before PyMC loads.
-
-    The ML fit uses the missing-data method the Bayesian fit will use (FIML by default when
-    cells are missing), so data without a single complete row pass.
 
     Raises
     ------
@@ -553,12 +570,9 @@ def _precheck(
         What :func:`~bayes_bmi.bayes.sampling.fit_bayes` would raise after loading PyMC.
     """
     from bayes_bmi.bayes.parameters import param_spec
-    from bayes_bmi.ml.fit import fit_ml, model_stats, resolve_missing
+    from bayes_bmi.ml.fit import fit_ml, model_stats
 
-    if resolve_missing(spec, df, missing, source) == "fiml":
-        fit_ml(spec, df, source=source, missing="fiml")
-    else:
-        fit_ml(spec, model_stats(spec, df, source), source=source)
+    fit_ml(spec, model_stats(spec, df, source), source=source)
     param_spec(spec, priors)
 
 
@@ -614,17 +628,18 @@ def comparison(
     std_lv: bool = False,
     baseline: bool = True,
     means: str = "auto",
+    missing: str | None = None,
     priors: Mapping[str, Prior] | None = None,
     cache: CompileCache | None = None,
-    missing: str | None = None,
     missing_codes: Sequence[float] = (),
     sheet: str | int | None = None,
     **sampler: Any,
 ) -> Comparison:
     """Fit and compare models of the same data (the full result; see :func:`compare`).
 
-    ``missing`` is as :func:`sem`'s (None: ``"fiml"`` when the models' variables have missing
-    cells); the other options are :func:`compare`'s.
+    ``missing`` (``"fiml"``, ``"listwise"`` or None, as in :func:`sem`) is one method for
+    every model and the independence model; None picks ``"fiml"`` when the models' variables
+    have missing cells. The table's ``missing`` column says which was used.
 
     Returns
     -------
@@ -639,10 +654,19 @@ def comparison(
     specified = {str(name): specify(m, std_lv=std_lv) for name, m in models.items()}
     columns = list(dict.fromkeys(v for m in specified.values() for v in m.ov_names))
     df, source = _read(data, reading, columns)
-    if missing is not None:
-        _one_of("missing", missing, MISSING)
+    from bayes_bmi.bayes.parameters import param_spec
+    from bayes_bmi.ml.fit import model_patterns, resolve_missing
+
+    # one missing-data method for every model (they share their variables)
+    method = resolve_missing(next(iter(specified.values())), df, missing, source)
+    prior_dict = dict(priors) if priors is not None else None
     for spec in specified.values():
-        _precheck(spec, df, source, dict(priors) if priors is not None else None, missing)
+        if method == "fiml":
+            # the listwise precheck would refuse data that FIML can use (few complete cases)
+            model_patterns(spec, df, source)
+            param_spec(spec, prior_dict)
+        else:
+            _precheck(spec, df, source, prior_dict)
 
     from bayes_bmi.bayes.sampling import CompileCache
     from bayes_bmi.checking.compare import compare_models
@@ -650,8 +674,6 @@ def comparison(
 
     _one_of("means", means, MEANS)
     config = _sampler_config(sampler)
-    # passed on only when given, so that compare_models without the keyword still works
-    given = {"missing": missing} if missing is not None else {}
     return compare_models(
         specified,
         df,
@@ -661,7 +683,7 @@ def comparison(
         baseline=baseline,
         means=means,
         source=source,
-        **given,
+        missing=method,
     )
 
 
@@ -679,7 +701,8 @@ def compare(
     data : pandas.DataFrame, str or path-like
     **options
         ``std_lv``, ``baseline`` (fit the independence model, default True), ``means``,
-        ``priors``, ``cache``, ``missing``, ``missing_codes``, ``sheet`` and the sampler options of
+        ``missing`` (one missing-data method for every model, see :func:`comparison`),
+        ``priors``, ``cache``, ``missing_codes``, ``sheet`` and the sampler options of
         :func:`sem`.
 
     Returns

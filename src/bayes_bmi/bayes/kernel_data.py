@@ -107,11 +107,7 @@ def pack(model: Model, spec: ParamSpec, data: ModelData) -> KernelData:
             np.asarray(v["prior_b"], dtype=float),
             np.asarray(v["prior_c"], dtype=float),
             np.asarray(v["prior_on_var"], dtype=float),
-            *(
-                [np.asarray(v["pattern_totals"], dtype=float), v["pattern_floats"]]
-                if fiml
-                else []
-            ),
+            *([np.asarray(v["pattern_totals"], dtype=float), v["pattern_floats"]] if fiml else []),
         ]
     )
     return KernelData(ints=ints, floats=floats, nparam=spec.size)

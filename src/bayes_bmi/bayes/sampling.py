@@ -755,7 +755,8 @@ def _summarise(
         "problems": problems,
         "min_ess_bulk": float(np.nanmin(ess_b)),
         "min_ess_tail": float(np.nanmin(ess_t)),
-        "max_r_hat": float(np.nanmax(rhat)),
+        # one chain has no R-hat (NaN), not a warning
+        "max_r_hat": float(np.nanmax(rhat)) if np.isfinite(rhat).any() else float("nan"),
         "divergences": div,
         "max_treedepth_hits": maxdepth,
         "mean_tree_depth": float(ss[depth_name].values.mean()) if depth_name else None,

@@ -12,6 +12,14 @@ Stages of :func:`compare_models`:
 4. check each model (:func:`bayes_bmi.checking.ppc.check_model`) with one treatment of the means
    for all of them;
 5. rank the models by ``elpd_loo`` with :func:`arviz.compare` and assemble one table.
+
+Missing cells: one missing-data method serves every model and the baseline (``missing``;
+by default full-information ML when the models' variables have missing cells, as
+:func:`~bayes_bmi.bayes.sampling.fit_bayes` decides). Under FIML every model is fitted to every
+case with an observed cell, LOO and WAIC score each case on its observed cells, the PPP and the
+fit indices use the FIML discrepancy (:mod:`bayes_bmi.checking.ppc`), the ML columns are the
+FIML fit (the means modelled, as lavaan's ``missing = "ml"``), and the table's ``missing``
+column says which method was used.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from bayes_bmi.checking.ppc import (
 )
 from bayes_bmi.errors import BayesBmiError
 from bayes_bmi.lavaan.model import Model, specify
-from bayes_bmi.ml.fit import MLResult, without_means
+from bayes_bmi.ml.fit import MLResult, resolve_missing, without_means
 
 if TYPE_CHECKING:
     from bayes_bmi.bayes.priors import Prior
@@ -77,6 +85,7 @@ COMPARISON_COLUMNS = (
     "ml_srmr",
     "ml_aic",
     "ml_bic",
+    "missing",
     "converged",
     "max_r_hat",
     "min_ess_bulk",
@@ -104,6 +113,8 @@ class Comparison:
         The independence model's fit.
     means : str
         Treatment of the means shared by every model (see :mod:`bayes_bmi.checking.ppc`).
+    missing : str
+        Missing-data method of every fit: ``"listwise"`` or ``"fiml"``.
     warnings : tuple of str
         Plain-language problems: chains that disagree, unreliable LOO or WAIC.
     """
@@ -115,6 +126,7 @@ class Comparison:
     baseline: BayesResult | None
     means: str
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    missing: str = "listwise"
 
     def fit_indices(self) -> pd.DataFrame:
         """Posterior summaries of the fit indices of every model (tidy, ``model`` first)."""
@@ -206,6 +218,8 @@ def compare_models(
     seed: int | None = None,
     source: str = "data",
     fitted: Mapping[str, BayesResult] | None = None,
+    missing: str | None = None,
+    ppp_draws: int | None = None,
 ) -> Comparison:
     """Fit and compare alternative models of the same data.
 
@@ -225,7 +239,8 @@ def compare_models(
         Fit the independence model and report ``BCFI``, ``BTLI`` and ``BNFI``.
     means : str
         One of :data:`~bayes_bmi.checking.ppc.MEANS`. With ``"auto"`` the means are treated as
-        saturated when they are so in every model, otherwise as modelled in all of them.
+        saturated when they are so in every model, otherwise as modelled in all of them (always
+        modelled under FIML).
     pd_source : str
         ``pD`` of the fit indices: ``"loo"`` or ``"waic"``.
     seed : int, optional
@@ -235,7 +250,12 @@ def compare_models(
     fitted : mapping of str to BayesResult, optional
         Bayesian fits already made of some of ``models`` (same names), on the same data with
         the same ``config``, ``priors`` and ``cache`` (e.g. a study's main model): reused, not
-        fitted again.
+        fitted again; they must use the comparison's missing-data method.
+    missing : {"fiml", "listwise"} or None
+        Missing-data method of every fit (the baseline's too). ``None``: ``"fiml"`` when the
+        models' variables have missing cells in ``data``, else ``"listwise"``.
+    ppp_draws : int, optional
+        Draws replicated for each PPP (:func:`~bayes_bmi.checking.ppc.check_model`).
 
     Returns
     -------
@@ -244,7 +264,8 @@ def compare_models(
     Raises
     ------
     ComparisonError
-        When there is no model or the models explain different variables.
+        When there is no model, the models explain different variables, or a given fit used
+        another missing-data method.
     """
     if means not in MEANS:
         raise ValueError(f"unknown means {means!r}. Must be one of: {', '.join(MEANS)}")
@@ -254,11 +275,21 @@ def compare_models(
     cache = cache if cache is not None else CompileCache()
     seed = config.seed if seed is None else seed
     prior_dict = dict(priors) if priors is not None else None
+    # one method for every model: the models share their variables, so the first one decides
+    method = resolve_missing(next(iter(models.values())), data, missing, source)
+    if method == "fiml":
+        resolve_means(next(iter(models.values())), means, fiml=True)  # before any fit
 
     fitted = dict(fitted or {})
     unknown = sorted(set(fitted) - set(models))
     if unknown:
         raise ComparisonError(f"fits given for models not compared: {', '.join(unknown)}")
+    other = sorted(k for k, r in fitted.items() if r.missing != method)
+    if other:
+        raise ComparisonError(
+            f"the fits given for {', '.join(other)} did not use missing={method!r}, the "
+            "comparison's missing-data method: refit them or pass missing= to match"
+        )
     results: dict[str, BayesResult] = {}
     ml: dict[str, MLResult] = {}
     for name, model in models.items():
@@ -266,17 +297,24 @@ def compare_models(
             results[name] = fitted[name]
         else:
             results[name] = fit_bayes(
-                model, data, config=config, priors=prior_dict, cache=cache, source=source
+                model,
+                data,
+                config=config,
+                priors=prior_dict,
+                cache=cache,
+                source=source,
+                missing=method,
             )
-        ml[name] = without_means(results[name].ml, model)
+        # full-information ML always models the means (lavaan's missing = "ml")
+        res_ml = results[name].ml
+        ml[name] = res_ml if method == "fiml" else without_means(res_ml, model)
     ns = {name: r.stats.n for name, r in results.items()}
     if len(set(ns.values())) > 1:
         raise ComparisonError(
-            f"the models use different numbers of complete cases ({ns}); compare them on the "
-            "same cases"
+            f"the models use different numbers of cases ({ns}); compare them on the same cases"
         )
 
-    resolved = {resolve_means(r.model, means) for r in results.values()}
+    resolved = {resolve_means(r.model, means, fiml=method == "fiml") for r in results.values()}
     shared = "saturated" if resolved == {"saturated"} else "model"
 
     base_res: BayesResult | None = None
@@ -290,11 +328,14 @@ def compare_models(
             priors=prior_dict,
             cache=cache,
             source=source,
+            missing=method,
         )
         base = baseline_from_result(base_res, shared, pd_source)
 
     checks = {
-        name: check_model(res, base, means=shared, pd_source=pd_source, seed=seed)
+        name: check_model(
+            res, base, means=shared, pd_source=pd_source, seed=seed, ppp_draws=ppp_draws
+        )
         for name, res in results.items()
     }
     warnings: list[str] = []
@@ -313,6 +354,7 @@ def compare_models(
         baseline=base_res,
         means=shared,
         warnings=tuple(warnings),
+        missing=method,
     )
 
 
@@ -384,6 +426,7 @@ def comparison_table(
                 "ml_srmr": fit["srmr"],
                 "ml_aic": fit["aic"],
                 "ml_bic": fit["bic"],
+                "missing": results[name].missing,
                 "converged": bool(results[name].converged),
                 "max_r_hat": diag.get("max_r_hat", np.nan),
                 "min_ess_bulk": diag.get("min_ess_bulk", np.nan),
