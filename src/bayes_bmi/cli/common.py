@@ -40,6 +40,7 @@ from bayes_bmi.io import OutputFolder
 from bayes_bmi.plots.render import png_bytes
 
 if TYPE_CHECKING:
+    from bayes_bmi.data import MissingPatterns
     from bayes_bmi.provenance import Provenance
 
 __all__ = [
@@ -49,11 +50,15 @@ __all__ = [
     "DATA_SUFFIXES",
     "EXIT_INTERRUPTED",
     "MAX_SEED",
+    "MISSING_METHODS",
     "SAMPLERS",
     "Interruption",
     "MissingCodes",
+    "MissingMethod",
     "Sheet",
+    "cases_line",
     "check_inputs",
+    "check_missing",
     "check_number",
     "check_out_file",
     "check_out_folder",
@@ -62,8 +67,10 @@ __all__ = [
     "commit",
     "deferred_interrupts",
     "friendly",
+    "missing_data",
     "output_folder",
     "parse_missing_codes",
+    "plural",
     "png_bytes",
     "print_table",
     "record_provenance",
@@ -86,8 +93,19 @@ MissingCodes = Annotated[
     str | None,
     typer.Option(
         "--missing-codes",
-        help="Values that mean 'missing', comma-separated (e.g. -9,99); such cells are "
-        "treated as missing (the row is dropped).",
+        help="Values that mean 'missing', comma-separated (e.g. -9,99); such cells count as "
+        "empty cells do (full-information ML uses the rest of the row; listwise deletion and "
+        "the PCA drop the row).",
+    ),
+]
+#: Missing-data methods of ``--missing`` (:data:`bayes_bmi.api.MISSING`).
+MISSING_METHODS = ("fiml", "listwise")
+#: ``--missing`` of every command that fits a model.
+MissingMethod = Annotated[
+    str | None,
+    typer.Option(
+        "--missing",
+        help="fiml or listwise (default: fiml when the model's variables have missing cells).",
     ),
 ]
 #: ``--sheet`` of every command that reads item data.
@@ -487,6 +505,26 @@ def parse_missing_codes(text: str | None) -> tuple[float, ...]:
     return tuple(codes)
 
 
+def check_missing(value: str | None) -> str | None:
+    """``--missing fiml|listwise`` (None: the default, chosen from the data).
+
+    Raises
+    ------
+    OptionError
+        When the value is not one of :data:`MISSING_METHODS`.
+    """
+    if value is None:
+        return None
+    method = value.strip().lower()
+    if method not in MISSING_METHODS:
+        raise OptionError(
+            f"--missing {value}: unknown. Must be one of: {', '.join(MISSING_METHODS)} "
+            "(fiml: full-information ML, every observed answer used; listwise: complete rows "
+            "only)"
+        )
+    return method
+
+
 def check_inputs(
     *,
     models: Iterable[Path] = (),
@@ -531,6 +569,48 @@ def check_inputs(
                 raise OptionError(f"{option} {exc}") from None
     if out is not None:
         check_out_folder(out)
+
+
+def plural(k: int, word: str) -> str:
+    """``1 row``, ``3 rows``."""
+    return f"{k} {word}{'' if k == 1 else 's'}"
+
+
+def missing_data(n: int, dropped: int, patterns: MissingPatterns | None) -> dict[str, Any]:
+    """How many cases a fit used and how the missing cells were treated (for JSON files)."""
+    out: dict[str, Any] = {
+        "method": "fiml" if patterns is not None else "listwise",
+        "n_rows": n + dropped,
+        "n_used": n,
+        "n_dropped": dropped,
+    }
+    if patterns is not None:
+        out.update(
+            n_patterns=patterns.npatterns,
+            n_missing_cells=patterns.n_missing,
+            n_cells=patterns.n * patterns.p,
+            n_empty_rows=patterns.n_empty,
+        )
+    return out
+
+
+def cases_line(info: dict[str, Any]) -> str:
+    """``cases used: 116 of 301 rows (listwise: 185 rows with a missing value dropped)``."""
+    head = f"cases used: {info['n_used']} of {plural(info['n_rows'], 'row')}"
+    if info["method"] == "fiml":
+        cells = info["n_cells"]
+        share = 100.0 * info["n_missing_cells"] / cells if cells else 0.0
+        tail = (
+            f" (full-information ML: {plural(info['n_patterns'], 'missingness pattern')}, "
+            f"{info['n_missing_cells']} of {cells} cells missing ({share:.1f}%)"
+        )
+        if info["n_dropped"]:
+            tail += f"; {plural(info['n_dropped'], 'row')} without usable answers dropped"
+        return head + tail + ")"
+    if info["n_dropped"]:
+        dropped = plural(info["n_dropped"], "row")
+        return head + f" (listwise: {dropped} with a missing value dropped)"
+    return head + " (no missing cells)"
 
 
 def print_table(df: Any, title: str) -> None:

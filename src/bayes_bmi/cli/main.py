@@ -27,16 +27,21 @@ from bayes_bmi.cli.common import (  # noqa: E402
     SAMPLERS,
     TUNE,
     MissingCodes,
+    MissingMethod,
     NoCache,
     Sheet,
+    cases_line,
     check_inputs,
+    check_missing,
     check_number,
     check_out_file,
     check_sheet,
     commit,
     deferred_interrupts,
+    missing_data,
     output_folder,
     parse_missing_codes,
+    plural,
     record_provenance,
     write_provenance,
 )
@@ -46,6 +51,7 @@ from bayes_bmi.errors import OptionError  # noqa: E402
 
 if TYPE_CHECKING:
     from bayes_bmi.bayes.sampling import CompileCache
+    from bayes_bmi.data import MissingPatterns
 
 app = typer.Typer(
     name="bayes-bmi",
@@ -73,12 +79,16 @@ def _register_commands() -> None:
     register_reproduce(app)
 
 
-def _cases(n: int, dropped: int) -> str:
-    """``n = 298; 3 rows with a missing value dropped``."""
+def _cases(n: int, dropped: int, patterns: MissingPatterns | None = None) -> str:
+    """``n = 298; 3 rows with a missing value dropped (listwise)``, or FIML's patterns."""
+    if patterns is not None:
+        return f"n = {n}; full-information ML: " + (
+            f"{plural(patterns.npatterns, 'missingness pattern')}, "
+            f"{plural(patterns.n_missing, 'missing cell')}"
+            + (f"; {plural(dropped, 'row')} without usable answers dropped" if dropped else "")
+        )
     return f"n = {n}" + (
-        f"; {dropped} row{'s' if dropped != 1 else ''} with a missing value dropped"
-        if dropped
-        else ""
+        f"; {plural(dropped, 'row')} with a missing value dropped (listwise)" if dropped else ""
     )
 
 
@@ -108,17 +118,13 @@ def ml(
     data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for estimates.csv and fit.json.")],
     std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
-    missing: Annotated[
-        str | None,
-        typer.Option(
-            help="fiml or listwise (default: fiml when the model's variables have missing cells)."
-        ),
-    ] = None,
+    missing: MissingMethod = None,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
 ) -> None:
     """Fit a model by maximum likelihood (lavaan's sem() defaults)."""
     check_inputs(models=[model], data=data, out=out)
+    missing = check_missing(missing)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
@@ -139,8 +145,10 @@ def ml(
         f = fitted.fit_measures()
         fit = {**f, "converged": fitted.converged, "warnings": list(fitted.warnings)}
         fit.update(missing=fitted.missing, notes=list(fitted.notes))
+        patterns, dropped = fitted.result.patterns, fitted.result.stats.n_dropped
+        fit["missing_data"] = missing_data(fitted.nobs, dropped, patterns)
         fit["provenance"] = provenance.to_dict()
-        cases = _cases(fitted.nobs, fitted.result.stats.n_dropped)
+        cases = _cases(fitted.nobs, dropped, patterns)
         _print_table(table, f"ML estimates: {model} on {data} ({cases})")
         typer.echo(
             f"\nchisq = {f['chisq']:.3f}, df = {f['df']}, p = {f['pvalue']:.4f}; "
@@ -190,6 +198,7 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
         typer.Option("--allow-unconverged", help="Exit 0 even when convergence checks fail."),
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    missing: MissingMethod = None,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
     no_cache: NoCache = False,
@@ -197,6 +206,7 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
     """Fit a model by NUTS (Bayesian SEM) beside its ML cross-check."""
     check_inputs(models=[model], data=data, out=out)
     _check_sampler(sampler, target_accept)
+    missing = check_missing(missing)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     if chains < 2:
@@ -224,11 +234,13 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
             progress=progress,
             disk_cache=not no_cache,
             cache=_compile_cache(),
+            missing=missing,
             missing_codes=codes,
             sheet=sheet,
         )
         summary = fitted.summary()
-        cases = _cases(fitted.nobs, fitted.result.stats.n_dropped)
+        patterns, dropped = fitted.result.patterns, fitted.result.stats.n_dropped
+        cases = _cases(fitted.nobs, dropped, patterns)
         _print_table(
             summary.drop(columns=["ess_tail"]),
             f"Posterior of {model} on {data} ({cases}; {chains} chains x {draws} draws; "
@@ -236,12 +248,17 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
         )
         for w in fitted.ml.warnings:
             typer.echo(f"warning: ML cross-check: {w}", err=True)
-        diag = {**fitted.diagnostics, "provenance": provenance.to_dict()}
+        info = missing_data(fitted.nobs, dropped, patterns)
+        diag = {**fitted.diagnostics, "missing_data": info, "provenance": provenance.to_dict()}
         typer.echo(
             f"\nmin bulk ESS = {diag['min_ess_bulk']:.0f}, max R-hat = {diag['max_r_hat']:.3f}, "
             f"divergences = {diag['divergences']}; compile {diag['compile_seconds']:.1f} s, "
             f"sampling {diag['sampling_seconds']:.1f} s"
         )
+        typer.echo(cases_line(info))
+        for note in fitted.ml.notes:  # the patterns are in the line above; the rest here
+            if not note.startswith("full-information ML:"):
+                typer.echo(f"note: {note}")
         atomic_write_datatree(folder.staging / "posterior.nc", provenance.tag(fitted.idata))
         atomic_write_csv(folder.staging / "summary.csv", summary)
         atomic_write_json(folder.staging / "diagnostics.json", diag)
@@ -300,6 +317,7 @@ def study(  # over 80 lines only because typer declares the seventeen options in
     no_compare: Annotated[
         bool, typer.Option("--no-compare", help="Skip alternatives and fit indices.")
     ] = False,
+    missing: MissingMethod = None,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
     no_cache: NoCache = False,
@@ -337,6 +355,7 @@ def study(  # over 80 lines only because typer declares the seventeen options in
         },
         out=out,
     )
+    missing = check_missing(missing)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
@@ -361,6 +380,7 @@ def study(  # over 80 lines only because typer declares the seventeen options in
                 disk_cache=not no_cache,
             ),
             compare=not no_compare,
+            missing=missing,
             missing_codes=codes,
             sheet=sheet,
         )
