@@ -305,7 +305,7 @@ def polychoric(
 
 
 def _zero_add(tables: np.ndarray, e1: np.ndarray, e2: np.ndarray) -> np.ndarray:
-    """lavaan's ``zero.add = c(0.5, 0)`` with ``zero.keep.margins``: 2 x 2 tables only."""
+    """The ``zero.add = c(0.5, 0)`` of lavaan, margins kept: 2 x 2 tables only."""
     out = tables.copy()
     k1 = np.isfinite(e1).sum(axis=1) - 1
     k2 = np.isfinite(e2).sum(axis=1) - 1

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from bayes_bmi.data import SampleStats
-from bayes_bmi.errors import DataError, OptionError
+from bayes_bmi.errors import DataError, ModelSpecError, OptionError
 from bayes_bmi.lavaan.model import Model, specify
 from bayes_bmi.lavaan.representation import fill_matrices, implied_derivatives, implied_moments
 from bayes_bmi.lavaan.start import start_values
@@ -152,8 +152,6 @@ def fit_wlsmv(
     w = 1.0 / np.diag(ost.gamma)
     ndat, npar = s.size, fm.nparam
     if npar > ndat:
-        from bayes_bmi.errors import ModelSpecError
-
         raise ModelSpecError(
             f"{model.filename or '<model>'}: the model has {npar} free parameters but the "
             f"data give only {ndat} thresholds and polychoric correlations"
@@ -267,7 +265,7 @@ def _delta_residuals(model: Model, values: np.ndarray) -> np.ndarray:
 def _robust_vcov(
     jac: np.ndarray, w: np.ndarray, gamma: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """lavaan's ``robust.sem`` sandwich (divisor ``n - 1``) and ``E^-1 = (Delta' W Delta)^-1``."""
+    """The ``robust.sem`` sandwich (divisor ``n - 1``) and ``E^-1 = (Delta' W Delta)^-1``."""
     info = jac.T @ (w[:, None] * jac)
     try:
         e_inv = np.linalg.inv(info)
@@ -320,7 +318,7 @@ def wlsmv_fit_measures(
     ost: OrdinalStats,
     npar: int,
 ) -> dict[str, float]:
-    """lavaan's fit measures of a WLSMV fit (``_`` for ``.``).
+    """The fit measures lavaan gives for a WLSMV fit (``_`` for ``.``).
 
     The standard test is ``n - 1`` times the DWLS discrepancy; the ``*_scaled`` measures use the
     scaled-shifted statistics of the model and of the baseline model (thresholds free,
