@@ -56,3 +56,17 @@ cat("bfi WLSMV elapsed:", (proc.time() - t0)[["elapsed"]], "s\n")
 write_refs(fit_bfi, "bfi_cfa_wlsmv")
 cat("HS chisq.scaled", fitMeasures(fit_hs, "chisq.scaled"), "\n")
 cat("bfi chisq.scaled", fitMeasures(fit_bfi, "chisq.scaled"), "\n")
+
+# Binary items with an empty cell (lavaan adds 0.5 to it, keeping the margins): x1-x4 of the
+# ordinal HS data cut at category 3 (x4 at 5), and x4 set to 0 wherever x1 is 0.
+b <- as.data.frame(lapply(hs[, paste0("x", 1:4)], function(x) as.integer(x >= 3)))
+b$x4 <- as.integer(hs$x4 >= 5)
+b$x4[b$x1 == 0] <- 0L
+write.csv(b, file.path(out_dir, "hs_binary4.csv"), row.names = FALSE)
+fit_bin <- cfa("f =~ x1 + x2 + x3 + x4", data = b, ordered = TRUE)
+ss <- lavInspect(fit_bin, "sampstat")
+write.csv(unclass(ss$cov), file.path(out_dir, "hs_binary4_polychoric.csv"))
+write.csv(
+  data.frame(name = names(diag(lavInspect(fit_bin, "gamma"))), gamma = diag(lavInspect(fit_bin, "gamma"))),
+  file.path(out_dir, "hs_binary4_gamma_diag.csv"), row.names = FALSE
+)

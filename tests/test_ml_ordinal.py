@@ -103,6 +103,17 @@ def test_thresholds_polychorics_and_nacov_equal_lavaan(name):
         assert np.abs(st.gamma - gamma).max() < 1e-6 * np.abs(gamma).max()
 
 
+def test_binary_items_with_an_empty_cell_equal_lavaan():
+    # lavaan adds 0.5 to the empty cell of a 2 x 2 table (margins kept) before the polychoric
+    df = pd.read_csv(ORD / "hs_binary4.csv")
+    assert ((df["x1"] == 0) & (df["x4"] == 1)).sum() == 0
+    st = ordinal_stats(ordinal_data(df, ["x1", "x2", "x3", "x4"]))
+    pc = pd.read_csv(ORD / "hs_binary4_polychoric.csv", index_col=0).to_numpy()
+    assert np.abs(st.cor - pc).max() < 1e-6
+    gd = pd.read_csv(ORD / "hs_binary4_gamma_diag.csv")
+    assert np.allclose(np.diag(st.gamma), gd["gamma"], rtol=1e-6, atol=0)
+
+
 def test_parameter_table_has_lavaans_rows_in_its_order():
     ordered = tuple((v, 4) for v in HS_ITEMS)
     pt = specify(HS_MODEL, options=ModelOptions(ordered=ordered)).partable

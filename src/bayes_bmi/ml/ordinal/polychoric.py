@@ -307,9 +307,9 @@ def polychoric(
 def _zero_add(tables: np.ndarray, e1: np.ndarray, e2: np.ndarray) -> np.ndarray:
     """The ``zero.add = c(0.5, 0)`` of lavaan, margins kept: 2 x 2 tables only."""
     out = tables.copy()
-    k1 = np.isfinite(e1).sum(axis=1) - 1
-    k2 = np.isfinite(e2).sum(axis=1) - 1
-    for q in np.flatnonzero((k1 == 1) & (k2 == 1)):
+    binary1 = np.isfinite(e1).sum(axis=1) == 1  # one threshold: two categories
+    binary2 = np.isfinite(e2).sum(axis=1) == 1
+    for q in np.flatnonzero(binary1 & binary2):
         t = out[q, :2, :2]
         zero = t == 0
         if zero.sum() == 1:
