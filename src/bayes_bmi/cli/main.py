@@ -110,6 +110,37 @@ def parse(
     _print_table(shown, f"Parameter table of {model}")
 
 
+def _ordinal_option(ordinal: str | None) -> bool | list[str] | None:
+    """``--ordinal``: ``all`` -> True, ``x1,x2`` -> the names, absent -> None."""
+    if ordinal is None:
+        return None
+    if ordinal.strip().lower() == "all":
+        return True
+    names = [v.strip() for v in ordinal.split(",") if v.strip()]
+    if not names:
+        raise OptionError("--ordinal: give 'all' or item names separated by commas (x1,x2)")
+    return names
+
+
+def _fit_line(f: dict, estimator: str) -> str:
+    """The fit measures under the estimates table."""
+    if estimator == "WLSMV":
+        return (
+            f"\nchisq = {f['chisq']:.3f}, df = {f['df']}, p = {f['pvalue']:.4f}; scaled-shifted "
+            f"chisq = {f['chisq_scaled']:.3f}, p = {f['pvalue_scaled']:.4f}; "
+            f"CFI = {f['cfi_scaled']:.3f}, TLI = {f['tli_scaled']:.3f}, "
+            f"RMSEA = {f['rmsea_scaled']:.3f} (scaled), SRMR = {f['srmr']:.3f}; "
+            f"npar = {f['npar']}"
+        )
+    return (
+        f"\nchisq = {f['chisq']:.3f}, df = {f['df']}, p = {f['pvalue']:.4f}; "
+        f"CFI = {f['cfi']:.3f}, TLI = {f['tli']:.3f}, RMSEA = {f['rmsea']:.3f} "
+        f"[{f['rmsea_ci_lower']:.3f}, {f['rmsea_ci_upper']:.3f}], SRMR = {f['srmr']:.3f}; "
+        f"AIC = {f['aic']:.2f}, BIC = {f['bic']:.2f}, logl = {f['logl']:.3f}, "
+        f"npar = {f['npar']}"
+    )
+
+
 @app.command()
 @_friendly
 def ml(
@@ -121,10 +152,18 @@ def ml(
     missing: MissingMethod = None,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
+    ordinal: Annotated[
+        str | None,
+        typer.Option(
+            help="Ordered-categorical items: 'all' or a comma-separated list (x1,x2); the "
+            "model is then fitted by WLSMV, as lavaan's ordered = ."
+        ),
+    ] = None,
 ) -> None:
-    """Fit a model by maximum likelihood (lavaan's sem() defaults)."""
+    """Fit a model by maximum likelihood (lavaan's sem() defaults), or WLSMV with --ordinal."""
     check_inputs(models=[model], data=data, out=out)
     missing = check_missing(missing)
+    ordered = _ordinal_option(ordinal)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
@@ -140,6 +179,7 @@ def ml(
             missing=missing,
             missing_codes=codes,
             sheet=sheet,
+            ordered=ordered,
         )
         table = fitted.estimates()
         f = fitted.fit_measures()
@@ -147,16 +187,11 @@ def ml(
         fit.update(missing=fitted.missing, notes=list(fitted.notes))
         patterns, dropped = fitted.result.patterns, fitted.result.stats.n_dropped
         fit["missing_data"] = missing_data(fitted.nobs, dropped, patterns)
+        fit["estimator"] = fitted.result.estimator
         fit["provenance"] = provenance.to_dict()
         cases = _cases(fitted.nobs, dropped, patterns)
-        _print_table(table, f"ML estimates: {model} on {data} ({cases})")
-        typer.echo(
-            f"\nchisq = {f['chisq']:.3f}, df = {f['df']}, p = {f['pvalue']:.4f}; "
-            f"CFI = {f['cfi']:.3f}, TLI = {f['tli']:.3f}, RMSEA = {f['rmsea']:.3f} "
-            f"[{f['rmsea_ci_lower']:.3f}, {f['rmsea_ci_upper']:.3f}], SRMR = {f['srmr']:.3f}; "
-            f"AIC = {f['aic']:.2f}, BIC = {f['bic']:.2f}, logl = {f['logl']:.3f}, "
-            f"npar = {f['npar']}"
-        )
+        _print_table(table, f"{fitted.result.estimator} estimates: {model} on {data} ({cases})")
+        typer.echo(_fit_line(f, fitted.result.estimator))
         for note in fitted.notes:
             typer.echo(f"note: {note}")
         for w in fitted.warnings:
