@@ -67,6 +67,7 @@ __all__ = [
     "png_bytes",
     "print_table",
     "record_provenance",
+    "start_kernel_build",
     "write_provenance",
 ]
 
@@ -366,16 +367,53 @@ def record_provenance(
         Role -> input file(s) of the run.
     **effective
         Values the command resolved itself (see :func:`command_line`).
+
+    A command that samples with the cached kernel (it has ``--no-cache``, not given, and no
+    ``--sampler`` other than nutpie) also starts compiling the kernel in the background here,
+    when the cache lacks it (:func:`start_kernel_build`): its inputs are checked by now, and
+    the compilation overlaps the reading, the ML fit and the imports that follow.
     """
     from bayes_bmi.datasets import example_files
     from bayes_bmi.provenance import collect
 
+    params = ctx.params
+    if (
+        "no_cache" in params
+        and not params["no_cache"]
+        and params.get("sampler")
+        in (
+            None,
+            "nutpie",
+        )
+    ):
+        start_kernel_build(ctx)
     args = command_line(ctx, **effective)
     settings = {**ctx.params, **effective}
     settings.pop("out", None)  # where it was written is not what made it
     return collect(
         args[0], argv=args, seed=seed, settings=settings, inputs=inputs, examples=example_files()
     )
+
+
+def start_kernel_build(ctx: typer.Context) -> None:
+    """Compile the sampler's kernel in a background process if the cache lacks it.
+
+    :func:`bayes_bmi.bayes.compiled.start_build`; the process is ended when the command ends
+    before it finished (an error, Ctrl-C); after a fit it has finished, as loading the kernel
+    waits for it.
+    """
+    from bayes_bmi.bayes.compiled import start_build
+
+    process = start_build()
+    if process is not None:
+        ctx.call_on_close(lambda: _stop(process))
+
+
+def _stop(process: Any) -> None:
+    """End a background process that is still running, and reap it."""
+    if process.poll() is None:
+        process.terminate()
+    process.wait()
 
 
 def write_provenance(folder: Path, provenance: Provenance) -> Path:
