@@ -139,3 +139,19 @@ def test_importing_the_cli_loads_no_numerical_stack():
         [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_the_sampler_loads_nutpie_without_arviz_plotting():
+    code = (
+        "import sys, bayes_bmi.bayes.kernel_sampler as ks; "
+        "print(','.join(m for m in ('arviz', 'arviz_plots', 'matplotlib') if m in sys.modules)); "
+        "print(ks._nutpie.arviz.__name__); "
+        "import arviz; print(arviz.__name__, callable(arviz.summary), 'arviz_plots' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True
+    )
+    loaded, nutpie_arviz, later = out.stdout.splitlines()
+    assert loaded == ""
+    assert nutpie_arviz == "arviz_base"  # the functions nutpie calls, without the plots
+    assert later == "arviz True True"  # a later import gets the whole package
