@@ -155,3 +155,23 @@ def test_the_sampler_loads_nutpie_without_arviz_plotting():
     assert loaded == ""
     assert nutpie_arviz == "arviz_base"  # the functions nutpie calls, without the plots
     assert later == "arviz True True"  # a later import gets the whole package
+
+
+def test_a_command_freezes_the_collector_only_at_exit():
+    code = (
+        "import atexit, gc, sys\n"
+        "before = gc.get_freeze_count()  # objects the interpreter froze at start-up\n"
+        "atexit.register(lambda: print('at exit', gc.get_freeze_count() > before))\n"
+        "from bayes_bmi.cli.main import app\n"
+        f"for _ in range(2):\n"
+        f"    try:\n"
+        f"        app(['parse', {str(ROOT / 'models' / 'hs_cfa.lav')!r}])\n"
+        f"    except SystemExit as exc:\n"
+        f"        assert exc.code == 0, exc.code\n"
+        "print('running', gc.get_freeze_count() == before)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True
+    )
+    lines = out.stdout.splitlines()
+    assert lines[-2:] == ["running True", "at exit True"]

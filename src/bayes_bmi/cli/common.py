@@ -13,6 +13,8 @@ the end; on an error or an interruption nothing of the run remains.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import math
 import os
 import signal
@@ -58,6 +60,7 @@ __all__ = [
     "check_out_file",
     "check_out_folder",
     "check_sheet",
+    "fast_exit",
     "command_line",
     "commit",
     "deferred_interrupts",
@@ -244,14 +247,28 @@ def _warnings_as_lines() -> Iterator[None]:
         yield
 
 
+def fast_exit() -> None:
+    """At the interpreter's exit, freeze the garbage collector's objects (:func:`gc.freeze`).
+
+    Python's shutdown runs full collections over every object of the numerical stack (about
+    0.3-0.9 s after a fit, measured); frozen objects are not traversed, and everything is freed
+    with the process anyway. Registered once (at exit only, so a long-lived process that runs
+    commands, such as a test session, keeps collecting while it runs).
+    """
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
+
+
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
     """Run a command: exit 2 on a user error, 130 on Ctrl-C, 3 on a bug (with its traceback).
 
     A refusal of the system (a full disk, a folder removed meanwhile) counts as a user error.
+    The process's exit skips the garbage collector's sweeps (:func:`fast_exit`).
     """
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        fast_exit()
         with _interruptible(), _warnings_as_lines():
             try:
                 return func(*args, **kwargs)
