@@ -71,6 +71,7 @@ __all__ = [
     "deferred_interrupts",
     "friendly",
     "missing_data",
+    "ordinal_option",
     "output_folder",
     "parse_missing_codes",
     "plural",
@@ -683,3 +684,15 @@ def print_table(df: Any, title: str) -> None:
         "display.max_rows", 500, "display.max_columns", 40, "display.width", 160
     ):
         typer.echo(df.to_string(index=False, float_format=format_number, na_rep=""))
+
+
+def ordinal_option(ordinal: str | None) -> bool | list[str] | None:
+    """``--ordinal``: ``all`` -> True, ``x1,x2`` -> the names, absent -> None."""
+    if ordinal is None:
+        return None
+    if ordinal.strip().lower() == "all":
+        return True
+    names = [v.strip() for v in ordinal.split(",") if v.strip()]
+    if not names:
+        raise OptionError("--ordinal: give 'all' or item names separated by commas (x1,x2)")
+    return names

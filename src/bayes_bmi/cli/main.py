@@ -39,6 +39,7 @@ from bayes_bmi.cli.common import (  # noqa: E402
     commit,
     deferred_interrupts,
     missing_data,
+    ordinal_option,
     output_folder,
     parse_missing_codes,
     plural,
@@ -110,18 +111,6 @@ def parse(
     _print_table(shown, f"Parameter table of {model}")
 
 
-def _ordinal_option(ordinal: str | None) -> bool | list[str] | None:
-    """``--ordinal``: ``all`` -> True, ``x1,x2`` -> the names, absent -> None."""
-    if ordinal is None:
-        return None
-    if ordinal.strip().lower() == "all":
-        return True
-    names = [v.strip() for v in ordinal.split(",") if v.strip()]
-    if not names:
-        raise OptionError("--ordinal: give 'all' or item names separated by commas (x1,x2)")
-    return names
-
-
 def _fit_line(f: dict, estimator: str) -> str:
     """The fit measures under the estimates table."""
     if estimator == "WLSMV":
@@ -163,7 +152,7 @@ def ml(
     """Fit a model by maximum likelihood (lavaan's sem() defaults), or WLSMV with --ordinal."""
     check_inputs(models=[model], data=data, out=out)
     missing = check_missing(missing)
-    ordered = _ordinal_option(ordinal)
+    ordered = ordinal_option(ordinal)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:

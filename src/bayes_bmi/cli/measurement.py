@@ -26,6 +26,7 @@ from bayes_bmi.cli.common import (
     check_number,
     check_sheet,
     commit,
+    ordinal_option,
     output_folder,
     parse_missing_codes,
     plural,
@@ -361,24 +362,42 @@ def reliability(
     missing: MissingMethod = None,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
+    ordinal: Annotated[
+        str | None,
+        typer.Option(
+            help="Ordered-categorical items: 'all' or a comma-separated list (x1,x2); the CFA "
+            "is then fitted by WLSMV and alpha (ordinal alpha) and HTMT come from the "
+            "polychoric correlations."
+        ),
+    ] = None,
 ) -> None:
     """Alpha, CR, AVE, Fornell-Larcker and HTMT of a measurement model (ML CFA).
 
     With --missing fiml the CFA is fitted by full-information ML, and alpha, the item
-    statistics and HTMT come from the EM estimate of the items' covariance matrix.
+    statistics and HTMT come from the EM estimate of the items' covariance matrix. With
+    --ordinal, by WLSMV, with ordinal alpha and HTMT from the polychoric correlations.
     """
     check_inputs(models=[model], data=data, out=out)
     missing = check_missing(missing)
+    ordered = ordinal_option(ordinal)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
         provenance = record_provenance(ctx, seed=None, inputs={"model": model, "data": data})
         write_provenance(folder.staging, provenance)
-        _reliability(model, data, folder, (missing, codes), sheet)
+        _reliability(model, data, folder, (missing, codes, ordered), sheet)
 
 
 def _basis(f: Mapping[str, Any]) -> str:
     """``CFA by ML on 632 complete rows`` or its full-information counterpart."""
+    if f.get("estimator") == "WLSMV":
+        dropped = (
+            f"; {f['n_dropped']} row(s) with a missing value dropped" if f["n_dropped"] else ""
+        )
+        return (
+            f"CFA by WLSMV on {f['n']} complete rows{dropped}; ordinal alpha, item statistics "
+            "and HTMT from the polychoric correlations"
+        )
     if f["missing"] == "fiml":
         dropped = f", {f['n_dropped']} empty row(s) dropped" if f["n_dropped"] else ""
         return (
@@ -395,11 +414,11 @@ def _reliability(
     model: Path,
     data: Path,
     folder: OutputFolder,
-    treatment: tuple[str | None, tuple[float, ...]],
+    treatment: tuple[str | None, tuple[float, ...], bool | list[str] | None],
     sheet: str | None,
 ) -> None:
-    """The command's body; ``treatment`` is ``(--missing, --missing-codes)``."""
-    missing, codes = treatment
+    """The command's body; ``treatment`` is ``(--missing, --missing-codes, --ordinal)``."""
+    missing, codes, ordered = treatment
     from bayes_bmi.data import read_data, warn_missing_codes
     from bayes_bmi.lavaan.model import read_model
     from bayes_bmi.measurement.reliability import reliability_report
@@ -408,7 +427,7 @@ def _reliability(
     m = read_model(model)
     df = read_data(data, sheet=sheet, missing_codes=codes, columns=list(m.ov_names))
     warn_missing_codes(df, m.ov_names, str(data))
-    rep = reliability_report(m, df, source=str(data), missing=missing)
+    rep = reliability_report(m, df, source=str(data), missing=missing, ordered=ordered)
     f = rep.fit
     typer.echo(
         f"{_basis(f)}: chisq = {f['chisq']:.2f}, df = {f['df']}, "

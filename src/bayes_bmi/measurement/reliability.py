@@ -496,6 +496,7 @@ def reliability_report(
     *,
     source: str = "data",
     missing: str | None = None,
+    ordered: bool | Sequence[str] | None = None,
     alpha_min: float = 0.7,
     cr_min: float = 0.7,
     ave_min: float = 0.5,
@@ -522,6 +523,12 @@ def reliability_report(
     missing : {"fiml", "listwise"} or None
         Missing answers: full-information ML, or complete rows only. ``None`` (default):
         ``"fiml"`` when the model's items have missing cells, else ``"listwise"``.
+    ordered : bool or sequence of str, optional
+        Ordered-categorical items (every item with ``True``): the CFA is fitted by WLSMV
+        (complete rows), CR and AVE come from its standardized loadings, and alpha (ordinal
+        alpha, Zumbo, Gadermann and Zeisser 2007), item statistics and HTMT from the
+        polychoric correlation matrix. Mixed ordered and continuous items are refused (as
+        WLSMV here).
     alpha_min, cr_min, ave_min : float
         Minimum acceptable alpha, CR and AVE.
     htmt_max : float
@@ -543,13 +550,26 @@ def reliability_report(
             f"{model.filename or '<model>'}: the model has no latent variable with indicators "
             "(=~); reliability needs a measurement model"
         )
-    method = resolve_missing(model, data, missing, source)
-    result = fit_ml(model, data, source=source, missing=method)
+    if ordered is not None and ordered is not False:
+        from bayes_bmi.ml.ordinal.wlsmv import fit_wlsmv
+
+        if missing == "fiml":
+            raise ReliabilityError(
+                "ordered items: WLSMV uses the complete rows (missing='listwise')"
+            )
+        method = "listwise"
+        result = fit_wlsmv(model, data, ordered=ordered, source=source)
+    else:
+        method = resolve_missing(model, data, missing, source)
+        result = fit_ml(model, data, source=source, missing=method)
     load = result.estimates[result.estimates["op"] == "=~"]
     constructs, kinds = _constructs(load, model)
     first = [c for c in constructs if kinds[c] == "first_order"]
     names = list(model.ov_names)
-    if method == "fiml":  # the EM estimate of the saturated model (lavaan's h1)
+    if result.ordinal is not None:  # polychoric correlations: ordinal alpha and HTMT
+        on = list(result.ordinal.names)
+        cov = pd.DataFrame(result.ordinal.cor, index=on, columns=on)
+    elif method == "fiml":  # the EM estimate of the saturated model (lavaan's h1)
         em = list(result.stats.names)
         cov = pd.DataFrame(result.stats.cov, index=em, columns=em)
     else:
@@ -562,7 +582,7 @@ def reliability_report(
     ctab["alpha_ok"] = _flag(ctab["alpha"], ctab["alpha"].to_numpy() >= alpha_min)
     ctab["cr_ok"] = _flag(ctab["cr"], ctab["cr"].to_numpy() >= cr_min)
     ctab["ave_ok"] = _flag(ctab["ave"], ctab["ave"].to_numpy() >= ave_min)
-    lcor = _latent_correlations(model, result.values)
+    lcor = _latent_correlations(result.model, result.values)
     ave_first = ctab.set_index("construct").loc[first, "ave"]
     if first:
         fl = fornell_larcker(ave_first, lcor)
@@ -577,10 +597,19 @@ def reliability_report(
     ptab = _pairs(first, lcor, ht.set_index("construct"), sqrt_ave, htmt_max)
 
     fit = {k: result.fit[k] for k in FIT_KEYS if k in result.fit}
-    fit["n"] = result.stats.n
-    fit["n_dropped"] = int(result.stats.n_dropped)
+    fit["n"] = result.ordinal.n if result.ordinal is not None else result.stats.n
+    fit["n_dropped"] = int(
+        result.ordinal.n_dropped if result.ordinal is not None else result.stats.n_dropped
+    )
     fit["missing"] = method
-    fit["covariance"] = "em" if method == "fiml" else "complete rows"
+    fit["estimator"] = result.estimator
+    fit["covariance"] = (
+        "polychoric"
+        if result.ordinal is not None
+        else "em"
+        if method == "fiml"
+        else "complete rows"
+    )
     if result.patterns is not None:
         fit["n_patterns"] = result.patterns.npatterns
         fit["n_missing_cells"] = result.patterns.n_missing
