@@ -23,8 +23,11 @@ $(VENV)/.locked: $(LOCK)
 	  $(BIN)/python -m pip install --quiet pip==$(PIP_VERSION); \
 	  cp $(LOCK) $@; rm -f $(VENV)/.installed-study $(VENV)/.installed-test; fi
 
+# After installing, compile the sampler's kernel into the user's cache (once per machine and
+# version, 10-15 s), as blavaan compiles its Stan program at install time.
 $(VENV)/.installed-study: $(VENV)/.locked pyproject.toml
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e .
+	$(BIN)/python -m bayes_bmi.bayes.compiled
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.locked pyproject.toml

@@ -12,6 +12,15 @@ Other designs: choose the sample size, the seed and the paths, and write elsewhe
 
 ``--from-truth FILE`` starts from a truth JSON (e.g. an edited copy of
 ``data/ground_truth.json``) instead of the built-in default. Files are written atomically.
+
+A copy with answers missing at random (MAR; the mechanism goes into the truth file)::
+
+    python scripts/generate_survey.py --missing-rate 0.15 \
+        --out my/survey_mar15.csv --truth my/truth_mar15.json
+
+Every item but the anchor (``--missing-anchor``, default the first item) is then missing with
+probability ``plogis(intercept + slope * z)``, ``z`` the standardized anchor answer
+(``--missing-slope``, default 1); the answers given are those of the complete survey.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from bayes_bmi.io import atomic_write_csv, atomic_write_json
 from bayes_bmi.study.survey import (
     SHIPPED_N,
     SHIPPED_SEED,
+    MissingAnswers,
     SurveyTruth,
     default_truth,
     modified_truth,
@@ -47,7 +57,11 @@ def build_truth(args: argparse.Namespace) -> SurveyTruth:
         if args.from_truth
         else default_truth()
     )
-    return modified_truth(truth, dict(args.path or ()), args.b)
+    missing = None
+    if args.missing_rate is not None:
+        anchor = args.missing_anchor or truth.items[0]
+        missing = MissingAnswers(rate=args.missing_rate, anchor=anchor, slope=args.missing_slope)
+    return modified_truth(truth, dict(args.path or ()), args.b, missing)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +93,21 @@ def main(argv: list[str] | None = None) -> int:
         help="set a standardized driver -> BMI path, e.g. --path CP=0.2 (repeatable)",
     )
     parser.add_argument("--b", type=float, default=None, help="standardized BMI -> FP path")
+    parser.add_argument(
+        "--missing-rate",
+        type=float,
+        default=None,
+        help="share of item answers missing at random, e.g. 0.15 (default: none missing)",
+    )
+    parser.add_argument(
+        "--missing-anchor", default=None, help="the always-answered item (default: the first)"
+    )
+    parser.add_argument(
+        "--missing-slope",
+        type=float,
+        default=1.0,
+        help="log-odds of a missing answer per SD of the anchor answer (1)",
+    )
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be a positive integer")
@@ -90,9 +119,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     atomic_write_json(args.truth, truth.to_dict())
     atomic_write_csv(args.out, survey)
+    holes = ""
+    if truth.missing is not None:
+        cells = survey[list(truth.items)]
+        holes = (
+            f"; {int(cells.isna().sum().sum())} answers missing at random "
+            f"({100 * cells.isna().to_numpy().mean():.1f}%, anchor {truth.missing.anchor}), "
+            f"{int(cells.notna().all(axis=1).sum())} complete rows"
+        )
     print(
         f"wrote {args.out} ({args.n} firms, {len(truth.items)} items, seed {args.seed}) and "
-        f"{args.truth} (R^2 of {truth.second_order} = {truth.r2_bmi:.3f})"
+        f"{args.truth} (R^2 of {truth.second_order} = {truth.r2_bmi:.3f}){holes}"
     )
     return 0
 

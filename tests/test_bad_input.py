@@ -788,6 +788,82 @@ CATALOGUE = [
         "CFA by ML on 632 complete rows",
         files={"m.lav": text(TI_MD), "s.sav": labelled_sav},
     ),
+    # ---- --missing: values, empty columns, empty rows
+    case(
+        "ml-missing-method-bad",
+        "ml {hs_lav} " + HS_OUT + " --missing pairwise",
+        2,
+        "--missing pairwise: unknown. Must be one of: fiml, listwise",
+    ),
+    case(
+        "fit-missing-method-bad",
+        "fit {hs_lav} " + HS_OUT + " --missing ml",
+        2,
+        "--missing ml: unknown. Must be one of: fiml, listwise",
+    ),
+    case(
+        "compare-missing-method-bad",
+        "compare {hs_lav} --data {hs} --out {out} --missing everything",
+        2,
+        "--missing everything: unknown",
+    ),
+    case(
+        "reliability-missing-method-bad",
+        "reliability {hs_lav} " + HS_OUT + " --missing pairwise",
+        2,
+        "--missing pairwise: unknown",
+    ),
+    case("study-missing-method-bad", "study --out {out} --missing mean", 2, "--missing mean"),
+    case(
+        "ml-missing-method-upper-case",
+        "ml {hs_lav} {tmp}/d.csv --out {out} --missing LISTWISE",
+        0,
+        "n = 298; 3 rows with a missing value dropped (listwise)",
+        files={"d.csv": hs_data(with_cells("x1", [3, 50, 200], None))},
+    ),
+    case(
+        "ml-all-missing-column",
+        "ml {hs_lav} {tmp}/d.csv --out {out}",
+        2,
+        "column(s) with no observed value (every cell missing): x5",
+        files={"d.csv": hs_data(lambda d: d.assign(x5=float("nan")))},
+    ),
+    case(
+        "fit-all-missing-column",
+        "fit {hs_lav} {tmp}/d.csv --out {out}",
+        2,
+        "column(s) with no observed value (every cell missing): x5",
+        files={"d.csv": hs_data(lambda d: d.assign(x5=float("nan")))},
+    ),
+    case(
+        "reliability-all-missing-column",
+        "reliability {hs_lav} {tmp}/d.csv --out {out}",
+        2,
+        "every cell missing",
+        files={"d.csv": hs_data(lambda d: d.assign(x5=float("nan")))},
+    ),
+    case(
+        "ml-row-all-missing-dropped-with-note",
+        "ml {hs_lav} {tmp}/d.csv --out {out}",
+        0,
+        "note: 1 row(s) with every model variable missing were dropped",
+        "n = 300; full-information ML: 2 missingness patterns",
+        files={
+            "d.csv": hs_data(
+                lambda d: d.assign(
+                    **{f"x{i}": d[f"x{i}"].mask(d.index == 7) for i in range(1, 10)}
+                ).assign(x3=lambda e: e["x3"].mask(e.index == 9))
+            )
+        },
+    ),
+    case(
+        "reliability-fiml-one-case-pattern",
+        "reliability {hs_lav} {tmp}/d.csv --out {out}",
+        0,
+        "CFA by full-information ML on 301 cases (2 missingness patterns, 1 missing cell)",
+        "from the EM covariance matrix",
+        files={"d.csv": hs_data(with_cells("x4", [10], None))},
+    ),
 ]
 
 

@@ -476,7 +476,7 @@ def sem(
     cache: CompileCache | None = None,
     missing_codes: Sequence[float] = (),
     sheet: str | int | None = None,
-    ordered: bool | str | Sequence[str] | None = None,
+    ordered: bool | Sequence[str] | None = None,
     **sampler: Any,
 ) -> BayesFit | MLFit:
     """Fit a structural equation model (lavaan's ``sem()`` defaults).
@@ -510,13 +510,14 @@ def sem(
         but are not listed give a :class:`~bayes_bmi.errors.DataWarning`.
     sheet : str or int, optional
         The worksheet of an Excel file: a name or a number counted from 1 (``--sheet``).
-    ordered : bool, str or sequence of str, optional
-        Ordered-category (Likert) items (``--ordinal``): ``True`` for every observed
-        variable, or their names. With ``method="bayes"`` a cumulative-probit model
-        (theta parameterisation, thresholds ``x1 | t1``, ...; see
-        :mod:`bayes_bmi.bayes.ordinal_sampling`); for now every observed variable must be
-        ordered, and missing cells are left out of the likelihood (``missing="listwise"``
-        drops incomplete cases first).
+    ordered : bool or sequence of str, optional
+        Ordered-categorical items (``--ordinal``; lavaan's ``ordered =``): ``True`` for every
+        observed variable of the model, or their names (all of them, for now). With
+        ``method="ml"`` the model is fitted by lavaan's WLSMV (thresholds ``x | t1`` rows,
+        complete cases). With ``method="bayes"`` a cumulative-probit model (theta
+        parameterisation, thresholds ``x1 | t1``, ...; see
+        :mod:`bayes_bmi.bayes.ordinal_sampling`); missing cells are left out of its
+        likelihood (``missing="listwise"`` drops incomplete cases first).
     **sampler
         Sampler options, named as the command line's: ``draws, tune, chains, seed, sampler,
         target_accept, adaptation, cores, progress, jitter, rhat_max, ess_min``
@@ -545,14 +546,13 @@ def sem(
             raise OptionError(f"{', '.join(extra)}: option(s) of method='bayes', not 'ml'")
         if missing is not None:
             _one_of("missing", missing, MISSING)
-        if ordered not in (None, False):
-            raise OptionError("ordered with method='ml' (WLSMV) is not available in this build")
-        return _fit_ml(model, data, std_lv, reading, missing)
+        return _fit_ml(model, data, std_lv, reading, missing, _ordered(ordered, missing))
     if missing is not None:
         _one_of("missing", missing, MISSING)
-    if ordered not in (None, False):
+    names = _ordered(ordered, None)  # the Bayesian model skips missing cells
+    if names:
         return _fit_bayes_ordinal(
-            model, data, std_lv, priors, factor_scores, cache, sampler, reading, missing, ordered
+            model, data, std_lv, priors, factor_scores, cache, sampler, reading, missing, names
         )
     return _fit_bayes(model, data, std_lv, priors, factor_scores, cache, sampler, reading, missing)
 
@@ -572,13 +572,38 @@ def _fit_ml(
     std_lv: bool,
     reading: _Reading,
     missing: str | None = None,
+    ordered: bool | tuple[str, ...] = (),
 ) -> MLFit:
     _check_data(data)
     spec = specify(model, std_lv=std_lv)
     df, source = _read(data, reading, list(spec.ov_names))
+    if ordered:
+        from bayes_bmi.ml.ordinal.wlsmv import fit_wlsmv
+
+        return MLFit(fit_wlsmv(spec, df, ordered=ordered, source=source))
     from bayes_bmi.ml.fit import fit_ml
 
     return MLFit(fit_ml(spec, df, source=source, missing=missing))
+
+
+def _ordered(ordered: object, missing: str | None) -> bool | tuple[str, ...]:
+    """The ``ordered`` argument checked: ``True``, or a tuple of names (empty: none)."""
+    if ordered is None or ordered is False:
+        return ()
+    if ordered is True:
+        out: bool | tuple[str, ...] = True
+    elif isinstance(ordered, str | bytes) or not hasattr(ordered, "__iter__"):
+        raise OptionError(f"ordered must be True or a list of item names, not {ordered!r}")
+    else:
+        out = tuple(ordered)  # type: ignore[arg-type]
+        if not all(isinstance(v, str) and v for v in out):
+            raise OptionError(f"ordered must list item names, not {ordered!r}")
+    if out and missing == "fiml":
+        raise OptionError(
+            "missing='fiml' with ordered items is not supported: WLSMV uses the complete cases "
+            "(missing='listwise')"
+        )
+    return out
 
 
 def _precheck(spec: Model, df: pd.DataFrame, source: str, priors: dict[str, Prior] | None) -> None:
@@ -651,13 +676,11 @@ def _fit_bayes_ordinal(
     sampler: Mapping[str, Any],
     reading: _Reading,
     missing: str | None,
-    ordered: bool | str | Sequence[str],
+    ordered: bool | tuple[str, ...],
 ) -> BayesFit:
-    """The Bayesian cumulative-probit fit of :func:`sem` with ``ordered``."""
+    """The Bayesian cumulative-probit fit of :func:`sem` with ``ordered`` (checked)."""
     _check_data(data)
     spec = specify(model, std_lv=std_lv)
-    if not (ordered is True or isinstance(ordered, str | Sequence)):
-        raise OptionError(f"ordered must be True or a list of variable names, not {ordered!r}")
     df, source = _read(data, reading, list(spec.ov_names))
     if missing == "listwise":
         df = df.dropna(subset=list(spec.ov_names))
@@ -672,7 +695,7 @@ def _fit_bayes_ordinal(
     result = fit_bayes_ordinal(
         spec,
         df,
-        ordered if isinstance(ordered, bool | str) else list(ordered),
+        ordered if ordered is True else list(ordered),
         config=config,
         priors=prior_dict,
         cache=cache,

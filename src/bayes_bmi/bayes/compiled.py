@@ -14,23 +14,41 @@ Safety:
   aside and rebuilt with a :class:`KernelCacheWarning`, as is one that numba cannot load;
 * numba writes each file to a temporary name and renames it, and the manifest is written the
   same way, so two processes filling the same entry at once leave a valid entry; a process
-  whose entry is moved away under it compiles again without the cache (with a warning).
+  whose entry is moved away under it compiles again without the cache (with a warning);
+* where the platform has ``fcntl`` (POSIX), a process holds an exclusive lock on the entry
+  (``.lock`` in it) while it checks, compiles or loads it: a second process waits for the
+  first one's compilation and then loads its result instead of compiling the same thing.
+
+Compiling takes 10-15 s of one core, once per machine and version. Two ways keep it out of a
+user's wait: :func:`start_build` compiles in a background process (a command that samples
+starts it before it reads the data and imports the sampler, and :func:`load_kernel` then waits
+for it on the lock), and ``python -m bayes_bmi.bayes.compiled`` fills the cache ahead of time
+(an install or set-up step).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import hashlib
 import importlib.metadata as md
 import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+try:  # POSIX; elsewhere concurrent processes may both compile (still a valid entry)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 __all__ = [
     "CACHE_ENV",
@@ -38,11 +56,14 @@ __all__ = [
     "KernelCacheWarning",
     "cache_key",
     "cache_root",
+    "entry_ready",
     "load_kernel",
+    "start_build",
 ]
 
 CACHE_ENV = "BAYES_BMI_CACHE_DIR"
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 _KERNEL_SOURCE = Path(__file__).with_name("kernel.py")
 #: kernel kind -> (module of its C callbacks, the sources the compiled program depends on)
 KERNELS = {
@@ -132,10 +153,51 @@ def cache_key(kind: str = "continuous") -> dict[str, str]:
     }
 
 
+def _entry_prefix(version: str, kernel_sha256: str, prefix: str = "kernel") -> str:
+    return f"{prefix}-{version}-{kernel_sha256[:12]}-"
+
+
 def _entry_name(key: dict[str, str]) -> str:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     prefix = key.get("kind", "kernel")
-    return f"{prefix}-{key['bayes_bmi']}-{key['kernel_sha256'][:12]}-{digest}"
+    return _entry_prefix(key["bayes_bmi"], key["kernel_sha256"], prefix) + digest
+
+
+def entry_ready(root: Path | None = None) -> bool:
+    """Whether the cache holds a complete entry for this version of the kernel.
+
+    A cheap check (no numba import): an entry of this bayes-bmi version and kernel source with
+    a manifest. It does not look at the numba version or the CPU, which :func:`load_kernel`
+    checks; it only decides whether a background build is worth starting.
+    """
+    kernel_sha = hashlib.sha256(_KERNEL_SOURCE.read_bytes()).hexdigest()
+    prefix = _entry_prefix(_version("bayes-bmi"), kernel_sha)
+    root = root or cache_root()
+    try:
+        return any((p / MANIFEST).is_file() for p in root.glob(prefix + "*"))
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _locked(entry: Path) -> Iterator[None]:
+    """Hold the entry's exclusive lock (waits for another process holding it).
+
+    Without ``fcntl``, or when the lock file cannot be opened, nothing is locked.
+    """
+    try:
+        handle = open(entry / LOCK, "a+b") if fcntl is not None else None  # noqa: SIM115
+    except OSError:
+        handle = None
+    if handle is None:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _files(entry: Path) -> dict[str, str]:
@@ -242,12 +304,23 @@ def load_kernel(
         return CompiledKernel(logp, expand, None, False, time.perf_counter() - t0)
     key = cache_key(kind)
     entry = (root or cache_root()) / _entry_name(key)
+    try:
+        entry.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # reported below, where numba fails to use it
+    with _locked(entry):
+        return _load_entry(entry, key, t0)
+
+
+def _load_entry(entry: Path, key: dict[str, str], t0: float) -> CompiledKernel:
+    """:func:`load_kernel` on one entry (under its lock)."""
+    kind = key.get("kind", "continuous")
     problem = _entry_problem(entry, key)
     if problem:
         warnings.warn(
             f"the compiled-kernel cache entry {entry} is {problem}; rebuilding it",
             KernelCacheWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         _discard(entry)
     try:
@@ -258,7 +331,7 @@ def load_kernel(
             f"could not use the compiled-kernel cache entry {entry} ({type(exc).__name__}: "
             f"{exc}); discarding it and compiling without the cache",
             KernelCacheWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         _discard(entry)
         logp, expand, _ = _compile(None, kind)
@@ -270,6 +343,64 @@ def load_kernel(
             warnings.warn(
                 f"could not record the compiled-kernel cache entry {entry}: {exc}",
                 KernelCacheWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
     return CompiledKernel(logp, expand, entry, from_cache, time.perf_counter() - t0)
+
+
+def start_build(root: Path | None = None) -> subprocess.Popen | None:
+    """Compile the kernel into the cache in a background process, unless it is there already.
+
+    The process runs ``python -m bayes_bmi.bayes.compiled --quiet`` (the same interpreter and
+    environment) and holds the entry's lock while it compiles, so a later :func:`load_kernel`
+    in this process waits for it and loads its result: the compilation overlaps whatever this
+    process does meanwhile (reading data, the ML fit, importing the sampler). Nothing is
+    started when :func:`entry_ready` says the cache is filled, or without ``fcntl`` (no lock
+    to wait on).
+
+    Returns
+    -------
+    subprocess.Popen or None
+        The background process (the caller may end it when its command stops early), or
+        ``None`` when none was started.
+    """
+    root = root or cache_root()
+    if fcntl is None or entry_ready(root):
+        return None
+    command = [sys.executable, "-m", "bayes_bmi.bayes.compiled", "--quiet", "--root", str(root)]
+    try:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+    except OSError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bayes_bmi.bayes.compiled``: fill the kernel cache (e.g. at install time)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bayes_bmi.bayes.compiled",
+        description="Compile the sampler's kernel into the on-disk cache (once per machine "
+        "and version); a later fit loads it instead of compiling.",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help=f"cache folder (default: the user cache folder, or ${CACHE_ENV})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print nothing")
+    args = parser.parse_args(argv)
+    kernel = load_kernel(root=args.root)
+    if not args.quiet:
+        verb = "loaded from" if kernel.from_cache else "compiled into"
+        print(f"kernel {verb} {kernel.cache_dir} in {kernel.seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised in a subprocess by the tests
+    sys.exit(main())

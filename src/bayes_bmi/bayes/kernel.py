@@ -419,7 +419,8 @@ def _fiml_parts(ints, floats, off, sigma, mu):
     pmm = np.empty(p * p)
     lm = np.empty(p * p)
     q = np.empty(p * p)
-    r = np.empty(p * p)
+    prow = np.empty(p)
+    pw = np.empty(p * (p + 1))  # P_MO [e, D]
     rd = np.empty(p * p)
     re = np.empty(p)
     tmp = np.empty(p)
@@ -442,26 +443,32 @@ def _fiml_parts(ints, floats, off, sigma, mu):
         if not _chol_flat(pmm, nm, lm):
             return -np.inf, sigma, mu, False
         logdet_m = _inv_from_chol_flat(lm, nm, q)  # q = P_MM^-1, the conditional covariance
-        # R = -P_MM^-1 P_MO: E[y_M - mu_M | y_O] = R (y_O - mu_O)
+        # R = -P_MM^-1 P_MO gives E[y_M - mu_M | y_O] = R (y_O - mu_O); R is never formed:
+        # re = R e and rd = R D (D stored transposed, rank x |O|) come from P_MO e and P_MO D,
+        # then -P_MM^-1 (|M| |O| (1 + rank) + |M|^2 (1 + rank) operations)
         for a in range(nm):
+            ia = order[no + a]
             for c in range(no):
-                r[a * no + c] = 0.0
-            for t in range(nm):
-                qat = q[a * nm + t]
-                row_t = order[no + t]
-                for c in range(no):
-                    r[a * no + c] -= qat * prec[row_t, order[c]]
-        # rd = R D (D stored transposed, rank x |O|: the inner loops run over |O|)
-        for a in range(nm):
+                prow[c] = prec[ia, order[c]]
             acc = 0.0
             for c in range(no):
-                acc += r[a * no + c] * e[c]
-            re[a] = acc
+                acc += prow[c] * e[c]
+            pw[a * (rank + 1)] = acc
             for j in range(rank):
                 base = dfac + j * no
                 acc = 0.0
                 for c in range(no):
-                    acc += r[a * no + c] * floats[base + c]
+                    acc += prow[c] * floats[base + c]
+                pw[a * (rank + 1) + 1 + j] = acc
+        for a in range(nm):
+            acc = 0.0
+            for t in range(nm):
+                acc -= q[a * nm + t] * pw[t * (rank + 1)]
+            re[a] = acc
+            for j in range(rank):
+                acc = 0.0
+                for t in range(nm):
+                    acc -= q[a * nm + t] * pw[t * (rank + 1) + 1 + j]
                 rd[a * rank + j] = acc
         tr_m = 0.0
         for a in range(nm):

@@ -10,23 +10,52 @@ against 2.7 s (low-rank adaptation) and 1.0 s against 1.9 s (diagonal), with ide
 with the public path two chains on two cores were no faster than one. Should a nutpie release
 change the lower-level interface, :func:`sample_kernel` warns and falls back to the public
 path (the same draws, slower).
+
+Importing nutpie imports ``arviz``, whose namespace package imports ``arviz_plots`` and with it
+matplotlib's pyplot (about 0.6 s of a 2-4 s command), although nutpie only calls
+``arviz.from_dict`` and ``arviz.dict_to_dataset``, which are ``arviz_base``'s functions
+re-exported (the same objects). :func:`_import_nutpie` therefore imports nutpie while
+``sys.modules["arviz"]`` is ``arviz_base`` and then removes that entry: nutpie's ``arviz``
+is ``arviz_base`` (the same functions), and a later ``import arviz`` loads the real package.
 """
 
 from __future__ import annotations
 
 import ctypes
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
-from nutpie import _lib
-from nutpie import sample as nutpie_sample
-from nutpie.sample import CompiledModel
 
-from bayes_bmi.bayes.compiled import CompiledKernel
-from bayes_bmi.bayes.kernel_data import KernelData
+
+def _import_nutpie():
+    """The module ``nutpie.sample``, imported without ``arviz`` as a whole (module docstring)."""
+    if "arviz" not in sys.modules and "nutpie" not in sys.modules:
+        import arviz_base
+
+        sys.modules["arviz"] = arviz_base
+        try:
+            import nutpie  # noqa: F401
+        except ImportError:  # a nutpie that needs more of arviz: imported below with all of it
+            pass
+        finally:
+            if sys.modules.get("arviz") is arviz_base:
+                del sys.modules["arviz"]
+    import nutpie  # noqa: F401
+
+    return sys.modules["nutpie.sample"]
+
+
+_nutpie = _import_nutpie()
+_lib = _nutpie._lib
+nutpie_sample = _nutpie.sample
+CompiledModel = _nutpie.CompiledModel
+
+from bayes_bmi.bayes.compiled import CompiledKernel  # noqa: E402
+from bayes_bmi.bayes.kernel_data import KernelData  # noqa: E402
 
 __all__ = ["KernelModel", "sample_kernel"]
 

@@ -689,7 +689,7 @@ def _summarise(
     ``std_all`` is the posterior median of the completely standardized value (lavaan's
     ``std.all``), beside the raw ``median``.
     """
-    import arviz as az
+    import arviz_stats as az
 
     from bayes_bmi.lavaan.partable import row_name
 

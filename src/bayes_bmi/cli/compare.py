@@ -30,11 +30,15 @@ from bayes_bmi.cli.common import (
     MAX_SEED,
     TUNE,
     MissingCodes,
+    MissingMethod,
     NoCache,
     Sheet,
+    cases_line,
     check_inputs,
+    check_missing,
     check_sheet,
     commit,
+    missing_data,
     output_folder,
     parse_missing_codes,
     png_bytes,
@@ -101,12 +105,14 @@ def compare(
             help="Fit the independence model for BCFI, BTLI and BNFI.",
         ),
     ] = True,
+    missing: MissingMethod = None,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
     no_cache: NoCache = False,
 ) -> None:
     """Compare alternative models of the same data: LOO, WAIC, PPP and Bayesian fit indices."""
     check_inputs(models=models, data=data, out=out)
+    missing = check_missing(missing)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
@@ -120,7 +126,7 @@ def compare(
             chains,
             seed,
             baseline,
-            codes,
+            (missing, codes),
             sheet,
             provenance,
             no_cache,
@@ -136,12 +142,15 @@ def _compare(
     chains: int,
     seed: int,
     baseline: bool,
-    codes: tuple[float, ...],
+    treatment: tuple[str | None, tuple[float, ...]],
     sheet: str | None,
     provenance: Provenance,
     no_cache: bool = False,
 ) -> None:
-    """Fit, check and rank the models; write every file into ``folder`` and commit it."""
+    """Fit, check and rank the models; write every file into ``folder`` and commit it.
+
+    ``treatment`` is ``(--missing, --missing-codes)``.
+    """
     from bayes_bmi.api import comparison, specify
     from bayes_bmi.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
     from bayes_bmi.plots.checking import plot_comparison, plot_ppp, plot_residual_correlations
@@ -164,9 +173,12 @@ def _compare(
         seed=seed,
         disk_cache=not no_cache,
         progress=False,
-        missing_codes=codes,
+        missing=treatment[0],
+        missing_codes=treatment[1],
         sheet=sheet,
     )
+    first = next(iter(comp.results.values()))
+    cases = missing_data(first.stats.n, first.stats.n_dropped, first.patterns)
 
     # everything computed and rendered before the first file is written
     t = comp.table
@@ -190,7 +202,8 @@ def _compare(
     summary = {
         "data": str(data),
         "models": {name: str(path) for name, path in zip(names, models, strict=True)},
-        "n_obs": int(next(iter(comp.results.values())).stats.n),
+        "n_obs": int(first.stats.n),
+        "missing_data": cases,
         "sampler": {"draws": draws, "tune": tune, "chains": chains, "seed": seed},
         "means": comp.means,
         "pd": "loo",
@@ -250,6 +263,7 @@ def _compare(
         ]
     ]
     typer.echo(f"\nModel comparison on {data} (n = {summary['n_obs']}, means: {comp.means})")
+    typer.echo(cases_line(cases))
     typer.echo(_fmt_table(show))
     best = t.iloc[0]
     for _, row in t.iloc[1:].iterrows():

@@ -27,16 +27,22 @@ from bayes_bmi.cli.common import (  # noqa: E402
     SAMPLERS,
     TUNE,
     MissingCodes,
+    MissingMethod,
     NoCache,
     Sheet,
+    cases_line,
     check_inputs,
+    check_missing,
     check_number,
     check_out_file,
     check_sheet,
     commit,
     deferred_interrupts,
+    missing_data,
+    ordinal_option,
     output_folder,
     parse_missing_codes,
+    plural,
     record_provenance,
     write_provenance,
 )
@@ -46,6 +52,7 @@ from bayes_bmi.errors import OptionError  # noqa: E402
 
 if TYPE_CHECKING:
     from bayes_bmi.bayes.sampling import CompileCache
+    from bayes_bmi.data import MissingPatterns
 
 app = typer.Typer(
     name="bayes-bmi",
@@ -73,12 +80,16 @@ def _register_commands() -> None:
     register_reproduce(app)
 
 
-def _cases(n: int, dropped: int) -> str:
-    """``n = 298; 3 rows with a missing value dropped``."""
+def _cases(n: int, dropped: int, patterns: MissingPatterns | None = None) -> str:
+    """``n = 298; 3 rows with a missing value dropped (listwise)``, or FIML's patterns."""
+    if patterns is not None:
+        return f"n = {n}; full-information ML: " + (
+            f"{plural(patterns.npatterns, 'missingness pattern')}, "
+            f"{plural(patterns.n_missing, 'missing cell')}"
+            + (f"; {plural(dropped, 'row')} without usable answers dropped" if dropped else "")
+        )
     return f"n = {n}" + (
-        f"; {dropped} row{'s' if dropped != 1 else ''} with a missing value dropped"
-        if dropped
-        else ""
+        f"; {plural(dropped, 'row')} with a missing value dropped (listwise)" if dropped else ""
     )
 
 
@@ -100,6 +111,25 @@ def parse(
     _print_table(shown, f"Parameter table of {model}")
 
 
+def _fit_line(f: dict, estimator: str) -> str:
+    """The fit measures under the estimates table."""
+    if estimator == "WLSMV":
+        return (
+            f"\nchisq = {f['chisq']:.3f}, df = {f['df']}, p = {f['pvalue']:.4f}; scaled-shifted "
+            f"chisq = {f['chisq_scaled']:.3f}, p = {f['pvalue_scaled']:.4f}; "
+            f"CFI = {f['cfi_scaled']:.3f}, TLI = {f['tli_scaled']:.3f}, "
+            f"RMSEA = {f['rmsea_scaled']:.3f} (scaled), SRMR = {f['srmr']:.3f}; "
+            f"npar = {f['npar']}"
+        )
+    return (
+        f"\nchisq = {f['chisq']:.3f}, df = {f['df']}, p = {f['pvalue']:.4f}; "
+        f"CFI = {f['cfi']:.3f}, TLI = {f['tli']:.3f}, RMSEA = {f['rmsea']:.3f} "
+        f"[{f['rmsea_ci_lower']:.3f}, {f['rmsea_ci_upper']:.3f}], SRMR = {f['srmr']:.3f}; "
+        f"AIC = {f['aic']:.2f}, BIC = {f['bic']:.2f}, logl = {f['logl']:.3f}, "
+        f"npar = {f['npar']}"
+    )
+
+
 @app.command()
 @_friendly
 def ml(
@@ -108,17 +138,21 @@ def ml(
     data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for estimates.csv and fit.json.")],
     std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
-    missing: Annotated[
-        str | None,
-        typer.Option(
-            help="fiml or listwise (default: fiml when the model's variables have missing cells)."
-        ),
-    ] = None,
+    missing: MissingMethod = None,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
+    ordinal: Annotated[
+        str | None,
+        typer.Option(
+            help="Ordered-categorical items: 'all' or a comma-separated list (x1,x2); the "
+            "model is then fitted by WLSMV, as lavaan's ordered = ."
+        ),
+    ] = None,
 ) -> None:
-    """Fit a model by maximum likelihood (lavaan's sem() defaults)."""
+    """Fit a model by maximum likelihood (lavaan's sem() defaults), or WLSMV with --ordinal."""
     check_inputs(models=[model], data=data, out=out)
+    missing = check_missing(missing)
+    ordered = ordinal_option(ordinal)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
@@ -134,21 +168,19 @@ def ml(
             missing=missing,
             missing_codes=codes,
             sheet=sheet,
+            ordered=ordered,
         )
         table = fitted.estimates()
         f = fitted.fit_measures()
         fit = {**f, "converged": fitted.converged, "warnings": list(fitted.warnings)}
         fit.update(missing=fitted.missing, notes=list(fitted.notes))
+        patterns, dropped = fitted.result.patterns, fitted.result.stats.n_dropped
+        fit["missing_data"] = missing_data(fitted.nobs, dropped, patterns)
+        fit["estimator"] = fitted.result.estimator
         fit["provenance"] = provenance.to_dict()
-        cases = _cases(fitted.nobs, fitted.result.stats.n_dropped)
-        _print_table(table, f"ML estimates: {model} on {data} ({cases})")
-        typer.echo(
-            f"\nchisq = {f['chisq']:.3f}, df = {f['df']}, p = {f['pvalue']:.4f}; "
-            f"CFI = {f['cfi']:.3f}, TLI = {f['tli']:.3f}, RMSEA = {f['rmsea']:.3f} "
-            f"[{f['rmsea_ci_lower']:.3f}, {f['rmsea_ci_upper']:.3f}], SRMR = {f['srmr']:.3f}; "
-            f"AIC = {f['aic']:.2f}, BIC = {f['bic']:.2f}, logl = {f['logl']:.3f}, "
-            f"npar = {f['npar']}"
-        )
+        cases = _cases(fitted.nobs, dropped, patterns)
+        _print_table(table, f"{fitted.result.estimator} estimates: {model} on {data} ({cases})")
+        typer.echo(_fit_line(f, fitted.result.estimator))
         for note in fitted.notes:
             typer.echo(f"note: {note}")
         for w in fitted.warnings:
@@ -158,14 +190,6 @@ def ml(
         write_provenance(folder.staging, provenance)
         commit(folder)
     typer.echo(f"\nwrote {out / 'estimates.csv'} and {out / 'fit.json'}")
-
-
-def _ordered(text: str) -> bool | list[str]:
-    """``--ordinal all`` or ``--ordinal x1,x2``."""
-    names = [v.strip() for v in text.split(",") if v.strip()]
-    if not names:
-        raise OptionError("--ordinal: give 'all' or item names separated by commas")
-    return True if names == ["all"] else names
 
 
 def _check_sampler(sampler: str, target_accept: float) -> None:
@@ -198,6 +222,7 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
         typer.Option("--allow-unconverged", help="Exit 0 even when convergence checks fail."),
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    missing: MissingMethod = None,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
     no_cache: NoCache = False,
@@ -212,6 +237,7 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
     """Fit a model by NUTS (Bayesian SEM) beside its ML cross-check."""
     check_inputs(models=[model], data=data, out=out)
     _check_sampler(sampler, target_accept)
+    missing = check_missing(missing)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     if chains < 2:
@@ -239,12 +265,14 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
             progress=progress,
             disk_cache=not no_cache,
             cache=_compile_cache(),
+            missing=missing,
             missing_codes=codes,
             sheet=sheet,
-            **({} if ordinal is None else {"ordered": _ordered(ordinal)}),
+            ordered=ordinal_option(ordinal),
         )
         summary = fitted.summary()
-        cases = _cases(fitted.nobs, fitted.result.stats.n_dropped)
+        patterns, dropped = fitted.result.patterns, fitted.result.stats.n_dropped
+        cases = _cases(fitted.nobs, dropped, patterns)
         _print_table(
             summary.drop(columns=["ess_tail"]),
             f"Posterior of {model} on {data} ({cases}; {chains} chains x {draws} draws; "
@@ -252,12 +280,17 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
         )
         for w in fitted.ml.warnings:
             typer.echo(f"warning: ML cross-check: {w}", err=True)
-        diag = {**fitted.diagnostics, "provenance": provenance.to_dict()}
+        info = missing_data(fitted.nobs, dropped, patterns)
+        diag = {**fitted.diagnostics, "missing_data": info, "provenance": provenance.to_dict()}
         typer.echo(
             f"\nmin bulk ESS = {diag['min_ess_bulk']:.0f}, max R-hat = {diag['max_r_hat']:.3f}, "
             f"divergences = {diag['divergences']}; compile {diag['compile_seconds']:.1f} s, "
             f"sampling {diag['sampling_seconds']:.1f} s"
         )
+        typer.echo(cases_line(info))
+        for note in fitted.ml.notes:  # the patterns are in the line above; the rest here
+            if not note.startswith("full-information ML:"):
+                typer.echo(f"note: {note}")
         atomic_write_datatree(folder.staging / "posterior.nc", provenance.tag(fitted.idata))
         atomic_write_csv(folder.staging / "summary.csv", summary)
         atomic_write_json(folder.staging / "diagnostics.json", diag)
@@ -316,6 +349,7 @@ def study(  # over 80 lines only because typer declares the seventeen options in
     no_compare: Annotated[
         bool, typer.Option("--no-compare", help="Skip alternatives and fit indices.")
     ] = False,
+    missing: MissingMethod = None,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
     no_cache: NoCache = False,
@@ -353,6 +387,7 @@ def study(  # over 80 lines only because typer declares the seventeen options in
         },
         out=out,
     )
+    missing = check_missing(missing)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
@@ -377,6 +412,7 @@ def study(  # over 80 lines only because typer declares the seventeen options in
                 disk_cache=not no_cache,
             ),
             compare=not no_compare,
+            missing=missing,
             missing_codes=codes,
             sheet=sheet,
         )

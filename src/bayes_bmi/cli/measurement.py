@@ -19,13 +19,17 @@ import typer
 from bayes_bmi.cli.common import (
     MAX_SEED,
     MissingCodes,
+    MissingMethod,
     Sheet,
     check_inputs,
+    check_missing,
     check_number,
     check_sheet,
     commit,
+    ordinal_option,
     output_folder,
     parse_missing_codes,
+    plural,
     record_provenance,
     write_provenance,
 )
@@ -355,22 +359,66 @@ def reliability(
     model: Annotated[Path, typer.Argument(help="Measurement model in lavaan syntax (.lav).")],
     data: Annotated[Path, typer.Argument(help="Survey data (.csv/.xlsx/.sav).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the tables and the figure.")],
+    missing: MissingMethod = None,
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
+    ordinal: Annotated[
+        str | None,
+        typer.Option(
+            help="Ordered-categorical items: 'all' or a comma-separated list (x1,x2); the CFA "
+            "is then fitted by WLSMV and alpha (ordinal alpha) and HTMT come from the "
+            "polychoric correlations."
+        ),
+    ] = None,
 ) -> None:
-    """Alpha, CR, AVE, Fornell-Larcker and HTMT of a measurement model (ML CFA)."""
+    """Alpha, CR, AVE, Fornell-Larcker and HTMT of a measurement model (ML CFA).
+
+    With --missing fiml the CFA is fitted by full-information ML, and alpha, the item
+    statistics and HTMT come from the EM estimate of the items' covariance matrix. With
+    --ordinal, by WLSMV, with ordinal alpha and HTMT from the polychoric correlations.
+    """
     check_inputs(models=[model], data=data, out=out)
+    missing = check_missing(missing)
+    ordered = ordinal_option(ordinal)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     with output_folder(out) as folder:
         provenance = record_provenance(ctx, seed=None, inputs={"model": model, "data": data})
         write_provenance(folder.staging, provenance)
-        _reliability(model, data, folder, codes, sheet)
+        _reliability(model, data, folder, (missing, codes, ordered), sheet)
+
+
+def _basis(f: Mapping[str, Any]) -> str:
+    """``CFA by ML on 632 complete rows`` or its full-information counterpart."""
+    if f.get("estimator") == "WLSMV":
+        dropped = (
+            f"; {f['n_dropped']} row(s) with a missing value dropped" if f["n_dropped"] else ""
+        )
+        return (
+            f"CFA by WLSMV on {f['n']} complete rows{dropped}; ordinal alpha, item statistics "
+            "and HTMT from the polychoric correlations"
+        )
+    if f["missing"] == "fiml":
+        dropped = f", {f['n_dropped']} empty row(s) dropped" if f["n_dropped"] else ""
+        return (
+            f"CFA by full-information ML on {f['n']} cases "
+            f"({plural(f['n_patterns'], 'missingness pattern')}, "
+            f"{plural(f['n_missing_cells'], 'missing cell')}{dropped}); alpha, item statistics "
+            "and HTMT from the EM covariance matrix of the items"
+        )
+    dropped = f"; {f['n_dropped']} row(s) with a missing value dropped" if f["n_dropped"] else ""
+    return f"CFA by ML on {f['n']} complete rows{dropped}"
 
 
 def _reliability(
-    model: Path, data: Path, folder: OutputFolder, codes: tuple[float, ...], sheet: str | None
+    model: Path,
+    data: Path,
+    folder: OutputFolder,
+    treatment: tuple[str | None, tuple[float, ...], bool | list[str] | None],
+    sheet: str | None,
 ) -> None:
+    """The command's body; ``treatment`` is ``(--missing, --missing-codes, --ordinal)``."""
+    missing, codes, ordered = treatment
     from bayes_bmi.data import read_data, warn_missing_codes
     from bayes_bmi.lavaan.model import read_model
     from bayes_bmi.measurement.reliability import reliability_report
@@ -379,10 +427,10 @@ def _reliability(
     m = read_model(model)
     df = read_data(data, sheet=sheet, missing_codes=codes, columns=list(m.ov_names))
     warn_missing_codes(df, m.ov_names, str(data))
-    rep = reliability_report(m, df, source=str(data))
+    rep = reliability_report(m, df, source=str(data), missing=missing, ordered=ordered)
     f = rep.fit
     typer.echo(
-        f"CFA by ML on {f['n']} complete rows: chisq = {f['chisq']:.2f}, df = {f['df']}, "
+        f"{_basis(f)}: chisq = {f['chisq']:.2f}, df = {f['df']}, "
         f"CFI = {f['cfi']:.3f}, TLI = {f['tli']:.3f}, RMSEA = {f['rmsea']:.3f}, "
         f"SRMR = {f['srmr']:.3f}"
     )

@@ -81,6 +81,12 @@ class ModelOptions:
         Free residual covariances among pure dependent variables.
     auto_cov_lv_x : bool
         Free covariances among exogenous latent variables.
+    ordered : tuple of (str, int)
+        Ordered-categorical observed variables and their number of thresholds (categories
+        minus one), as lavaan's ``ordered =``. Each gets free threshold rows ``x | t1, ...``
+        and, in the delta parameterisation, a fixed intercept 0, a scale row ``x ~*~ x`` fixed
+        at 1 and a residual variance that is not free (``1 - `` its explained variance, set by
+        the fit); the means are modelled. Empty (default): a continuous model, unchanged.
     """
 
     std_lv: bool = False
@@ -88,6 +94,7 @@ class ModelOptions:
     fixed_x: bool = True
     auto_cov_y: bool = True
     auto_cov_lv_x: bool = True
+    ordered: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -235,8 +242,13 @@ def row_name(lhs: str, op: str, rhs: str) -> str:
 def resolve_options(
     statements: Sequence[Statement], options: ModelOptions | None = None
 ) -> ModelOptions:
-    """The options with ``meanstructure`` decided: on when asked or when a ``~ 1`` is written."""
+    """The options with ``meanstructure`` decided: on when asked or when a ``~ 1`` is written.
+
+    A model with ordered variables always models the means (as lavaan does).
+    """
     options = options or ModelOptions()
+    if options.ordered and not options.meanstructure:
+        return replace(options, meanstructure=True)
     if options.meanstructure is not None:
         return options
     return replace(options, meanstructure=any(st.op == "~1" for st in statements))
@@ -314,6 +326,7 @@ def build_partable(
     names = variable_names(rows3, mentioned)
     meanstructure = options.meanstructure
     x_fixed = set(names.ov_x) if options.fixed_x else set()
+    ordered = _check_ordered(options.ordered, names, user_rows, where_file)
 
     # --- default rows (lavaan order: variances, lv.x covariances, y covariances, x block,
     #     intercepts), skipped where the user wrote the same parameter ---
@@ -326,8 +339,12 @@ def build_partable(
             return
         defaults.append(_Row(lhs, op, rhs, 0, none, 0, exo, free, value))
 
+    for v, nth in ordered.items():
+        for t in range(1, nth + 1):
+            add_default(v, "|", f"t{t}", True, math.nan)
     for v in names.ov_nox:
-        add_default(v, "~~", v, True, math.nan)
+        # delta parameterisation: an ordered item's residual variance is 1 - explained, not free
+        add_default(v, "~~", v, v not in ordered, 1.0 if v in ordered else math.nan)
     for f in names.lv:
         if options.std_lv:
             add_default(f, "~~", f, False, 1.0)
@@ -344,10 +361,15 @@ def build_partable(
         for b in ov_x[i:]:
             fixed = a in x_fixed
             add_default(b, "~~", a, not fixed, math.nan, exo=int(fixed))
+    for v in ordered:
+        add_default(v, "~*~", v, False, 1.0)
     if meanstructure:
         for v in names.ov:
             fixed = v in x_fixed
-            add_default(v, "~1", "", not fixed, math.nan, exo=int(fixed))
+            if v in ordered:  # the thresholds carry the location of an ordered item
+                add_default(v, "~1", "", False, 0.0)
+            else:
+                add_default(v, "~1", "", not fixed, math.nan, exo=int(fixed))
         for f in names.lv:
             add_default(f, "~1", "", False, 0.0)
 
@@ -464,6 +486,33 @@ def build_partable(
     pt["group"] = 1
     pt["plabel"] = [f".p{i}." for i in pt["id"]]
     return pt[list(PARTABLE_COLUMNS)].copy()
+
+
+def _check_ordered(
+    ordered: Sequence[tuple[str, int]],
+    names: VariableNames,
+    user_rows: dict[tuple[str, str, str], _Row],
+    where: str,
+) -> dict[str, int]:
+    """The ordered variables as ``{name: thresholds}``, refusing what the table cannot hold."""
+    out = dict(ordered)
+    for v, nth in out.items():
+        if v not in names.ov:
+            raise ModelSpecError(f"{where}: '{v}' is declared ordered but is not in the model")
+        if v in names.ov_x:
+            raise ModelSpecError(
+                f"{where}: '{v}' is ordered and an exogenous covariate; ordered covariates "
+                "are not supported: treat it as continuous or give it a factor"
+            )
+        if int(nth) < 1:
+            raise ModelSpecError(f"{where}: '{v}' is ordered but has {nth} thresholds")
+        row = user_rows.get((v, "~~", v))
+        if row is not None and row.mods.fixed is None:
+            raise ModelSpecError(
+                f"{where}:{row.line}: '{v} ~~ {v}' frees the residual variance of an ordered "
+                "item; in the delta parameterisation it is 1 minus the explained variance"
+            )
+    return out
 
 
 def partable_names(pt: pd.DataFrame) -> VariableNames:

@@ -8,6 +8,10 @@ lavaan's LISREL representation does:
   ``beta`` (m x m) regressions among latent variables, ``nu`` (p) observed intercepts and
   ``alpha`` (m) latent intercepts.
 
+Rows of ordered items that no LISREL matrix holds are tagged too, and :func:`fill_matrices`
+skips them: thresholds ``x | t2`` as ``tau`` (row: the item, col: the threshold's index) and
+scales ``x ~*~ x`` as ``delta`` (:mod:`bayes_bmi.ml.ordinal` reads them).
+
 Observed variables that take part in regressions (or covary with a variable that does)
 are carried as "dummy" latent variables with a unit loading and no residual, so that a
 regression of one observed variable on another lives in ``beta`` and its (residual)
@@ -197,6 +201,14 @@ def represent(pt: pd.DataFrame, *, meanstructure: bool) -> Representation:
                 mats.append("theta")
                 rows.append(oi[lhs])
                 cols.append(oi[rhs])
+        elif op == "|":  # thresholds of ordered items: no LISREL matrix (``tau``, item, index)
+            mats.append("tau")
+            rows.append(oi[lhs])
+            cols.append(int(rhs[1:]) - 1)
+        elif op == "~*~":  # scale of an ordered item's latent response (``delta``)
+            mats.append("delta")
+            rows.append(oi[lhs])
+            cols.append(0)
         elif op == "~1":
             if lhs in ei:
                 mats.append("alpha")

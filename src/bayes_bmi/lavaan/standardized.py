@@ -125,8 +125,10 @@ def standardize(
                     out[..., i] = v / (scale(lhs, obs) * scale(rhs, obs))
                 elif op == "~~":
                     out[..., i] = v / (resid_scale(lhs, obs) * resid_scale(rhs, obs))
-                elif op == "~1":
+                elif op in ("~1", "|"):
                     out[..., i] = v / scale(lhs, obs)
+                elif op == "~*~":
+                    out[..., i] = v
     if np.any(ops == ":="):
         out_lv = defined_values(pt, out_lv)
         out_all = defined_values(pt, out_all)

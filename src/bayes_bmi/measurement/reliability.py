@@ -13,6 +13,9 @@ Pure functions first, each usable on its own:
 
 :func:`reliability_report` ties them to a bayes-bmi model: it fits the CFA by maximum
 likelihood (:func:`bayes_bmi.ml.fit.fit_ml`) and returns all tables with thresholds flagged.
+With missing answers it fits the CFA by full-information ML and takes alpha, the item
+statistics and HTMT from the EM estimate of the items' covariance matrix (every observed
+answer used), or, with ``missing="listwise"``, from the complete rows.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import pandas as pd
 from bayes_bmi.data import complete_cases
 from bayes_bmi.errors import BayesBmiError
 from bayes_bmi.lavaan.representation import fill_matrices
-from bayes_bmi.ml.fit import fit_ml
+from bayes_bmi.ml.fit import fit_ml, resolve_missing
 
 if TYPE_CHECKING:
     from bayes_bmi.lavaan.model import Model
@@ -83,14 +86,32 @@ def _complete(data: pd.DataFrame, items: Sequence[str], source: str) -> np.ndarr
 
 
 def _alpha(x: np.ndarray) -> float:
-    k = x.shape[1]
+    return _alpha_cov(np.cov(x, rowvar=False, ddof=1)) if x.shape[1] >= 2 else float("nan")
+
+
+def _alpha_cov(s: np.ndarray) -> float:
+    """Alpha from the items' covariance matrix: ``k / (k-1) (1 - tr S / 1'S1)``."""
+    k = s.shape[0]
     if k < 2:
         return float("nan")
-    item_var = x.var(axis=0, ddof=1).sum()
-    total_var = x.sum(axis=1).var(ddof=1)
+    total_var = float(s.sum())
     if total_var <= 0:
         return float("nan")
-    return float(k / (k - 1) * (1.0 - item_var / total_var))
+    return float(k / (k - 1) * (1.0 - np.trace(s) / total_var))
+
+
+def _item_stats_cov(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Corrected item-total correlation and alpha if deleted, from the covariance matrix."""
+    k = s.shape[0]
+    itc = np.full(k, np.nan)
+    aid = np.full(k, np.nan)
+    if k >= 2:
+        for j in range(k):
+            rest = np.delete(np.arange(k), j)
+            rest_var = s[np.ix_(rest, rest)].sum()
+            itc[j] = s[j, rest].sum() / np.sqrt(s[j, j] * rest_var)
+            aid[j] = _alpha_cov(s[np.ix_(rest, rest)])
+    return itc, aid
 
 
 def cronbach_alpha(data: pd.DataFrame, *, source: str = "data") -> float:
@@ -139,14 +160,10 @@ def item_statistics(data: pd.DataFrame, *, source: str = "data") -> pd.DataFrame
     """
     items = [str(c) for c in data.columns]
     x = _complete(data, items, source)
-    k = x.shape[1]
-    total = x.sum(axis=1)
-    itc = np.full(k, np.nan)
-    aid = np.full(k, np.nan)
-    if k >= 2:
-        for j in range(k):
-            itc[j] = np.corrcoef(x[:, j], total - x[:, j])[0, 1]
-            aid[j] = _alpha(np.delete(x, j, axis=1))
+    if x.shape[1] < 2:
+        itc, aid = np.full(1, np.nan), np.full(1, np.nan)
+    else:
+        itc, aid = _item_stats_cov(np.cov(x, rowvar=False, ddof=1))
     return pd.DataFrame({"item": items, "item_total_corrected": itc, "alpha_if_deleted": aid})
 
 
@@ -288,10 +305,16 @@ def htmt(
         ``construct`` and one column per construct; 1 on the diagonal; NaN for a construct
         with a single item (no monotrait correlations).
     """
-    names = list(constructs)
-    items = [i for c in names for i in constructs[c]]
+    items = [i for c in constructs for i in constructs[c]]
     x = _complete(data, items, source)
-    r = np.corrcoef(x, rowvar=False)
+    return _htmt_corr(np.corrcoef(x, rowvar=False), constructs, geometric, absolute)
+
+
+def _htmt_corr(
+    r: np.ndarray, constructs: Mapping[str, Sequence[str]], geometric: bool, absolute: bool
+) -> pd.DataFrame:
+    """HTMT from the correlation matrix of the items (in the constructs' order)."""
+    names = list(constructs)
     if absolute:
         r = np.abs(r)
     pos: dict[str, np.ndarray] = {}
@@ -343,7 +366,10 @@ class ReliabilityReport:
         latent_corr, htmt, htmt_ok, fornell_larcker_ok``.
     fit : dict
         ML fit measures of the CFA (``chisq, df, pvalue, cfi, tli, rmsea, ..., srmr``) with
-        ``n``, ``converged`` and ``warnings``.
+        ``n`` (cases used), ``n_dropped`` (rows left out), ``missing`` (``"fiml"`` or
+        ``"listwise"``), ``covariance`` (what alpha, item statistics and HTMT come from:
+        ``"em"``, the EM estimate under FIML, or ``"complete rows"``), ``n_patterns`` and
+        ``n_missing_cells`` (FIML only), ``converged`` and ``warnings``.
     thresholds : dict
         ``alpha_min, cr_min, ave_min, htmt_max``.
     """
@@ -380,18 +406,22 @@ def _construct_tables(
     load: pd.DataFrame,
     constructs: Mapping[str, list[str]],
     kinds: Mapping[str, str],
-    sample: pd.DataFrame,
-    source: str,
+    cov: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Alpha, CR and AVE per construct; loadings and item statistics per indicator."""
+    """Alpha, CR and AVE per construct; loadings and item statistics per indicator.
+
+    ``cov`` is the items' covariance matrix (complete rows, or the EM estimate under FIML).
+    """
     rows_c, rows_i = [], []
     for c, inds in constructs.items():
         lam = load.loc[load["lhs"] == c, "std_all"].to_numpy(dtype=float)
         alpha = float("nan")
         stats = None
         if kinds[c] == "first_order":
-            alpha = cronbach_alpha(sample[inds], source=source)
-            stats = item_statistics(sample[inds], source=source)
+            block = cov.loc[inds, inds].to_numpy(dtype=float)
+            alpha = _alpha_cov(block)
+            itc, aid = _item_stats_cov(block)
+            stats = {"item_total_corrected": itc, "alpha_if_deleted": aid}
         single = len(inds) < 2  # CR = AVE = 1 by construction: says nothing
         rows_c.append(
             {
@@ -465,6 +495,8 @@ def reliability_report(
     data: pd.DataFrame,
     *,
     source: str = "data",
+    missing: str | None = None,
+    ordered: bool | Sequence[str] | None = None,
     alpha_min: float = 0.7,
     cr_min: float = 0.7,
     ave_min: float = 0.5,
@@ -474,9 +506,11 @@ def reliability_report(
 
     Fits ``model`` by maximum likelihood; takes standardized loadings (``std_all`` of the
     ``=~`` rows) for CR and AVE of every latent variable; alpha and item statistics for
-    constructs measured by observed items, on the rows the fit used (listwise complete);
-    model-implied latent correlations for the Fornell-Larcker table; HTMT from the item
-    correlations. Higher-order factors get CR and AVE only.
+    constructs measured by observed items; model-implied latent correlations for the
+    Fornell-Larcker table; HTMT from the item correlations. Higher-order factors get CR and
+    AVE only. Under full-information ML the alpha, item statistics and HTMT come from the EM
+    estimate of the items' covariance matrix (every observed answer counts); listwise, from
+    the complete rows.
 
     Parameters
     ----------
@@ -486,6 +520,15 @@ def reliability_report(
         Raw item data.
     source : str
         Name of the data, for messages.
+    missing : {"fiml", "listwise"} or None
+        Missing answers: full-information ML, or complete rows only. ``None`` (default):
+        ``"fiml"`` when the model's items have missing cells, else ``"listwise"``.
+    ordered : bool or sequence of str, optional
+        Ordered-categorical items (every item with ``True``): the CFA is fitted by WLSMV
+        (complete rows), CR and AVE come from its standardized loadings, and alpha (ordinal
+        alpha, Zumbo, Gadermann and Zeisser 2007), item statistics and HTMT from the
+        polychoric correlation matrix. Mixed ordered and continuous items are refused (as
+        WLSMV here).
     alpha_min, cr_min, ave_min : float
         Minimum acceptable alpha, CR and AVE.
     htmt_max : float
@@ -507,22 +550,46 @@ def reliability_report(
             f"{model.filename or '<model>'}: the model has no latent variable with indicators "
             "(=~); reliability needs a measurement model"
         )
-    # listwise, as the complete-case statistics below (alpha, HTMT) are
-    result = fit_ml(model, data, source=source, missing="listwise")
+    if ordered is not None and ordered is not False:
+        from bayes_bmi.ml.ordinal.wlsmv import fit_wlsmv
+
+        if missing == "fiml":
+            raise ReliabilityError(
+                "ordered items: WLSMV uses the complete rows (missing='listwise')"
+            )
+        method = "listwise"
+        result = fit_wlsmv(model, data, ordered=ordered, source=source)
+    else:
+        method = resolve_missing(model, data, missing, source)
+        result = fit_ml(model, data, source=source, missing=method)
     load = result.estimates[result.estimates["op"] == "=~"]
     constructs, kinds = _constructs(load, model)
     first = [c for c in constructs if kinds[c] == "first_order"]
-    sample = complete_cases(data, list(model.ov_names), source)
-    ctab, items = _construct_tables(load, constructs, kinds, sample, source)
+    names = list(model.ov_names)
+    if result.ordinal is not None:  # polychoric correlations: ordinal alpha and HTMT
+        on = list(result.ordinal.names)
+        cov = pd.DataFrame(result.ordinal.cor, index=on, columns=on)
+    elif method == "fiml":  # the EM estimate of the saturated model (lavaan's h1)
+        em = list(result.stats.names)
+        cov = pd.DataFrame(result.stats.cov, index=em, columns=em)
+    else:
+        sample = complete_cases(data, names, source)
+        if sample.shape[0] < 2:
+            raise ReliabilityError(f"{source}: fewer than 2 complete rows on the model's items")
+        cov = sample.cov(ddof=1)
+    ctab, items = _construct_tables(load, constructs, kinds, cov)
     ctab["sqrt_ave"] = np.sqrt(ctab["ave"])
     ctab["alpha_ok"] = _flag(ctab["alpha"], ctab["alpha"].to_numpy() >= alpha_min)
     ctab["cr_ok"] = _flag(ctab["cr"], ctab["cr"].to_numpy() >= cr_min)
     ctab["ave_ok"] = _flag(ctab["ave"], ctab["ave"].to_numpy() >= ave_min)
-    lcor = _latent_correlations(model, result.values)
+    lcor = _latent_correlations(result.model, result.values)
     ave_first = ctab.set_index("construct").loc[first, "ave"]
     if first:
         fl = fornell_larcker(ave_first, lcor)
-        ht = htmt(sample, {c: constructs[c] for c in first}, source=source)
+        order = [i for c in first for i in constructs[c]]
+        sd = np.sqrt(np.diag(cov.loc[order, order].to_numpy(dtype=float)))
+        corr = cov.loc[order, order].to_numpy(dtype=float) / np.outer(sd, sd)
+        ht = _htmt_corr(corr, {c: constructs[c] for c in first}, False, True)
     else:
         fl = pd.DataFrame(columns=["construct", "sqrt_ave", "max_abs_corr", "passes"])
         ht = pd.DataFrame(columns=["construct"])
@@ -530,7 +597,22 @@ def reliability_report(
     ptab = _pairs(first, lcor, ht.set_index("construct"), sqrt_ave, htmt_max)
 
     fit = {k: result.fit[k] for k in FIT_KEYS if k in result.fit}
-    fit["n"] = result.stats.n
+    fit["n"] = result.ordinal.n if result.ordinal is not None else result.stats.n
+    fit["n_dropped"] = int(
+        result.ordinal.n_dropped if result.ordinal is not None else result.stats.n_dropped
+    )
+    fit["missing"] = method
+    fit["estimator"] = result.estimator
+    fit["covariance"] = (
+        "polychoric"
+        if result.ordinal is not None
+        else "em"
+        if method == "fiml"
+        else "complete rows"
+    )
+    if result.patterns is not None:
+        fit["n_patterns"] = result.patterns.npatterns
+        fit["n_missing_cells"] = result.patterns.n_missing
     fit["converged"] = result.converged
     fit["warnings"] = list(result.warnings) + [
         f"construct '{c}' has a single indicator: its CR and AVE would be 1 by construction "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,9 @@ from bayes_bmi.ml.fiml import (
     fiml_moment_gradient,
 )
 from bayes_bmi.ml.fitmeasures import count_moments, fiml_fit_measures, fit_measures, ml_discrepancy
+
+if TYPE_CHECKING:
+    from bayes_bmi.ml.ordinal.polychoric import OrdinalStats
 
 # FreeMap and free_map live in bayes_bmi.lavaan.representation; named here for old imports
 __all__ = [
@@ -106,6 +110,12 @@ class MLResult:
         unrestricted means and covariances, and ``stats.n`` the cases used).
     notes : tuple of str
         What was done to the data (patterns, missing cells, dropped rows).
+    estimator : str
+        ``"ML"``, or ``"WLSMV"`` for ordered items (:func:`bayes_bmi.ml.ordinal.fit_wlsmv`;
+        ``stats`` then holds the polychoric correlations as ``cov`` and zero means).
+    ordinal : OrdinalStats or None
+        The :class:`~bayes_bmi.ml.ordinal.polychoric.OrdinalStats` of a WLSMV fit (thresholds,
+        polychoric correlations, their asymptotic covariance); ``None`` otherwise.
     """
 
     model: Model
@@ -120,6 +130,8 @@ class MLResult:
     missing: str = "listwise"
     patterns: MissingPatterns | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    estimator: str = "ML"
+    ordinal: OrdinalStats | None = None
 
     def table(self) -> pd.DataFrame:
         """The estimates with lavaan's ``parameterEstimates`` columns (underscored)."""

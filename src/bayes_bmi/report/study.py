@@ -66,6 +66,8 @@ def study_tables(results: StudyResults) -> dict[str, pd.DataFrame]:
     dc, rel = r.data_checks, r.reliability.report
     out["data_checks.csv"] = dc.summary
     out["item_descriptives.csv"] = dc.descriptives
+    if dc.missing is not None and dc.missing.has_missing:
+        out["missing_by_item.csv"] = dc.missing.by_item
     out["pca_eigenvalues.csv"] = dc.pca.eigenvalues
     out["pca_loadings.csv"] = dc.pca.loadings.reset_index()
     out["pca_assignment.csv"] = dc.pca.assignment
@@ -120,6 +122,16 @@ def study_jsons(
     out: dict[str, Mapping[str, Any]] = {}
     if results.experts is not None:
         out["expert_screening_summary.json"] = results.experts.summary
+    missing = results.data_checks.missing
+    if missing is not None and missing.has_missing:
+        out["missing_data.json"] = {
+            **missing.to_dict(),
+            "pca_basis": results.data_checks.pca_basis,
+            "pca_n": results.data_checks.pca.n,
+            "reliability_n": results.reliability.report.fit.get("n"),
+            "reliability_covariance": results.reliability.report.fit.get("covariance"),
+            "sem_n": results.sem.result.stats.n,
+        }
     out["cfa_fit.json"] = results.reliability.report.fit
     out["ml_fit.json"] = results.sem.result.ml.fit
     diagnostics = dict(results.sem.result.diagnostics)
@@ -218,14 +230,48 @@ def _data_checks(rep: Report, n: int, r: StudyResults) -> None:
         f"{desc['skew'].min():.2f} to {desc['skew'].max():.2f}."
     )
     assign = pres.assignment.groupby("component")["item"].apply(lambda v: ", ".join(v))
+    basis = (
+        f"the EM estimate of their correlation matrix ({pres.n} cases, every answer used)"
+        if dc.pca_basis == "em"
+        else f"{pres.n} complete rows"
+        + (f" ({pres.n_dropped} rows with a missing answer dropped)" if pres.n_dropped else "")
+    )
     rep.para(
-        f"PCA of the {len(dc.pca_items)} items that measure {r.inputs.focal}'s dimensions: KMO = "
+        f"PCA of the {len(dc.pca_items)} items that measure {r.inputs.focal}'s dimensions, on "
+        f"{basis}: KMO = "
         f"{dc.kmo:.3f}; the Kaiser rule keeps {pres.n_kaiser} and parallel analysis "
         f"{pres.n_parallel} components; {pres.n_components} were rotated (varimax). "
         "Components and their items: " + "; ".join(f"{c}: {v}" for c, v in assign.items()) + "."
     )
     rep.table(pres.eigenvalues.head(8), "Eigenvalues with parallel analysis (95th percentile)")
     rep.figure("figures/pca_scree.png", "Scree plot with parallel analysis")
+
+
+def _missing(rep: Report, n: int, r: StudyResults) -> None:
+    md = r.data_checks.missing
+    assert md is not None
+    rep.heading(f"{n}. Missing answers")
+    rep.para(md.describe())
+    if md.mcar is not None and md.mcar.tested:
+        rep.para(
+            md.mcar.describe()
+            + ". Full-information ML stays unbiased when answers are missing at random (MAR: "
+            "missingness depends on answers that were given), which no test can tell from "
+            "missing not at random; listwise deletion needs MCAR."
+        )
+    if md.method == "fiml":
+        rep.para(
+            "Every analysis uses every observed answer: the PCA (above), alpha and HTMT the EM "
+            "estimate of the items' covariance matrix; the CFA and the Bayesian SEM the "
+            "likelihood summed over the missingness patterns."
+        )
+    else:
+        rep.para(
+            f"Every model below is fitted to the {md.complete_rows} complete rows (listwise "
+            "deletion)."
+        )
+    worst = md.by_item.sort_values("missing", ascending=False, kind="stable")
+    rep.table(worst.head(12), "Items with the most missing answers (rows = cells)")
 
 
 def _failing(flags: pd.Series) -> int:
@@ -236,9 +282,16 @@ def _failing(flags: pd.Series) -> int:
 def _reliability(rep: Report, n: int, r: StudyResults) -> None:
     rel, f = r.reliability.report, r.reliability.report.fit
     rep.heading(f"{n}. Reliability and validity of the measurement model")
+    if f.get("missing") == "fiml":
+        cases = (
+            f"full-information ML on {f.get('n')} cases; alpha and HTMT from the EM covariance "
+            "matrix"
+        )
+    else:
+        cases = f"{f.get('n')} complete rows"
     rep.para(
         f"ML CFA of the measurement part ({len(r.reliability.cfa.representation.lv_names)} "
-        f"factors): chi-square = {_fmt(f.get('chisq'))}, df = {f.get('df')}, CFI = "
+        f"factors; {cases}): chi-square = {_fmt(f.get('chisq'))}, df = {f.get('df')}, CFI = "
         f"{_fmt(f.get('cfi'), 3)}, TLI = {_fmt(f.get('tli'), 3)}, RMSEA = "
         f"{_fmt(f.get('rmsea'), 3)}, SRMR = {_fmt(f.get('srmr'), 3)}. Thresholds: alpha and "
         f"CR >= 0.7, AVE >= 0.5, HTMT < 0.85. {_failing(rel.constructs['cr_ok'])} "
@@ -259,8 +312,18 @@ def _bayesian_sem(rep: Report, n: int, r: StudyResults) -> None:
     diag, mf = result.diagnostics, result.ml.fit
     verdict = "converged" if diag["converged"] else "NOT converged: " + "; ".join(diag["problems"])
     rep.heading(f"{n}. The Bayesian structural equation model")
+    if diag.get("missing") == "fiml":
+        cases = (
+            f"{diag['n_obs']} cases (full-information likelihood over "
+            f"{diag.get('n_patterns')} missingness patterns)"
+        )
+    else:
+        dropped = diag.get("n_dropped", 0)
+        cases = f"{diag['n_obs']} cases" + (
+            f", {dropped} rows with a missing answer dropped" if dropped else ""
+        )
     rep.para(
-        f"The model `{r.config.model}` was fitted by NUTS ({diag['sampler']}, "
+        f"The model `{r.config.model}` was fitted to {cases} by NUTS ({diag['sampler']}, "
         f"{diag['chains']} chains x {diag['draws']} draws after {diag['tune']} warm-up steps, "
         f"seed {diag['seed']}), with the latent variables integrated out (multivariate-normal "
         "likelihood from the sufficient statistics) and blavaan's default priors; every chain "
@@ -412,6 +475,10 @@ def study_report(
         (_literature, r.literature is not None),
         (_experts, r.experts is not None),
         (_data_checks, True),
+        (
+            _missing,
+            r.data_checks.missing is not None and r.data_checks.missing.has_missing,
+        ),
         (_reliability, True),
         (_bayesian_sem, True),
         (_hypotheses, True),

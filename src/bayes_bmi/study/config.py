@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bayes_bmi.errors import OptionError
+
 if TYPE_CHECKING:
     from bayes_bmi.bayes.sampling import SamplerConfig
 
@@ -74,6 +76,9 @@ class StudyConfig:
     sampler : SamplerConfig
     compare : bool
         Fit the alternatives and the independence model (PPP, fit indices, LOO/WAIC).
+    missing : {"fiml", "listwise"} or None
+        Missing answers (``--missing``): full-information ML on every observed answer, or
+        complete rows only; None: ``"fiml"`` when the model's items have missing cells.
     missing_codes : tuple of float
         Values of the data that mean "missing" (``--missing-codes``).
     sheet : str or int or None
@@ -91,6 +96,7 @@ class StudyConfig:
     scale: tuple[int, int] = (1, 5)
     sampler: SamplerConfig = field(default_factory=lambda: _sampler(progress=False))
     compare: bool = True
+    missing: str | None = None
     missing_codes: tuple[float, ...] = ()
     sheet: str | int | None = None
 
@@ -112,6 +118,10 @@ class StudyConfig:
             sampler=sampler or _sampler(progress=False),
         )
         return dataclasses.replace(config, **changes)
+
+    def __post_init__(self) -> None:
+        if self.missing is not None and self.missing not in ("fiml", "listwise"):
+            raise OptionError(f"unknown missing {self.missing!r}. Must be one of: fiml, listwise")
 
     def input_files(self) -> dict[str, Path | tuple[Path, ...] | None]:
         """Every input file by role (None: a stage that is not run)."""
@@ -155,6 +165,8 @@ class StudyConfig:
         args += ["--seed", str(s.seed)]
         if not self.compare:
             args.append("--no-compare")
+        if self.missing is not None:
+            args += ["--missing", self.missing]
         if self.missing_codes:
             args += ["--missing-codes", ",".join(str(c) for c in self.missing_codes)]
         if self.sheet is not None:

@@ -124,7 +124,9 @@ def run_study(
     log("literature count and expert screening done" if literature or experts else "inputs read")
     checks = step03_data_checks(config, inputs)
     log("data checks and PCA done")
-    reliability = step04_reliability(inputs)
+    if checks.missing is not None and checks.missing.has_missing:
+        log(checks.missing.describe())
+    reliability = step04_reliability(inputs, checks.missing.method if checks.missing else None)
     log("reliability done")
     sem = step05_bayesian_sem(config, inputs, cache)
     log(f"Bayesian fits done in {sem.seconds:.0f} s")

@@ -6,7 +6,8 @@ inputs), then
 
 1. :func:`step01_literature` - how often earlier frameworks use each element;
 2. :func:`step02_experts` - expert screening of the elements;
-3. :func:`step03_data_checks` - scale and missing-value checks, item descriptives, PCA;
+3. :func:`step03_data_checks` - scale checks, item descriptives, the missing answers
+   (per item, patterns, Little's MCAR test, FIML or listwise), PCA;
 4. :func:`step04_reliability` - reliability and validity of the measurement part (ML CFA);
 5. :func:`step05_bayesian_sem` - the Bayesian SEM with its ML cross-check (and the
    alternative models and the independence model when comparing);
@@ -35,7 +36,9 @@ import pandas as pd
 from bayes_bmi.bayes.posterior import hdi, std_all_draws
 from bayes_bmi.data import (
     DataError,
+    MissingPatterns,
     complete_cases,
+    missing_patterns,
     read_data,
     select_model_data,
     warn_missing_codes,
@@ -43,6 +46,8 @@ from bayes_bmi.data import (
 from bayes_bmi.errors import in_file
 from bayes_bmi.lavaan.model import Model, read_model
 from bayes_bmi.lavaan.partable import ModelSpecError
+from bayes_bmi.ml.fiml import em_saturated
+from bayes_bmi.ml.mcar import MCARTest, little_mcar
 from bayes_bmi.study.drivers import Dominance, Recommendations, key_drivers, recommendations
 from bayes_bmi.study.hypotheses import (
     DEFAULT_RULE,
@@ -74,10 +79,12 @@ __all__ = [
     "Inputs",
     "KeyDrivers",
     "Literature",
+    "MissingData",
     "ModelComparison",
     "Reliability",
     "TruthRecovery",
     "data_checks",
+    "missing_answers",
     "posterior_reliability",
     "read_inputs",
     "step01_literature",
@@ -289,6 +296,138 @@ def data_checks(
 
 
 @dataclass(frozen=True, eq=False)
+class MissingData:
+    """The missing answers of the model's items and how the analyses treat them.
+
+    Attributes
+    ----------
+    method : str
+        ``"fiml"`` (full-information ML: every observed answer used) or ``"listwise"``
+        (complete rows only), as every later stage uses it.
+    by_item : pandas.DataFrame
+        ``item, missing, pct_missing``: the rows (= cells) missing each item.
+    n_rows, complete_rows, empty_rows, missing_cells, n_cells : int
+        Rows read, rows that answered every item, rows that answered none, missing and all
+        item cells.
+    npatterns : int
+        Missingness patterns among the rows with an answer.
+    mcar : MCARTest or None
+        Little's MCAR test (None without missing answers).
+    patterns : MissingPatterns or None
+        The rows grouped by pattern (None without missing answers).
+    """
+
+    method: str
+    by_item: pd.DataFrame
+    n_rows: int
+    complete_rows: int
+    empty_rows: int
+    missing_cells: int
+    n_cells: int
+    npatterns: int
+    mcar: MCARTest | None = None
+    patterns: MissingPatterns | None = None
+
+    @property
+    def has_missing(self) -> bool:
+        """Whether some answer is missing."""
+        return self.missing_cells > 0
+
+    @property
+    def n_used(self) -> int:
+        """Cases the model fits use: rows with an answer (FIML) or complete rows (listwise)."""
+        return self.n_rows - self.empty_rows if self.method == "fiml" else self.complete_rows
+
+    def describe(self) -> str:
+        """One sentence: what is missing and how it is treated."""
+        if not self.has_missing:
+            return f"No answer is missing: all {self.n_rows} rows are complete."
+        how = (
+            f"full-information ML (every observed answer used; {self.n_used} cases"
+            + (f", {self.empty_rows} rows without any answer dropped" if self.empty_rows else "")
+            + ")"
+            if self.method == "fiml"
+            else f"listwise deletion ({self.complete_rows} complete rows used, "
+            f"{self.n_rows - self.complete_rows} dropped)"
+        )
+        return (
+            f"{self.missing_cells} of {self.n_cells} answers are missing "
+            f"({100.0 * self.missing_cells / self.n_cells:.1f}%); {self.complete_rows} of "
+            f"{self.n_rows} rows are complete, in {self.npatterns} missingness patterns. "
+            f"Method: {how}."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the per-item table)."""
+        return {
+            "method": self.method,
+            "n_rows": self.n_rows,
+            "n_used": self.n_used,
+            "complete_rows": self.complete_rows,
+            "empty_rows": self.empty_rows,
+            "missing_cells": self.missing_cells,
+            "n_cells": self.n_cells,
+            "n_patterns": self.npatterns,
+            "little_mcar": self.mcar.to_dict() if self.mcar is not None else None,
+        }
+
+
+def missing_answers(
+    data: pd.DataFrame, items: Sequence[str], source: str, method: str | None = None
+) -> MissingData:
+    """Count the missing answers per item and pattern and run Little's MCAR test.
+
+    ``method`` None picks ``"fiml"`` when an answer is missing, else ``"listwise"``.
+
+    Raises
+    ------
+    DataError
+        When an item has no answer at all (every cell missing), or fewer than 2 rows answer.
+    """
+    sel = select_model_data(data, items, source)
+    holes = sel.isna()
+    missing_cells = int(holes.to_numpy().sum())
+    method = method or ("fiml" if missing_cells else "listwise")
+    by_item = pd.DataFrame(
+        {
+            "item": list(items),
+            "missing": holes.sum().to_numpy(dtype=int),
+            "pct_missing": 100.0 * holes.mean().to_numpy(dtype=float),
+        }
+    )
+    patterns = mcar = None
+    npatterns = 1
+    if missing_cells:
+        patterns = missing_patterns(sel, list(items), source)
+        mcar = little_mcar(patterns)
+        npatterns = patterns.npatterns
+    return MissingData(
+        method=method,
+        by_item=by_item,
+        n_rows=int(len(sel)),
+        complete_rows=int((~holes).all(axis=1).sum()),
+        empty_rows=int(holes.all(axis=1).sum()),
+        missing_cells=missing_cells,
+        n_cells=int(holes.size),
+        npatterns=npatterns,
+        mcar=mcar,
+        patterns=patterns,
+    )
+
+
+def _moment_stand_in(mu: np.ndarray, sigma: np.ndarray, n: int, names: list[str]) -> pd.DataFrame:
+    """``n`` rows whose mean is ``mu`` and whose covariance matrix is exactly ``sigma``.
+
+    PCA, KMO and Bartlett's test depend on the data only through the correlation matrix and
+    ``n``: run on this stand-in they are the analyses of the EM moments of incomplete data.
+    """
+    base = np.random.default_rng(0).standard_normal((n, len(names)))
+    base -= base.mean(axis=0)
+    base = base @ np.linalg.inv(np.linalg.cholesky(base.T @ base / (n - 1))).T  # cov = I
+    return pd.DataFrame(mu + base @ np.linalg.cholesky(sigma).T, columns=names)
+
+
+@dataclass(frozen=True, eq=False)
 class DataChecks:
     """Stage 3: checks of every model item and the PCA of the focal construct's items.
 
@@ -303,6 +442,11 @@ class DataChecks:
     pca_items : tuple of str
     kmo : float
         Overall Kaiser-Meyer-Olkin measure of the PCA items.
+    missing : MissingData or None
+        The missing answers and the method the later stages use.
+    pca_basis : str
+        What the PCA was computed from: ``"complete rows"`` or ``"em"`` (the EM estimate of
+        the items' correlation matrix, every answer used); ``pca.n`` the cases behind it.
     """
 
     summary: pd.DataFrame
@@ -312,6 +456,8 @@ class DataChecks:
     pca: PCAResult
     pca_items: tuple[str, ...]
     kmo: float
+    missing: MissingData | None = None
+    pca_basis: str = "complete rows"
 
 
 def step03_data_checks(config: StudyConfig, inputs: Inputs) -> DataChecks:
@@ -319,18 +465,25 @@ def step03_data_checks(config: StudyConfig, inputs: Inputs) -> DataChecks:
 
     The PCA uses ``config.pca_items`` or else the indicators of the first-order factors that
     measure the focal construct; varimax rotation, parallel analysis seeded by the sampler's
-    seed.
+    seed. With missing answers under full-information ML it analyses the EM estimate of the
+    items' correlation matrix (every answer used), listwise the complete rows.
     """
     from bayes_bmi.measurement.pca import kmo, pca
 
     items = list(inputs.model.ov_names)
     summary, desc = data_checks(inputs.data, items, config.scale, inputs.source)
+    missing = missing_answers(inputs.data, items, inputs.source, config.missing)
     pca_items = (
         list(config.pca_items) if config.pca_items else dimension_items(inputs.model, inputs.focal)
     )
     item_df = inputs.data[pca_items].apply(pd.to_numeric, errors="coerce")
+    basis = "complete rows"
+    if missing.method == "fiml" and item_df.isna().to_numpy().any():
+        pat = missing_patterns(item_df, pca_items, inputs.source)
+        mu, sigma, _, _ = em_saturated(pat)
+        item_df, basis = _moment_stand_in(mu, sigma, pat.n, pca_items), "em"
     result = pca(item_df, rotation="varimax", seed=config.sampler.seed, source=inputs.source)
-    kmo_all, _ = kmo(complete_cases(inputs.data, pca_items, inputs.source))
+    kmo_all, _ = kmo(complete_cases(item_df, pca_items, inputs.source))
     return DataChecks(
         summary=summary,
         descriptives=desc,
@@ -339,6 +492,8 @@ def step03_data_checks(config: StudyConfig, inputs: Inputs) -> DataChecks:
         pca=result,
         pca_items=tuple(pca_items),
         kmo=float(kmo_all),
+        missing=missing,
+        pca_basis=basis,
     )
 
 
@@ -351,12 +506,17 @@ class Reliability:
     report: ReliabilityReport
 
 
-def step04_reliability(inputs: Inputs) -> Reliability:
-    """Fit the measurement part by ML and tabulate alpha, CR, AVE, HTMT, Fornell-Larcker."""
+def step04_reliability(inputs: Inputs, missing: str | None = None) -> Reliability:
+    """Fit the measurement part by ML and tabulate alpha, CR, AVE, HTMT, Fornell-Larcker.
+
+    ``missing`` as :func:`~bayes_bmi.measurement.reliability.reliability_report`'s (under FIML
+    alpha and HTMT come from the EM covariance matrix).
+    """
     from bayes_bmi.measurement.reliability import reliability_report
 
     cfa = measurement_model(inputs.model)
-    return Reliability(cfa=cfa, report=reliability_report(cfa, inputs.data, source=inputs.source))
+    report = reliability_report(cfa, inputs.data, source=inputs.source, missing=missing)
+    return Reliability(cfa=cfa, report=report)
 
 
 # ------------------------------------------------------------------ 5. Bayesian SEM
@@ -389,7 +549,9 @@ def step05_bayesian_sem(
     """Sample the main model by NUTS, with its ML cross-check.
 
     When comparing, the alternatives and the independence model are sampled too and every
-    model is checked (:func:`~bayes_bmi.checking.compare.compare_models`).
+    model is checked (:func:`~bayes_bmi.checking.compare.compare_models`). Missing answers:
+    full-information likelihood by default; ``config.missing == "listwise"`` fits the complete
+    rows.
     """
     from bayes_bmi.bayes.sampling import CompileCache, fit_bayes
     from bayes_bmi.checking.compare import compare_models
@@ -397,10 +559,13 @@ def step05_bayesian_sem(
     cache = cache if cache is not None else CompileCache()
     t0 = time.perf_counter()
     main = config.model.stem
+    data = inputs.data
+    if config.missing == "listwise":  # complete rows only, for every model alike
+        data = data.loc[complete_cases(data, list(inputs.model.ov_names), inputs.source).index]
     if config.compare:
         comp = compare_models(
             {main: inputs.model, **inputs.alternatives},
-            inputs.data,
+            data,
             config=config.sampler,
             cache=cache,
             source=inputs.source,
@@ -409,7 +574,12 @@ def step05_bayesian_sem(
     else:
         comp = None
         result = fit_bayes(
-            inputs.model, inputs.data, config=config.sampler, cache=cache, source=inputs.source
+            inputs.model,
+            data,
+            config=config.sampler,
+            cache=cache,
+            source=inputs.source,
+            missing=config.missing,
         )
     return BayesianSEM(result=result, comparison=comp, seconds=time.perf_counter() - t0)
 

@@ -11,7 +11,9 @@ draws the continuous latent responses (with the generic
 per-item thresholds into 5-point Likert items and adds firm descriptors.
 
 The shipped data set ``data/bmi_survey.csv`` is ``simulate_survey(default_truth(),
-SHIPPED_N, SHIPPED_SEED)`` (see ``scripts/generate_survey.py``).
+SHIPPED_N, SHIPPED_SEED)`` (see ``scripts/generate_survey.py``). A truth with
+:class:`MissingAnswers` makes a survey with answers missing at random (MAR): the share of
+missing answers grows with the answer to an always-answered anchor item.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ __all__ = [
     "SHIPPED_SEED",
     "TRUTH_FORMAT",
     "FirmProfile",
+    "MissingAnswers",
     "SurveyTruth",
+    "add_missing_answers",
     "default_firm_profile",
     "default_truth",
     "discretize",
@@ -63,6 +67,70 @@ TRUTH_FORMAT = "bayes-bmi/survey-truth/1"
 # ---------------------------------------------------------------------------------------------
 # The ground truth of the survey
 # ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MissingAnswers:
+    """Answers missing at random (MAR), driven by an always-answered anchor item.
+
+    Every answer but the anchor's is missing, independently, with probability
+    ``plogis(intercept + slope * z)``, where ``z`` is the firm's standardized answer to the
+    anchor item and ``intercept`` is set so that ``rate`` of all item cells (the anchor's
+    included) are missing in expectation. A positive slope: firms that answer the anchor
+    high skip more questions. Missingness depends only on an observed answer, so
+    full-information ML is unbiased where listwise deletion is not.
+
+    Attributes
+    ----------
+    rate : float
+        Expected share of item cells missing, in ``(0, 0.5)``.
+    anchor : str
+        The item that is always answered.
+    slope : float
+        Log-odds of a missing answer per standard deviation of the anchor answer.
+    """
+
+    rate: float
+    anchor: str
+    slope: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rate < 0.5:
+            raise ValueError(f"the missing-answer rate must lie in (0, 0.5), got {self.rate:g}")
+        if not math.isfinite(self.slope):
+            raise ValueError(f"the missingness slope must be finite, got {self.slope}")
+
+    def intercept(self, z: np.ndarray, n_items: int) -> float:
+        """The intercept that makes ``rate`` of ``n_items`` items' cells missing on average."""
+        target = self.rate * n_items / (n_items - 1)  # the anchor is never missing
+        if not target < 1:
+            raise ValueError(f"a rate of {self.rate:g} needs more than {n_items} items")
+        from scipy.optimize import brentq
+
+        return float(
+            brentq(lambda a: sps.logistic.cdf(a + self.slope * z).mean() - target, -50, 50)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {
+            "mechanism": "MAR",
+            "rate": self.rate,
+            "anchor": self.anchor,
+            "slope": self.slope,
+            "model": "P(answer missing) = plogis(intercept + slope * z_anchor) for every item but "
+            "the anchor; z_anchor the standardized anchor answer; intercept sets the expected "
+            "share of missing item cells to rate",
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MissingAnswers:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        mechanism = d.pop("mechanism", "MAR")
+        if mechanism != "MAR":
+            raise ValueError(f"unknown missingness mechanism {mechanism!r}; expected 'MAR'")
+        d.pop("model", None)
+        _check_keys("missing", d, {"rate", "anchor", "slope"})
+        return cls(rate=float(d["rate"]), anchor=str(d["anchor"]), slope=float(d.get("slope", 1)))
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -212,6 +280,8 @@ class SurveyTruth:
         Frequencies of the firm descriptors.
     description : str
         Free text kept with the truth.
+    missing : MissingAnswers or None
+        Answers missing at random in the simulated survey (None: every item answered).
     """
 
     loadings: Mapping[str, Mapping[str, float]]
@@ -225,6 +295,7 @@ class SurveyTruth:
     outcome: str = "FP"
     firms: FirmProfile = field(default_factory=default_firm_profile)
     description: str = ""
+    missing: MissingAnswers | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -284,6 +355,10 @@ class SurveyTruth:
             raise ValueError("driver_corr must be a symmetric correlation matrix of the drivers")
         if np.linalg.eigvalsh(r).min() <= 1e-8:
             raise ValueError("driver_corr is not positive definite")
+        if self.missing is not None and self.missing.anchor not in self.items:
+            raise ValueError(
+                f"the missingness anchor {self.missing.anchor!r} is not an item of the survey"
+            )
         r2 = self.r2_bmi
         if not r2 < 1:
             raise ValueError(
@@ -357,6 +432,7 @@ class SurveyTruth:
             "loadings": {c: dict(v) for c, v in self.loadings.items()},
             "thresholds": {k: list(v) for k, v in self.thresholds.items()},
             "firms": self.firms.to_dict(),
+            **({"missing": self.missing.to_dict()} if self.missing is not None else {}),
             "derived": {
                 "r2_" + self.second_order: self.r2_bmi,
                 "indirect_effects": self.indirect_effects(),
@@ -383,6 +459,8 @@ class SurveyTruth:
         _check_keys("truth", d, {f.name for f in fields(cls)})
         if "firms" in d:
             d["firms"] = FirmProfile.from_dict(d["firms"])
+        if d.get("missing") is not None:
+            d["missing"] = MissingAnswers.from_dict(d["missing"])
         return cls(**d)
 
     def to_json(self) -> str:
@@ -653,6 +731,42 @@ def _streams(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]
     return responses, firms
 
 
+def _missing_stream(seed: int) -> np.random.SeedSequence:
+    """A third independent stream, for the missing answers (the first two are unchanged)."""
+    return np.random.SeedSequence(seed).spawn(3)[2]
+
+
+def add_missing_answers(answers: pd.DataFrame, spec: MissingAnswers, seed: Seed) -> pd.DataFrame:
+    """Blank answers at random as ``spec`` says (see :class:`MissingAnswers`).
+
+    Parameters
+    ----------
+    answers : pandas.DataFrame
+        Complete item answers, one column per item; the anchor among them.
+    spec : MissingAnswers
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator
+
+    Returns
+    -------
+    pandas.DataFrame
+        The answers as nullable integers (``Int64``), missing cells ``<NA>``.
+    """
+    if spec.anchor not in answers.columns:
+        raise ValueError(f"the missingness anchor {spec.anchor!r} is not among the items")
+    rng = np.random.default_rng(seed)
+    anchor = answers[spec.anchor].to_numpy(dtype=float)
+    sd = anchor.std()
+    z = (anchor - anchor.mean()) / sd if sd > 0 else np.zeros_like(anchor)
+    a = spec.intercept(z, answers.shape[1])
+    prob = sps.logistic.cdf(a + spec.slope * z)
+    others = [c for c in answers.columns if c != spec.anchor]
+    hole = rng.random((answers.shape[0], len(others))) < prob[:, None]
+    out = answers.astype("Int64")
+    for j, item in enumerate(others):
+        out.loc[hole[:, j], item] = pd.NA
+    return out
+
+
 def simulate_responses(truth: SurveyTruth, n: int, seed: int) -> pd.DataFrame:
     """Continuous latent responses (before cutting into categories) of ``n`` firms.
 
@@ -747,11 +861,15 @@ def simulate_survey(truth: SurveyTruth, n: int, seed: int) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``firm_id`` (``HLJ0001`` ...), ``city``, ``industry``, ``size_class``, ``age_years``,
-        then every item as an integer 1 .. ``truth.n_categories`` in questionnaire order.
+        then every item as an integer 1 .. ``truth.n_categories`` in questionnaire order
+        (missing answers empty when ``truth.missing`` is set; the answers given are those of
+        the same survey without missing answers).
     """
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
     answers = discretize(simulate_responses(truth, n, int(seed)), truth.thresholds)
+    if truth.missing is not None:
+        answers = add_missing_answers(answers, truth.missing, _missing_stream(int(seed)))
     firms = simulate_firms(truth.firms, n, _streams(int(seed))[1])
     width = max(4, len(str(n)))
     ids = pd.DataFrame({"firm_id": [f"HLJ{i:0{width}d}" for i in range(1, n + 1)]})
@@ -759,9 +877,12 @@ def simulate_survey(truth: SurveyTruth, n: int, seed: int) -> pd.DataFrame:
 
 
 def modified_truth(
-    truth: SurveyTruth, paths: Mapping[str, float] | None = None, b: float | None = None
+    truth: SurveyTruth,
+    paths: Mapping[str, float] | None = None,
+    b: float | None = None,
+    missing: MissingAnswers | None = None,
 ) -> SurveyTruth:
-    """A copy of ``truth`` with some driver -> BMI paths and/or ``b`` changed.
+    """A copy of ``truth`` with some driver -> BMI paths, ``b`` and/or missing answers changed.
 
     Raises
     ------
@@ -779,6 +900,8 @@ def modified_truth(
         changes["paths"] = new
     if b is not None:
         changes["b"] = float(b)
+    if missing is not None:
+        changes["missing"] = missing
     return dataclasses.replace(truth, **changes) if changes else truth
 
 

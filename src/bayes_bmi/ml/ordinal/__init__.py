@@ -1,0 +1,1 @@
+"""Ordered-categorical items: polychoric statistics and lavaan's WLSMV estimator."""
