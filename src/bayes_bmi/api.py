@@ -185,6 +185,16 @@ class BayesFit:
 
         return self.result.summary[list(SUMMARY_COLUMNS)].copy()
 
+    def ordinal_check(self, *, draws: int = 300, seed: int = 0) -> Any:
+        """PPP of an ordinal fit from its items' bivariate tables (Pearson X^2 per pair).
+
+        See :mod:`bayes_bmi.checking.ordinal_ppc`; returns its ``OrdinalCheck`` (``ppp``,
+        ``draws``, ``pairs`` worst first).
+        """
+        from bayes_bmi.checking.ordinal_ppc import ordinal_check
+
+        return ordinal_check(self.result, draws=draws, seed=seed)
+
     def check(
         self,
         *,
@@ -229,8 +239,8 @@ class BayesFit:
 
         if self.result.ordinal is not None:
             raise OptionError(
-                "the posterior predictive check, LOO and WAIC are not available for ordered "
-                "items yet"
+                "for ordered items use fit.ordinal_check() (PPP from the items' bivariate "
+                "tables); LOO, WAIC and the Bayesian fit indices are not available for them yet"
             )
 
         _one_of("means", means, MEANS)
