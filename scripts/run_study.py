@@ -41,6 +41,11 @@ def main() -> int:
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--ordinal",
+        action="store_true",
+        help="also fit the main model with ordered items and set the verdicts side by side",
+    )
     args = parser.parse_args()
     from bayes_bmi.bayes.sampling import SamplerConfig
     from bayes_bmi.errors import BayesBmiError
@@ -61,6 +66,7 @@ def main() -> int:
         sampler=SamplerConfig(
             draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, progress=False
         ),
+        ordinal=args.ordinal,
     )
     try:
         results = run_study(config)

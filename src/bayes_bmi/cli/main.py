@@ -353,6 +353,14 @@ def study(  # over 80 lines only because typer declares the seventeen options in
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
     no_cache: NoCache = False,
+    ordinal: Annotated[
+        bool,
+        typer.Option(
+            "--ordinal",
+            help="Also fit the main model with every item as an ordered category (cumulative "
+            "probit) and show its verdicts beside the continuous model's.",
+        ),
+    ] = False,
     rerun: Annotated[
         Path | None,
         typer.Option(
@@ -415,6 +423,7 @@ def study(  # over 80 lines only because typer declares the seventeen options in
             missing=missing,
             missing_codes=codes,
             sheet=sheet,
+            ordinal=ordinal,
         )
         provenance = record_provenance(
             ctx,
@@ -442,6 +451,8 @@ def study(  # over 80 lines only because typer declares the seventeen options in
         ]
     ]
     _print_table(show, "Hypotheses")
+    if results.ordinal is not None:
+        _print_table(results.ordinal.side_by_side, "Verdicts: continuous and ordinal model")
     _print_table(results.drivers.table.iloc[:, :8], "Key drivers")
     typer.echo(f"\nreport: {out / 'report.md'} (and report.html)")
     if not results.converged:

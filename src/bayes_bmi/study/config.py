@@ -83,6 +83,9 @@ class StudyConfig:
         Values of the data that mean "missing" (``--missing-codes``).
     sheet : str or int or None
         Worksheet of an Excel data file (``--sheet``; default the first).
+    ordinal : bool
+        Also fit the main model with every item as an ordered category (``--ordinal``; a
+        cumulative-probit model) and set its hypothesis verdicts beside the continuous ones.
     """
 
     data: Path
@@ -99,6 +102,7 @@ class StudyConfig:
     missing: str | None = None
     missing_codes: tuple[float, ...] = ()
     sheet: str | int | None = None
+    ordinal: bool = False
 
     @classmethod
     def example(cls, sampler: SamplerConfig | None = None, **changes: Any) -> StudyConfig:
@@ -167,6 +171,8 @@ class StudyConfig:
             args.append("--no-compare")
         if self.missing is not None:
             args += ["--missing", self.missing]
+        if self.ordinal:
+            args.append("--ordinal")
         if self.missing_codes:
             args += ["--missing-codes", ",".join(str(c) for c in self.missing_codes)]
         if self.sheet is not None:

@@ -32,6 +32,7 @@ from bayes_bmi.study.stages import (
     KeyDrivers,
     Literature,
     ModelComparison,
+    OrdinalVerdicts,
     Reliability,
     TruthRecovery,
     read_inputs,
@@ -42,6 +43,7 @@ from bayes_bmi.study.stages import (
     step05_bayesian_sem,
     step06_checking,
     step07_hypotheses,
+    step07b_ordinal,
     step08_drivers,
     step09_comparison,
     step10_truth_recovery,
@@ -69,6 +71,8 @@ class StudyResults:
     recovery : TruthRecovery or None
     seconds : float
         Time the stages took.
+    ordinal : OrdinalVerdicts or None
+        The ordinal model's verdicts beside the continuous ones (``--ordinal``).
     """
 
     config: StudyConfig
@@ -84,6 +88,7 @@ class StudyResults:
     comparison: ModelComparison | None
     recovery: TruthRecovery | None
     seconds: float
+    ordinal: OrdinalVerdicts | None = None
 
     @property
     def converged(self) -> bool:
@@ -134,6 +139,10 @@ def run_study(
     hypotheses = step07_hypotheses(inputs, sem)
     drivers = step08_drivers(inputs, sem, hypotheses)
     log("hypotheses and key drivers done")
+    ordinal = step07b_ordinal(config, inputs, hypotheses, cache)
+    if ordinal is not None:
+        changed = int(ordinal.side_by_side["differs"].sum())
+        log(f"ordinal model done in {ordinal.seconds:.0f} s: {changed} verdict(s) differ")
     return StudyResults(
         config=config,
         inputs=inputs,
@@ -148,4 +157,5 @@ def run_study(
         comparison=step09_comparison(sem),
         recovery=step10_truth_recovery(config, inputs, sem),
         seconds=time.perf_counter() - t0,
+        ordinal=ordinal,
     )

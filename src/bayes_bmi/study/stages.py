@@ -711,6 +711,74 @@ def step09_comparison(sem: BayesianSEM) -> ModelComparison | None:
     return ModelComparison(table=comp.table, warnings=tuple(comp.warnings), comparison=comp)
 
 
+# ------------------------------------------------------------ 7b. ordinal verdicts
+@dataclass(frozen=True, eq=False)
+class OrdinalVerdicts:
+    """Stage 7b (``--ordinal``): the main model with its items as ordered categories.
+
+    Attributes
+    ----------
+    result : BayesResult
+        The cumulative-probit fit (:func:`~bayes_bmi.bayes.ordinal_sampling.fit_bayes_ordinal`).
+    hypotheses : pandas.DataFrame
+        Its hypothesis table (:data:`~bayes_bmi.study.hypotheses.HYPOTHESIS_COLUMNS`).
+    side_by_side : pandas.DataFrame
+        One row per hypothesis: ``id, parameter, std_median_continuous, std_median_ordinal,
+        verdict_continuous, verdict_ordinal, differs``.
+    seconds : float
+    """
+
+    result: BayesResult
+    hypotheses: pd.DataFrame
+    side_by_side: pd.DataFrame
+    seconds: float
+
+    @property
+    def converged(self) -> bool:
+        """Whether the ordinal model's chains passed the convergence checks."""
+        return bool(self.result.diagnostics["converged"])
+
+
+def side_by_side(continuous: pd.DataFrame, ordinal: pd.DataFrame) -> pd.DataFrame:
+    """The two hypothesis tables' verdicts and standardized medians, one row per hypothesis."""
+    keep = ["id", "parameter", "std_median", "bayes_verdict"]
+    out = continuous[keep].merge(
+        ordinal[keep], on=["id", "parameter"], suffixes=("_continuous", "_ordinal")
+    )
+    out = out.rename(
+        columns={
+            "bayes_verdict_continuous": "verdict_continuous",
+            "bayes_verdict_ordinal": "verdict_ordinal",
+        }
+    )
+    out["differs"] = out["verdict_continuous"] != out["verdict_ordinal"]
+    return out
+
+
+def step07b_ordinal(
+    config: StudyConfig,
+    inputs: Inputs,
+    hypotheses: Hypotheses,
+    cache: CompileCache | None = None,
+) -> OrdinalVerdicts | None:
+    """Fit the main model with ordered items and compare the verdicts (None without it)."""
+    if not config.ordinal:
+        return None
+    from bayes_bmi.bayes.ordinal_sampling import fit_bayes_ordinal
+
+    t0 = time.perf_counter()
+    result = fit_bayes_ordinal(
+        inputs.model, inputs.data, True, config=config.sampler, cache=cache, source=inputs.source
+    )
+    table = hypothesis_table(list(inputs.hypotheses), result)
+    return OrdinalVerdicts(
+        result=result,
+        hypotheses=table,
+        side_by_side=side_by_side(hypotheses.table, table),
+        seconds=time.perf_counter() - t0,
+    )
+
+
 # ---------------------------------------------------------------- 10. truth recovery
 def truth_recovery(truth: SurveyTruth, std_draws: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """Which true standardized paths lie inside the 95% HDI of their posterior."""
