@@ -467,7 +467,7 @@ def _equal_kind(lhs: str, op: str, rhs: str, names: VariableNames) -> str:
 
 
 def _free_in_later_groups(records: list[dict], names: VariableNames, options: ModelOptions) -> None:
-    """lavaan's identification with equal parameters: free latent means / variances in g > 1.
+    """Identification with equal parameters (lavaan): free latent means / variances in g > 1.
 
     With equal intercepts (but not equal means), the latent means are free in every group but
     the first; with ``std_lv`` and equal loadings, so are the latent variances.

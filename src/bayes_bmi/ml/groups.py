@@ -217,9 +217,7 @@ def fit_ml_groups(
     parts = []
     for v, bg, st in zip(views, bases, stats, strict=True):
         sigma, mu = implied_moments(fill_matrices(v.representation, v.free.expand(x, bg)))
-        parts.append(
-            fit_measures(st, sigma, mu, 0, v.representation.meanstructure, _x_indices(v))
-        )
+        parts.append(fit_measures(st, sigma, mu, 0, v.representation.meanstructure, _x_indices(v)))
     fit = combine_fit_measures(parts, [s.n for s in stats], model.nparam)
     return MLResult(
         model=model,
@@ -290,7 +288,7 @@ def _group_estimates(
 def combine_fit_measures(
     parts: list[dict[str, float]], counts: list[int], npar: int
 ) -> dict[str, float]:
-    """lavaan's fit measures of a multi-group fit from each group's (computed with ``npar=0``).
+    """Fit measures of a multi-group fit from each group's (computed with ``npar=0``).
 
     chisq, its baseline and the log-likelihoods add up over groups, the degrees of freedom are
     the summed moments minus ``npar``, RMSEA (and its interval) is the single-group formula on
