@@ -173,6 +173,11 @@ def fit_ml_groups(
         ``group_stats`` (and ``group_patterns`` under FIML) hold every group's; ``fit`` adds
         ``chisq_group_<g>``, each group's share of chisq.
     """
+    if group in model.ov_names:
+        raise OptionError(
+            f"group: {group!r} is a variable of the model; the grouping column must be another "
+            "column of the data"
+        )
     grouped = split_groups(data, group, source)
     if model.ngroups != len(grouped.labels):
         raise ModelSpecError(
@@ -184,7 +189,7 @@ def fit_ml_groups(
     if method == "fiml":
         return _fit_fiml_groups(model, views, grouped, source, max_iter, tol)
     stats = [
-        model_stats(v, f, f"{source} (group {lab})")
+        model_stats(v, f, f"{source} (group {lab!r} of column {grouped.column!r})")
         for v, f, lab in zip(views, grouped.frames, grouped.labels, strict=True)
     ]
     _check_sizes(model, [s.n for s in stats], grouped, source)
@@ -354,7 +359,7 @@ def _fit_fiml_groups(
     if not model.representation.meanstructure:  # pragma: no cover - groups model the means
         raise OptionError("missing='fiml' with groups needs the means modelled")
     pats: list[MissingPatterns] = [
-        model_patterns(v, f, f"{source} (group {lab})")
+        model_patterns(v, f, f"{source} (group {lab!r} of column {grouped.column!r})")
         for v, f, lab in zip(views, grouped.frames, grouped.labels, strict=True)
     ]
     _check_sizes(model, [p.n for p in pats], grouped, source)

@@ -26,12 +26,12 @@ from bayes_bmi.ml.groups import fit_ml_groups, split_groups
 
 __all__ = ["LEVELS", "INVARIANCE_COLUMNS", "invariance_table", "level_constraints"]
 
-#: Named invariance levels and the ``group.equal`` kinds each adds to the one before.
+#: Named invariance levels and their ``group.equal`` (a level also keeps the levels before).
 LEVELS: dict[str, tuple[str, ...]] = {
     "configural": (),
     "metric": ("loadings",),
-    "scalar": ("intercepts",),
-    "strict": ("residuals",),
+    "scalar": ("loadings", "intercepts"),
+    "strict": ("loadings", "intercepts", "residuals"),
 }
 
 INVARIANCE_COLUMNS = (
