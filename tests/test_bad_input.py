@@ -864,7 +864,76 @@ CATALOGUE = [
         "from the EM covariance matrix",
         files={"d.csv": hs_data(with_cells("x4", [10], None))},
     ),
+    # ---- groups (multi-group ML and measurement invariance)
+    case(
+        "ml-group-missing-column",
+        "ml {hs_lav} " + HS_OUT + " --group shcool",
+        2,
+        "group: 'shcool' is not a column",
+        "did you mean 'school'",
+    ),
+    case(
+        "ml-group-is-a-model-variable",
+        "ml {hs_lav} " + HS_OUT + " --group x1",
+        2,
+        "'x1' is a variable of the model",
+    ),
+    case(
+        "ml-group-equal-unknown",
+        "ml {hs_lav} " + HS_OUT + " --group school --group-equal loadings,loading",
+        2,
+        "group_equal: unknown 'loading'",
+        "did you mean 'loadings'",
+    ),
+    case(
+        "ml-group-equal-without-group",
+        "ml {hs_lav} " + HS_OUT + " --group-equal loadings",
+        2,
+        "--group-equal and --group-partial need --group",
+    ),
+    case(
+        "ml-group-partial-unknown",
+        "ml {hs_lav} " + HS_OUT + " --group school --group-equal loadings --group-partial f=~x2",
+        2,
+        "group_partial 'f=~x2' names no parameter",
+    ),
+    case(
+        "ml-group-too-small",
+        "ml {hs_lav} {tmp}/d.csv --out {out} --group school",
+        2,
+        "(group 'Tiny' of column 'school')",
+        "only 4 complete cases for 9 variables",
+        files={"d.csv": lambda path: _tiny_group(path)},
+    ),
+    case(
+        "invariance-unknown-level",
+        "invariance {hs_lav} " + HS_OUT + " --group school --levels configural,metrc",
+        2,
+        "unknown level 'metrc'",
+        "did you mean 'metric'",
+    ),
+    case(
+        "invariance-one-group",
+        "invariance {hs_lav} {tmp}/d.csv --out {out} --group school",
+        2,
+        "column 'school' of",
+        "has 1 group(s)",
+        files={"d.csv": lambda path: pd.read_csv(HS).assign(school="A").to_csv(path)},
+    ),
+    case(
+        "invariance-ok",
+        "invariance {hs_lav} " + HS_OUT + " --group school --levels configural,metric",
+        0,
+        "Measurement invariance",
+        "invariance.csv",
+    ),
 ]
+
+
+def _tiny_group(path: Path) -> None:
+    df = pd.read_csv(HS)
+    df.loc[[3, 50, 100, 200], "school"] = "Tiny"
+    df.to_csv(path, index=False)
 
 
 def _fill(arg: str, tmp: Path, out: Path) -> str:
@@ -922,6 +991,7 @@ def test_catalogue_size() -> None:
         "experts",
         "pca",
         "reliability",
+        "invariance",
     }
 
 

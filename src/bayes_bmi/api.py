@@ -52,6 +52,7 @@ __all__ = [
     "cfa",
     "compare",
     "comparison",
+    "invariance",
     "sem",
     "specify",
 ]
@@ -82,7 +83,12 @@ class MLFit:
 
     @property
     def nobs(self) -> int:
-        """Number of cases used (listwise: complete cases; FIML: cases with an observed cell)."""
+        """Number of cases used (listwise: complete cases; FIML: cases with an observed cell).
+
+        With groups: the total over groups.
+        """
+        if self.result.group_stats:
+            return sum(st.n for st in self.result.group_stats)
         return self.result.stats.n
 
     @property
@@ -109,7 +115,9 @@ class MLFit:
         """The estimates as lavaan's ``parameterEstimates()`` and ``estimates.csv`` show them.
 
         Columns ``lhs, op, rhs, label, est, se, z, pvalue, ci_lower, ci_upper, std_lv,
-        std_all``; one row per parameter-table row, ``:=`` rows included.
+        std_all``; one row per parameter-table row, ``:=`` rows included. A multi-group fit
+        adds ``group`` (1-based, in order of first appearance in the data; 0 for ``:=`` rows)
+        and ``group_label``.
         """
         return self.result.table()
 
@@ -487,6 +495,9 @@ def sem(
     missing_codes: Sequence[float] = (),
     sheet: str | int | None = None,
     ordered: bool | Sequence[str] | None = None,
+    group: str | None = None,
+    group_equal: Sequence[str] | str = (),
+    group_partial: Sequence[str] | str = (),
     **sampler: Any,
 ) -> BayesFit | MLFit:
     """Fit a structural equation model (lavaan's ``sem()`` defaults).
@@ -528,6 +539,15 @@ def sem(
         parameterisation, thresholds ``x1 | t1``, ...; see
         :mod:`bayes_bmi.bayes.ordinal_sampling`); missing cells are left out of its
         likelihood (``missing="listwise"`` drops incomplete cases first).
+    group : str, optional
+        A grouping column: one block of the model per group (lavaan's ``group =``), groups
+        numbered in order of first appearance, means modelled; ``method="ml"`` only for now.
+    group_equal : sequence of str
+        Parameters held equal across groups (lavaan's ``group.equal``): ``loadings,
+        intercepts, means, thresholds, regressions, residuals, residual.covariances,
+        lv.variances, lv.covariances``.
+    group_partial : sequence of str
+        Rows exempt from ``group_equal`` (lavaan's ``group.partial``), e.g. ``["f=~x2"]``.
     **sampler
         Sampler options, named as the command line's: ``draws, tune, chains, seed, sampler,
         target_accept, adaptation, cores, progress, jitter, rhat_max, ess_min``
@@ -546,6 +566,23 @@ def sem(
     """
     _one_of("method", method, METHODS)
     reading = _reading(sheet, missing_codes)
+    groups = _group_options(group, group_equal, group_partial)
+    if group is not None and method != "ml":
+        raise OptionError(
+            "group with method='bayes': the Bayesian multi-group model is not available yet; "
+            "use method='ml' for now"
+        )
+    if group is not None:
+        if ordered:
+            raise OptionError("group with ordered items is not available yet (WLSMV by group)")
+        if missing is not None:
+            _one_of("missing", missing, MISSING)
+        extra = sorted(sampler) + [
+            name for name, given in (("priors", priors), ("cache", cache)) if given is not None
+        ]
+        if extra:
+            raise OptionError(f"{', '.join(extra)}: option(s) of method='bayes', not 'ml'")
+        return _fit_ml_groups(model, data, std_lv, reading, missing, group, groups)
     if method == "ml":
         extra = sorted(sampler) + [
             name for name, given in (("priors", priors), ("cache", cache)) if given is not None
@@ -594,6 +631,151 @@ def _fit_ml(
     from bayes_bmi.ml.fit import fit_ml
 
     return MLFit(fit_ml(spec, df, source=source, missing=missing))
+
+
+def _names(value: object, option: str) -> tuple[str, ...]:
+    """A list option given as a sequence of names or one comma-separated string."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not hasattr(value, "__iter__") or not all(isinstance(v, str) for v in value):  # type: ignore[union-attr]
+        raise OptionError(f"{option} must be a list of names, not {value!r}")
+    return tuple(value)  # type: ignore[arg-type]
+
+
+def _group_options(
+    group: object, group_equal: object, group_partial: object
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``group_equal`` and ``group_partial`` checked (they need ``group``)."""
+    from bayes_bmi.lavaan.partable import GROUP_EQUAL
+
+    equal, partial = _names(group_equal, "group_equal"), _names(group_partial, "group_partial")
+    if group is None:
+        if equal or partial:
+            raise OptionError("group_equal and group_partial need group= (a grouping column)")
+        return equal, partial
+    if not isinstance(group, str) or not group:
+        raise OptionError(f"group must be the name of a data column, not {group!r}")
+    for kind in equal:
+        if kind not in GROUP_EQUAL:
+            close = difflib.get_close_matches(kind, GROUP_EQUAL, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise OptionError(
+                f"group_equal: unknown {kind!r}{hint}. Must be among: {', '.join(GROUP_EQUAL)}"
+            )
+    return equal, partial
+
+
+def _group_model(
+    model: str | os.PathLike[str] | Model,
+    std_lv: bool,
+    ngroups: int,
+    groups: tuple[tuple[str, ...], tuple[str, ...]],
+) -> Model:
+    """The model specified for ``ngroups`` groups with the ``group_equal``/``group_partial``."""
+    from bayes_bmi.lavaan.model import Model
+    from bayes_bmi.lavaan.model import specify as specify_text
+    from bayes_bmi.lavaan.partable import ModelOptions
+
+    equal, partial = groups
+    if isinstance(model, Model):
+        if model.ngroups != ngroups or (equal, partial) != (
+            model.options.group_equal,
+            model.options.group_partial,
+        ):
+            raise OptionError(
+                f"the specified Model has {model.ngroups} group(s) and group_equal "
+                f"{list(model.options.group_equal)}; pass the syntax instead, so that it is "
+                "specified for the data's groups"
+            )
+        return model
+    text, filename = _model_source(model)
+    opts = ModelOptions(
+        std_lv=bool(std_lv), ngroups=ngroups, group_equal=equal, group_partial=partial
+    )
+    return specify_text(text, filename=filename, options=opts)
+
+
+def _fit_ml_groups(
+    model: str | os.PathLike[str] | Model,
+    data: pd.DataFrame | str | os.PathLike[str],
+    std_lv: bool,
+    reading: _Reading,
+    missing: str | None,
+    group: str,
+    groups: tuple[tuple[str, ...], tuple[str, ...]],
+) -> MLFit:
+    from bayes_bmi.ml.groups import fit_ml_groups, split_groups
+
+    _check_data(data)
+    single = specify(model) if not hasattr(model, "blocks") else model
+    df, source = _read(data, reading, [*single.ov_names, group])  # type: ignore[union-attr]
+    ngroups = len(split_groups(df, group, source).labels)
+    spec = _group_model(model, std_lv, ngroups, groups)
+    return MLFit(fit_ml_groups(spec, df, group, source=source, missing=missing))
+
+
+def invariance(
+    model: str | os.PathLike[str],
+    data: pd.DataFrame | str | os.PathLike[str],
+    *,
+    group: str,
+    levels: Sequence[str] | str = ("configural", "metric", "scalar"),
+    missing: str | None = None,
+    std_lv: bool = False,
+    group_partial: Sequence[str] | str = (),
+    missing_codes: Sequence[float] = (),
+    sheet: str | int | None = None,
+) -> pd.DataFrame:
+    """Measurement invariance across groups: one ML fit per level, each tested against the last.
+
+    Parameters
+    ----------
+    model : str or path-like
+        lavaan syntax or a ``.lav`` path.
+    data : pandas.DataFrame, str or path-like
+    group : str
+        The grouping column.
+    levels : sequence of str or str
+        ``configural, metric, scalar, strict`` or ``group.equal`` kinds (``lv.variances``,
+        ``means``, ...), each adding its equality constraints to those before (a
+        comma-separated string works too).
+    missing : {"fiml", "listwise"} or None
+        As :func:`sem`.
+    std_lv : bool
+    group_partial : sequence of str
+        Rows left free across groups at every level (lavaan's ``group.partial``).
+    missing_codes, sheet
+        As :func:`sem`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per level: ``level, group_equal, npar, chisq, df, pvalue, cfi, tli, rmsea,
+        srmr, aic, bic`` and the likelihood-ratio test against the level before
+        (``chisq_diff, df_diff, pvalue_diff``, lavaan's ``anova()``).
+    """
+    from bayes_bmi.lavaan.partable import ModelOptions
+    from bayes_bmi.ml.invariance import invariance_table
+
+    levels = _names(levels, "levels")
+    _, partial = _group_options(group, (), group_partial)
+    if missing is not None:
+        _one_of("missing", missing, MISSING)
+    _check_data(data)
+    single = specify(model)
+    df, source = _read(data, _reading(sheet, missing_codes), [*single.ov_names, group])
+    text, filename = _model_source(model)
+    table, _ = invariance_table(
+        text,
+        df,
+        group,
+        levels=levels,
+        options=ModelOptions(std_lv=bool(std_lv), group_partial=partial),
+        filename=filename,
+        source=source,
+        missing=missing,
+    )
+    return table
 
 
 def _ordered(ordered: object, missing: str | None) -> bool | tuple[str, ...]:

@@ -148,6 +148,16 @@ def ml(
             "model is then fitted by WLSMV, as lavaan's ordered = ."
         ),
     ] = None,
+    group: GroupColumn = None,
+    group_equal: Annotated[
+        str | None,
+        typer.Option(
+            help="With --group: parameters equal across groups, comma-separated (loadings, "
+            "intercepts, means, regressions, residuals, residual.covariances, lv.variances, "
+            "lv.covariances), as lavaan's group.equal."
+        ),
+    ] = None,
+    group_partial: GroupPartial = None,
 ) -> None:
     """Fit a model by maximum likelihood (lavaan's sem() defaults), or WLSMV with --ordinal."""
     check_inputs(models=[model], data=data, out=out)
@@ -169,6 +179,7 @@ def ml(
             missing_codes=codes,
             sheet=sheet,
             ordered=ordered,
+            **_group_kwargs(group, group_equal, group_partial),
         )
         table = fitted.estimates()
         f = fitted.fit_measures()
@@ -190,6 +201,77 @@ def ml(
         write_provenance(folder.staging, provenance)
         commit(folder)
     typer.echo(f"\nwrote {out / 'estimates.csv'} and {out / 'fit.json'}")
+
+
+GroupColumn = Annotated[
+    str | None,
+    typer.Option(help="Grouping column: one block of the model per group (lavaan's group =)."),
+]
+GroupPartial = Annotated[
+    str | None,
+    typer.Option(
+        help="With --group: rows left free across groups, comma-separated (f=~x2,x3~1), as "
+        "lavaan's group.partial."
+    ),
+]
+
+
+def _group_kwargs(group: str | None, equal: str | None, partial: str | None) -> dict:
+    """The API's group options from the command line's (errors name the option)."""
+    if group is None:
+        if equal or partial:
+            raise OptionError("--group-equal and --group-partial need --group COLUMN")
+        return {}
+    return {"group": group, "group_equal": equal or (), "group_partial": partial or ()}
+
+
+@app.command()
+@_friendly
+def invariance(
+    ctx: typer.Context,
+    model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
+    data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
+    group: Annotated[str, typer.Option("--group", help="Grouping column.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for invariance.csv.")],
+    levels: Annotated[
+        str,
+        typer.Option(
+            help="Levels, comma-separated, each adding constraints: configural, metric, "
+            "scalar, strict, or a group.equal kind (lv.variances, means, ...)."
+        ),
+    ] = "configural,metric,scalar",
+    std_lv: Annotated[bool, typer.Option("--std-lv", help="Fix latent variances to 1.")] = False,
+    missing: MissingMethod = None,
+    missing_codes: MissingCodes = None,
+    sheet: Sheet = None,
+    group_partial: GroupPartial = None,
+) -> None:
+    """Measurement invariance across groups: ML fits by level and their LR tests (anova)."""
+    check_inputs(models=[model], data=data, out=out)
+    missing = check_missing(missing)
+    codes = parse_missing_codes(missing_codes)
+    check_sheet(data, sheet)
+    with output_folder(out) as folder:
+        provenance = record_provenance(ctx, seed=None, inputs={"model": model, "data": data})
+        from bayes_bmi.api import invariance as invariance_table
+        from bayes_bmi.io import atomic_write_csv
+
+        table = invariance_table(
+            model,
+            data,
+            group=group,
+            levels=levels,
+            missing=missing,
+            std_lv=std_lv,
+            group_partial=group_partial or (),
+            missing_codes=codes,
+            sheet=sheet,
+        )
+        _print_table(table, f"Measurement invariance of {model} across {group!r}")
+        atomic_write_csv(folder.staging / "invariance.csv", table)
+        write_provenance(folder.staging, provenance)
+        commit(folder)
+    typer.echo(f"\nwrote {out / 'invariance.csv'}")
 
 
 def _check_sampler(sampler: str, target_accept: float) -> None:

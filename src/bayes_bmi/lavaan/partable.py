@@ -31,6 +31,7 @@ from bayes_bmi.lavaan.expressions import expression_names, parse_expression
 from bayes_bmi.lavaan.syntax import Modifiers, Statement
 
 __all__ = [
+    "GROUP_EQUAL",
     "ModelOptions",
     "ModelSpecError",
     "VariableNames",
@@ -41,6 +42,19 @@ __all__ = [
     "row_name",
     "variable_names",
 ]
+
+#: lavaan's ``group.equal`` choices: kinds of parameter that can be held equal across groups.
+GROUP_EQUAL = (
+    "loadings",
+    "intercepts",
+    "means",
+    "thresholds",
+    "regressions",
+    "residuals",
+    "residual.covariances",
+    "lv.variances",
+    "lv.covariances",
+)
 
 PARTABLE_COLUMNS = (
     "id",
@@ -87,6 +101,19 @@ class ModelOptions:
         and, in the delta parameterisation, a fixed intercept 0, a scale row ``x ~*~ x`` fixed
         at 1 and a residual variance that is not free (``1 - `` its explained variance, set by
         the fit); the means are modelled. Empty (default): a continuous model, unchanged.
+    ngroups : int
+        Number of groups (lavaan's ``group =``): the table holds one block per group, rows of
+        group ``g`` with ``group == g`` (1-based), and the means are modelled by default (as
+        lavaan does for more than one group).
+    group_equal : tuple of str
+        Kinds of parameter held equal across groups (lavaan's ``group.equal``, one of
+        :data:`GROUP_EQUAL`): each free row of a later group shares the label (and so the
+        free index) of the same row of group 1, named by its ``plabel`` (``.p2.``). With
+        ``"intercepts"`` but not ``"means"``, latent means are free in groups 2, 3, ...; with
+        ``std_lv`` and ``"loadings"``, latent variances are free there (as lavaan).
+    group_partial : tuple of str
+        Rows exempt from ``group_equal`` (lavaan's ``group.partial``), written ``"f=~x2"``,
+        ``"x3~1"``, ``"x1~~x2"``.
     """
 
     std_lv: bool = False
@@ -95,6 +122,9 @@ class ModelOptions:
     auto_cov_y: bool = True
     auto_cov_lv_x: bool = True
     ordered: tuple[tuple[str, int], ...] = ()
+    ngroups: int = 1
+    group_equal: tuple[str, ...] = ()
+    group_partial: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,6 +281,8 @@ def resolve_options(
         return replace(options, meanstructure=True)
     if options.meanstructure is not None:
         return options
+    if options.ngroups > 1:  # lavaan: more than one group models the means by default
+        return replace(options, meanstructure=True)
     return replace(options, meanstructure=any(st.op == "~1" for st in statements))
 
 
@@ -324,9 +356,212 @@ def build_partable(
         r.rhs for r in user_rows.values() if r.op == "~~"
     }
     names = variable_names(rows3, mentioned)
+    ordered = _check_ordered(options.ordered, names, user_rows, where_file)
+    records = []
+    for g in range(options.ngroups):
+        rows_g = _rows_for_group(user_rows, g, options.ngroups, where_file)
+        block = _block_records(rows_g, names, options, ordered)
+        for rec in block:
+            rec["group"] = g + 1
+        records += block
+    if options.ngroups > 1:
+        _free_in_later_groups(records, names, options)
+        _equal_across_groups(records, names, options, where_file)
+
+    # labels shared with a fixed row are fixed at that value
+    fixed_label_value: dict[str, float] = {}
+    for rec in records:
+        if rec["label"] and not rec["free_flag"] and not rec["exo"]:
+            fixed_label_value.setdefault(rec["label"], rec["ustart"])
+    free_index: dict[str, int] = {}
+    counter = 0
+    for rec in records:
+        lab = rec["label"]
+        if lab and lab in fixed_label_value:
+            rec["free_flag"] = False
+            rec["ustart"] = fixed_label_value[lab]
+        if rec["free_flag"]:
+            if lab and lab in free_index:
+                rec["free"] = free_index[lab]
+            else:
+                counter += 1
+                rec["free"] = counter
+                if lab:
+                    free_index[lab] = counter
+        else:
+            rec["free"] = 0
+        del rec["free_flag"]
+
+    # --- defined parameters ---
+    known = {rec["label"] for rec in records if rec["label"]}
+    for st in defined:
+        where = f"{where_file}:{st.line}"
+        if st.lhs in known:
+            raise ModelSpecError(f"{where}: '{st.lhs}' is defined twice (as a label or ':=')")
+        expr = st.expression if st.expression is not None else parse_expression(st.expr or "")
+        missing = sorted(expression_names(expr) - known)
+        if missing:
+            raise ModelSpecError(
+                f"{where}: '{st.lhs} := {st.expr}' uses {', '.join(repr(m) for m in missing)}, "
+                "which no parameter carries as a label; label a parameter first, "
+                "e.g. 'y ~ a*x'"
+            )
+        known.add(st.lhs)
+        records.append(
+            {
+                "lhs": st.lhs,
+                "op": ":=",
+                "rhs": "".join((st.expr or "").split()),  # lavaan strips blanks
+                "user": 1,
+                "ustart": math.nan,
+                "exo": 0,
+                "label": st.lhs,
+                "prior": "",
+                "line": st.line,
+                "free": 0,
+                "expression": expr,
+                "group": 1 if options.ngroups == 1 else 0,  # lavaan: group 0 with groups
+            }
+        )
+
+    pt = pd.DataFrame.from_records(records)
+    pt.insert(0, "id", np.arange(1, len(pt) + 1))
+    pt["group"] = pt["group"].astype(int)
+    pt["block"] = pt["group"]
+    pt["plabel"] = [f".p{i}." for i in pt["id"]]
+    return pt[list(PARTABLE_COLUMNS)].copy()
+
+
+def _rows_for_group(
+    user_rows: dict[tuple[str, str, str], _Row], g: int, ngroups: int, where: str
+) -> dict[tuple[str, str, str], _Row]:
+    """The user's rows with the modifiers of group ``g`` (0-based) taken from ``c(...)``."""
+    out = {}
+    for key, r in user_rows.items():
+        if r.mods.groups and len(r.mods.groups) != ngroups:
+            raise ModelSpecError(
+                f"{where}:{r.line}: c(...) on '{row_name(r.lhs, r.op, r.rhs)}' gives "
+                f"{len(r.mods.groups)} values but the data have {ngroups} group(s); give one "
+                "value per group (group= names the grouping column)"
+            )
+        out[key] = replace(r, mods=r.mods.for_group(g))
+    return out
+
+
+def _equal_kind(lhs: str, op: str, rhs: str, names: VariableNames) -> str:
+    """The ``group.equal`` kind of a row (``""`` when none applies)."""
+    lv = set(names.lv)
+    if op == "=~":
+        return "loadings"
+    if op == "~":
+        return "regressions"
+    if op == "|":
+        return "thresholds"
+    if op == "~1":
+        return "means" if lhs in lv else "intercepts"
+    if op == "~~":
+        if lhs == rhs:
+            return "lv.variances" if lhs in lv else "residuals"
+        return "lv.covariances" if lhs in lv and rhs in lv else "residual.covariances"
+    return ""
+
+
+def _free_in_later_groups(records: list[dict], names: VariableNames, options: ModelOptions) -> None:
+    """Identification with equal parameters (lavaan): free latent means / variances in g > 1.
+
+    With equal intercepts (but not equal means), the latent means are free in every group but
+    the first; with ``std_lv`` and equal loadings, so are the latent variances.
+    """
+    equal = set(options.group_equal)
+    lv = set(names.lv)
+    for rec in records:
+        if rec["group"] == 1 or rec["user"] or rec["lhs"] not in lv:
+            continue
+        mean = rec["op"] == "~1" and "intercepts" in equal and "means" not in equal
+        var = (
+            rec["op"] == "~~"
+            and rec["lhs"] == rec["rhs"]
+            and options.std_lv
+            and "loadings" in equal
+            and "lv.variances" not in equal
+        )
+        if mean or var:
+            rec["free_flag"], rec["ustart"] = True, math.nan
+
+
+def _equal_across_groups(
+    records: list[dict], names: VariableNames, options: ModelOptions, where: str
+) -> None:
+    """``group.equal``: a free row of a later group takes the label of group 1's row.
+
+    An unlabelled row of group 1 is labelled by its ``plabel`` (``.p2.``), as lavaan shows it;
+    rows listed in ``group_partial`` stay free in every group.
+    """
+    unknown = sorted(set(options.group_equal) - set(GROUP_EQUAL))
+    if unknown:
+        raise ModelSpecError(
+            f"{where}: unknown group_equal {', '.join(repr(u) for u in unknown)}. "
+            f"Must be among: {', '.join(GROUP_EQUAL)}"
+        )
+    partial = {_partial_key(text, where) for text in options.group_partial}
+    keys = {row_key(rec["lhs"], rec["op"], rec["rhs"]) for rec in records}
+    missing = [text for text in options.group_partial if _partial_key(text, where) not in keys]
+    if missing:
+        raise ModelSpecError(
+            f"{where}: group_partial {', '.join(repr(m) for m in missing)} names no parameter "
+            "of the model; write rows as 'f=~x2', 'x3~1' or 'x1~~x2'"
+        )
+    equal = set(options.group_equal)
+    first: dict[tuple[str, str, str], int] = {}
+    for i, rec in enumerate(records):
+        key = row_key(rec["lhs"], rec["op"], rec["rhs"])
+        if rec["group"] == 1:
+            first[key] = i
+            continue
+        if (
+            not rec["free_flag"]
+            or rec["label"]
+            or key in partial
+            or _equal_kind(*key, names) not in equal
+            or key not in first
+        ):
+            continue
+        head = records[first[key]]
+        if not head["free_flag"]:
+            continue
+        if not head["label"]:
+            head["label"] = f".p{first[key] + 1}."
+        rec["label"] = head["label"]
+
+
+def _partial_key(text: str, where: str) -> tuple[str, str, str]:
+    """``"f =~ x2"`` -> ``("f", "=~", "x2")``; ``"x3 ~ 1"`` -> ``("x3", "~1", "")``."""
+    compact = "".join(text.split())
+    for op in ("=~", "~~", "~*~", "|", "~"):
+        if op in compact:
+            lhs, rhs = compact.split(op, 1)
+            if op == "~" and rhs == "1":
+                return (lhs, "~1", "")
+            return row_key(lhs, op, rhs)
+    raise ModelSpecError(
+        f"{where}: group_partial {text!r} is not a parameter; write rows as 'f=~x2', 'x3~1' "
+        "or 'x1~~x2'"
+    )
+
+
+def _block_records(
+    user_rows: dict[tuple[str, str, str], _Row],
+    names: VariableNames,
+    options: ModelOptions,
+    ordered: dict[str, int],
+) -> list[dict]:
+    """The rows of one block (group): the user's rows, then lavaan's default rows.
+
+    Each record has ``free_flag`` (free or fixed) instead of the free index, which the
+    caller assigns over every block (labels shared between rows and groups share one index).
+    """  # noqa: D401 - long because it keeps lavaan's default-row order in one place
     meanstructure = options.meanstructure
     x_fixed = set(names.ov_x) if options.fixed_x else set()
-    ordered = _check_ordered(options.ordered, names, user_rows, where_file)
 
     # --- default rows (lavaan order: variances, lv.x covariances, y covariances, x block,
     #     intercepts), skipped where the user wrote the same parameter ---
@@ -425,67 +660,7 @@ def build_partable(
             }
         )
 
-    # labels shared with a fixed row are fixed at that value
-    fixed_label_value: dict[str, float] = {}
-    for rec in records:
-        if rec["label"] and not rec["free_flag"] and not rec["exo"]:
-            fixed_label_value.setdefault(rec["label"], rec["ustart"])
-    free_index: dict[str, int] = {}
-    counter = 0
-    for rec in records:
-        lab = rec["label"]
-        if lab and lab in fixed_label_value:
-            rec["free_flag"] = False
-            rec["ustart"] = fixed_label_value[lab]
-        if rec["free_flag"]:
-            if lab and lab in free_index:
-                rec["free"] = free_index[lab]
-            else:
-                counter += 1
-                rec["free"] = counter
-                if lab:
-                    free_index[lab] = counter
-        else:
-            rec["free"] = 0
-        del rec["free_flag"]
-
-    # --- defined parameters ---
-    known = {rec["label"] for rec in records if rec["label"]}
-    for st in defined:
-        where = f"{where_file}:{st.line}"
-        if st.lhs in known:
-            raise ModelSpecError(f"{where}: '{st.lhs}' is defined twice (as a label or ':=')")
-        expr = st.expression if st.expression is not None else parse_expression(st.expr or "")
-        missing = sorted(expression_names(expr) - known)
-        if missing:
-            raise ModelSpecError(
-                f"{where}: '{st.lhs} := {st.expr}' uses {', '.join(repr(m) for m in missing)}, "
-                "which no parameter carries as a label; label a parameter first, "
-                "e.g. 'y ~ a*x'"
-            )
-        known.add(st.lhs)
-        records.append(
-            {
-                "lhs": st.lhs,
-                "op": ":=",
-                "rhs": "".join((st.expr or "").split()),  # lavaan strips blanks
-                "user": 1,
-                "ustart": math.nan,
-                "exo": 0,
-                "label": st.lhs,
-                "prior": "",
-                "line": st.line,
-                "free": 0,
-                "expression": expr,
-            }
-        )
-
-    pt = pd.DataFrame.from_records(records)
-    pt.insert(0, "id", np.arange(1, len(pt) + 1))
-    pt["block"] = 1
-    pt["group"] = 1
-    pt["plabel"] = [f".p{i}." for i in pt["id"]]
-    return pt[list(PARTABLE_COLUMNS)].copy()
+    return records
 
 
 def _check_ordered(

@@ -138,6 +138,11 @@ class Modifiers:
         From ``a*x``, ``label("a")*x`` or ``equal("a")*x``.
     prior : str or None
         Unparsed prior text from ``prior("normal(0, 1)")*x``.
+    groups : tuple of Modifiers
+        One entry per group from a multi-group modifier ``c(...)`` (lavaan's ``c(a1, a2)*x``,
+        ``c(NA, 0)*x``, ``c(0.5, 0.7)*x``): a name is that group's label, a number its fixed
+        value, ``NA`` frees it. Empty (default) when no ``c(...)`` was written; the single-value
+        modifiers above then hold in every group.
     """
 
     fixed: float | None = None
@@ -145,6 +150,21 @@ class Modifiers:
     start: float | None = None
     label: str | None = None
     prior: str | None = None
+    groups: tuple[Modifiers, ...] = ()
+
+    def for_group(self, g: int) -> Modifiers:
+        """The modifiers of group ``g`` (0-based): ``c(...)`` entries over the shared ones."""
+        if not self.groups:
+            return self
+        own = self.groups[g]
+        fixed = own.fixed if own.fixed is not None or own.free else self.fixed
+        return Modifiers(
+            fixed=fixed,
+            free=own.free or (self.free and own.fixed is None),
+            start=self.start,
+            label=own.label if own.label is not None else self.label,
+            prior=self.prior,
+        )
 
 
 @dataclass(frozen=True)
@@ -592,11 +612,7 @@ class _StatementParser:
         k = self.i
         fn = self.tok(k).text
         if fn == "c":
-            raise self.error_at(
-                k,
-                "multi-group modifiers such as c(...) are not supported by bayes-bmi yet; "
-                "expected a single modifier such as 0.5*x, a*x or start(0.5)*x",
-            )
+            return "groups", self._group_values(k)
         if fn not in _MODIFIER_FUNCTIONS:
             raise self.error_at(
                 k,
@@ -643,9 +659,54 @@ class _StatementParser:
         self.i = k + 1
         return kind, value
 
+    def _group_values(self, k: int) -> tuple[Modifiers, ...]:
+        """Parse ``c(v1, v2, ...)`` at token ``k``: a label, number or NA per group."""
+        out: list[Modifiers] = []
+        k += 2  # skip 'c' and '('
+        while True:
+            tok, nxt = self.tok(k), self.tok(k + 1)
+            if tok.kind == "-" and nxt.kind == "number":
+                assert isinstance(nxt.value, float)
+                out.append(Modifiers(fixed=-nxt.value))
+                k += 2
+            elif tok.kind == "number":
+                assert isinstance(tok.value, float)
+                out.append(Modifiers(fixed=tok.value))
+                k += 1
+            elif tok.kind == "name" and tok.text == "NA":
+                out.append(Modifiers(free=True))
+                k += 1
+            elif tok.kind in ("name", "string") and _is_identifier(str(tok.value or tok.text)):
+                out.append(Modifiers(label=str(tok.value or tok.text)))
+                k += 1
+            else:
+                raise self.error_at(
+                    k,
+                    "expected a label, a number or NA inside c(...), one per group, "
+                    f"found {_describe(tok)}",
+                )
+            sep = self.tok(k)
+            if sep.kind == ")":
+                self.i = k + 1
+                return tuple(out)
+            if sep.kind != ",":
+                raise self.error_at(k, f"expected ',' or ')' inside c(...), found {_describe(sep)}")
+            k += 1
+
     def _set_modifier(
         self, mods: dict[str, Any], kind: str, value: float | str | bool, k: int
     ) -> None:
+        if kind == "groups" and kind in mods:
+            old = mods[kind]
+            if len(old) != len(value):  # type: ignore[arg-type]
+                raise self.error_at(
+                    k, f"c(...) modifiers of one term give {len(old)} and {len(value)} values"
+                )
+            mods[kind] = tuple(
+                _merge_group(a, b)
+                for a, b in zip(old, value, strict=True)  # type: ignore[arg-type]
+            )
+            return
         if kind in mods:
             old = mods[kind]
             match kind:
@@ -749,6 +810,16 @@ def _modifiers(mods: dict[str, Any]) -> Modifiers:
         start=mods.get("start"),
         label=mods.get("label"),
         prior=mods.get("prior"),
+        groups=tuple(mods.get("groups", ())),
+    )
+
+
+def _merge_group(a: Modifiers, b: Modifiers) -> Modifiers:
+    """One group's entries of two ``c(...)`` modifiers (``c(a1, a2)*c(NA, 1)*x``)."""
+    return Modifiers(
+        fixed=b.fixed if b.fixed is not None else a.fixed,
+        free=a.free or b.free,
+        label=b.label if b.label is not None else a.label,
     )
 
 

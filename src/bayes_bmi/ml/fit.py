@@ -116,6 +116,15 @@ class MLResult:
     ordinal : OrdinalStats or None
         The :class:`~bayes_bmi.ml.ordinal.polychoric.OrdinalStats` of a WLSMV fit (thresholds,
         polychoric correlations, their asymptotic covariance); ``None`` otherwise.
+    group : str or None
+        The grouping column of a multi-group fit (:func:`bayes_bmi.ml.groups.fit_ml_groups`;
+        ``stats`` and ``patterns`` are then group 1's); ``None`` for a single group.
+    group_labels : tuple of str
+        The groups' labels, group ``g`` (the table's ``group``) is ``group_labels[g - 1]``.
+    group_stats : tuple of SampleStats
+        Each group's sample statistics (EM moments under FIML).
+    group_patterns : tuple of MissingPatterns
+        Each group's missingness patterns (FIML only).
     """
 
     model: Model
@@ -132,10 +141,24 @@ class MLResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     estimator: str = "ML"
     ordinal: OrdinalStats | None = None
+    group: str | None = None
+    group_labels: tuple[str, ...] = ()
+    group_stats: tuple[SampleStats, ...] = ()
+    group_patterns: tuple[MissingPatterns, ...] = ()
 
     def table(self) -> pd.DataFrame:
-        """The estimates with lavaan's ``parameterEstimates`` columns (underscored)."""
-        return self.estimates[list(ESTIMATE_COLUMNS)].copy()
+        """The estimates with lavaan's ``parameterEstimates`` columns (underscored).
+
+        A multi-group fit adds ``group`` (1-based, 0 for ``:=`` rows, as lavaan) after
+        ``rhs``, and ``group_label`` (the group's value in the data).
+        """
+        if self.group is None:
+            return self.estimates[list(ESTIMATE_COLUMNS)].copy()
+        cols = [*ESTIMATE_COLUMNS[:3], "group", *ESTIMATE_COLUMNS[3:]]
+        out = self.estimates[cols].copy()
+        labels = {g: lab for g, lab in enumerate(self.group_labels, start=1)}
+        out.insert(4, "group_label", [labels.get(g, "") for g in out["group"]])
+        return out
 
     @property
     def values(self) -> np.ndarray:
@@ -325,6 +348,11 @@ def fit_ml(
     OptionError
         When ``missing`` is not one of the choices, or does not fit the kind of ``data``.
     """
+    if model.blocks:
+        raise OptionError(
+            f"{model.filename or '<model>'} has {model.ngroups} groups: fit it with "
+            "bayes_bmi.ml.groups.fit_ml_groups(model, data, group=...)"
+        )
     if resolve_missing(model, data, missing, source) == "fiml":
         return _fit_fiml(model, data, source, max_iter, tol)
     st = data if isinstance(data, SampleStats) else model_stats(model, data, source)
