@@ -79,3 +79,16 @@ def test_command_line_records_ordinal():
     config = StudyConfig.example(SamplerConfig(draws=10, tune=10, chains=1), ordinal=True)
     assert "--ordinal" in config.command_line("out")
     assert "--ordinal" not in StudyConfig.example().command_line("out")
+
+
+def test_ordinal_cases_line_counts_the_missing_cells():
+    import numpy as np
+
+    from bayes_bmi.cli.common import cases_line, ordinal_missing_data
+
+    codes = np.array([[0, 1, -1], [2, -1, -1], [1, 1, 0], [0, 0, 0]])
+    info = ordinal_missing_data(4, 0, codes)
+    assert info["n_missing_cells"] == 3 and info["n_cells"] == 12 and info["n_patterns"] == 3
+    line = cases_line(info)
+    assert "cases used: 4 of 4 rows" in line
+    assert "missing cells left out" in line and "3 of 12 cells missing (25.0%)" in line

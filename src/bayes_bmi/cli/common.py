@@ -71,6 +71,7 @@ __all__ = [
     "deferred_interrupts",
     "friendly",
     "missing_data",
+    "ordinal_missing_data",
     "ordinal_option",
     "output_folder",
     "parse_missing_codes",
@@ -650,14 +651,41 @@ def missing_data(n: int, dropped: int, patterns: MissingPatterns | None) -> dict
     return out
 
 
+def ordinal_missing_data(n: int, dropped: int, codes: Any) -> dict[str, Any]:
+    """:func:`missing_data` of an ordinal fit: its coded items, ``-1`` where missing.
+
+    The cumulative-probit likelihood leaves missing cells out given the latent variables, so
+    every observed answer counts (full information, as FIML).
+    """
+    import numpy as np
+
+    miss = np.asarray(codes) < 0
+    return {
+        "method": "fiml",
+        "n_rows": n + dropped,
+        "n_used": n,
+        "n_dropped": dropped,
+        "n_patterns": int(np.unique(miss, axis=0).shape[0]),
+        "n_missing_cells": int(miss.sum()),
+        "n_cells": int(miss.size),
+        "n_empty_rows": 0,
+        "likelihood": "ordinal",
+    }
+
+
 def cases_line(info: dict[str, Any]) -> str:
     """``cases used: 116 of 301 rows (listwise: 185 rows with a missing value dropped)``."""
     head = f"cases used: {info['n_used']} of {plural(info['n_rows'], 'row')}"
     if info["method"] == "fiml":
         cells = info["n_cells"]
         share = 100.0 * info["n_missing_cells"] / cells if cells else 0.0
+        kind = (
+            "every observed answer, missing cells left out"
+            if info.get("likelihood") == "ordinal"
+            else "full-information ML"
+        )
         tail = (
-            f" (full-information ML: {plural(info['n_patterns'], 'missingness pattern')}, "
+            f" ({kind}: {plural(info['n_patterns'], 'missingness pattern')}, "
             f"{info['n_missing_cells']} of {cells} cells missing ({share:.1f}%)"
         )
         if info["n_dropped"]:

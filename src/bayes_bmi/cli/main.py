@@ -39,6 +39,7 @@ from bayes_bmi.cli.common import (  # noqa: E402
     commit,
     deferred_interrupts,
     missing_data,
+    ordinal_missing_data,
     ordinal_option,
     output_folder,
     parse_missing_codes,
@@ -362,7 +363,10 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
         )
         for w in fitted.ml.warnings:
             typer.echo(f"warning: ML cross-check: {w}", err=True)
-        info = missing_data(fitted.nobs, dropped, patterns)
+        if fitted.result.ordinal is not None:
+            info = ordinal_missing_data(fitted.nobs, dropped, fitted.result.ordinal.codes)
+        else:
+            info = missing_data(fitted.nobs, dropped, patterns)
         diag = {**fitted.diagnostics, "missing_data": info, "provenance": provenance.to_dict()}
         typer.echo(
             f"\nmin bulk ESS = {diag['min_ess_bulk']:.0f}, max R-hat = {diag['max_r_hat']:.3f}, "
