@@ -32,6 +32,7 @@ RANKS: Mapping[str, int] = {
     "simulate": 3,
     "bayes": 4,
     "checking": 5,
+    "calibration": 5,
     "measurement": 5,
     "study": 6,
     "plots": 7,
