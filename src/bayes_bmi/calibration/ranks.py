@@ -21,6 +21,8 @@ from scipy import stats
 __all__ = [
     "NOMINAL",
     "UNIFORMITY_COLUMNS",
+    "bin_of",
+    "bin_probabilities",
     "coverage",
     "ecdf_difference",
     "rank_bins",
@@ -87,6 +89,18 @@ def rank_bins(ndraws: int, n_sims: int, max_bins: int = 20) -> int:
     return max(divisors) if divisors else min(cap, ndraws + 1)
 
 
+def bin_probabilities(ndraws: int, bins: int) -> np.ndarray:
+    """Probability of each bin for a uniform rank on ``0..ndraws`` (see :func:`bin_of`)."""
+    counts = np.bincount(bin_of(np.arange(ndraws + 1), ndraws, bins), minlength=bins)
+    return counts / (ndraws + 1)
+
+
+def bin_of(rank: np.ndarray, ndraws: np.ndarray | int, bins: int) -> np.ndarray:
+    """Bin of a rank ``r`` among ``L`` draws: ``floor(r * bins / (L + 1))``."""
+    r = np.asarray(rank, dtype=int)
+    return np.minimum(r * bins // (np.asarray(ndraws, dtype=int) + 1), bins - 1)
+
+
 def uniformity(
     ranks: pd.DataFrame, *, bins: int | None = None, alpha: float = 0.05
 ) -> pd.DataFrame:
@@ -98,8 +112,10 @@ def uniformity(
         Columns ``parameter, rank, ndraws`` (one row per simulation and parameter).
     bins : int, optional
         Histogram bins; by default :func:`rank_bins` of the most common ``ndraws``. A rank
-        ``r`` of ``L`` draws falls in bin ``floor(r * bins / (L + 1))``: the bins hold equally
-        many rank values when ``bins`` divides ``L + 1``.
+        ``r`` of ``L`` draws falls in bin ``floor(r * bins / (L + 1))``. The expected count of
+        a bin is the sum over simulations of its probability under a uniform rank on
+        ``0..L``: equal bins when every ``L + 1`` is a multiple of ``bins`` (the plain test),
+        and still exact when the ranks were taken among different numbers of draws.
     alpha : float
         Family-wise level. The multiple-testing rule: a parameter passes when its p-value
         exceeds ``alpha / m`` (Bonferroni over the ``m`` parameters tested), so that a
@@ -109,7 +125,8 @@ def uniformity(
     -------
     pandas.DataFrame
         :data:`UNIFORMITY_COLUMNS`: ``chisq`` on ``df = bins - 1`` degrees of freedom, its
-        ``pvalue``, the per-parameter ``threshold`` (``alpha / m``) and ``passed``.
+        ``pvalue``, the per-parameter ``threshold`` (``alpha / m``) and ``passed``;
+        ``ndraws`` is the median number of draws the ranks were taken among.
     """
     params = list(dict.fromkeys(ranks["parameter"]))
     if bins is None:
@@ -124,9 +141,11 @@ def uniformity(
         sub = ranks[ranks["parameter"] == name]
         r = sub["rank"].to_numpy(dtype=int)
         ndraws = sub["ndraws"].to_numpy(dtype=int)
-        idx = np.minimum(r * bins // (ndraws + 1), bins - 1)
-        counts = np.bincount(idx, minlength=bins)
-        chisq, pvalue = stats.chisquare(counts)
+        counts = np.bincount(bin_of(r, ndraws, bins), minlength=bins)
+        sizes, times = np.unique(ndraws, return_counts=True)
+        pairs = zip(sizes, times, strict=True)
+        expected = sum(t * bin_probabilities(int(size), bins) for size, t in pairs)
+        chisq, pvalue = stats.chisquare(counts, f_exp=expected)
         rows.append(
             {
                 "parameter": name,

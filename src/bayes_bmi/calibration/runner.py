@@ -47,9 +47,10 @@ __all__ = [
     "worker_cache",
 ]
 
-#: The sampler's settings for calibration fits: 2 chains x 500 draws (1000 pooled draws,
-#: thinned to 100 for the ranks), one core per fit (the parallelism is across fits).
-CALIBRATION_CONFIG = SamplerConfig(draws=500, tune=500, chains=2, cores=1, progress=False)
+#: The sampler's settings for calibration fits: 2 chains x 1000 draws (2000 pooled draws,
+#: thinned to each parameter's ESS, at most 99, for the ranks), one core per fit (the
+#: parallelism is across fits).
+CALIBRATION_CONFIG = SamplerConfig(draws=1000, tune=500, chains=2, cores=1, progress=False)
 #: Attribute of a Dask worker that holds its compile cache.
 WORKER_CACHE_ATTR = "_bayes_bmi_compile_cache"
 SIMS = "sims"
@@ -71,7 +72,7 @@ class CalibrationResult:
     ----------
     ranks : pandas.DataFrame
         One row per simulation and free parameter: ``sim, parameter, rank, ndraws, pit,
-        truth, ess_bulk``.
+        truth, ess`` (``ndraws``: the draws the rank is taken among, thinned to the ESS).
     uniformity : pandas.DataFrame
         :func:`~bayes_bmi.calibration.ranks.uniformity` of the ranks (Bonferroni over the
         parameters at family-wise level 0.05).
@@ -190,15 +191,13 @@ def rank_table(records: Mapping[int, dict]) -> pd.DataFrame:
                 "ndraws": rec["ndraws"],
                 "pit": rec["pit"],
                 "truth": rec["truth"],
-                "ess_bulk": rec["ess_bulk"],
+                "ess": rec["ess"],
             }
         )
         for _, rec in sorted(records.items())
     ]
     if not frames:
-        return pd.DataFrame(
-            columns=["sim", "parameter", "rank", "ndraws", "pit", "truth", "ess_bulk"]
-        )
+        return pd.DataFrame(columns=["sim", "parameter", "rank", "ndraws", "pit", "truth", "ess"])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -230,7 +229,7 @@ def calibrate(
     *,
     truth: Mapping[str, float] | None = None,
     config: SamplerConfig | None = None,
-    ndraws: int = 100,
+    ndraws: int = 99,
     priors: Mapping[str, Prior] | None = None,
     client: Any = None,
     workers: int | None = None,

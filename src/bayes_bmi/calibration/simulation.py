@@ -53,9 +53,9 @@ class CalibrationSettings:
     n : int
         Cases per simulated data set.
     ndraws : int
-        Posterior draws the ranks are taken among (``L``): the pooled draws of every chain,
-        thinned evenly to this many. Keep it below the effective sample size (Talts et al.
-        2018); each record keeps the minimum bulk ESS to check.
+        Most posterior draws a rank is taken among (``L``): the pooled draws of every chain,
+        thinned evenly to each parameter's effective sample size, at most this many
+        (:func:`thinned_sizes`).
     config : SamplerConfig
         The sampler's settings; its seed is replaced by each simulation's own.
     seed : int
@@ -70,7 +70,7 @@ class CalibrationSettings:
     """
 
     n: int
-    ndraws: int = 100
+    ndraws: int = 99
     config: SamplerConfig = field(default_factory=SamplerConfig)
     seed: int = 1
     priors: Mapping[str, Prior] | None = None
@@ -231,7 +231,8 @@ def run_simulation(
     -------
     dict
         JSON-ready record: ``sim``, ``parameters``, ``truth``, ``rank``, ``pit`` (share of
-        every posterior draw below the truth), ``ess_bulk`` (per parameter), ``ndraws``,
+        every posterior draw below the truth), ``ess`` (the smaller of bulk and tail ESS) and
+        ``ndraws`` (draws the rank is taken among: :func:`thinned_sizes`), per parameter;
         ``max_r_hat``, ``min_ess_bulk``, ``divergences``, ``converged``, ``seconds``,
         ``fingerprint``.
     """
@@ -257,22 +258,23 @@ def run_simulation(
     if model.options.std_lv:  # the posterior's signs are aligned: align the truth's the same way
         rows = align_signs(model.partable, model.representation, rows[None, :])[0]
     truth = _theta(spec, rows)
-    post = fit.idata["posterior"]["theta"].transpose("chain", "draw", "param").values
-    pooled = post.reshape(-1, spec.size)
-    kept = pooled[thin_indices(len(pooled), settings.ndraws)]
-    summary = fit.summary.set_index(fit.summary["lhs"] + fit.summary["op"] + fit.summary["rhs"])
-    ess = [
-        float(summary["ess_bulk"].get(_row_key(model, spec, k), np.nan)) for k in range(spec.size)
+    pooled = fit.idata["posterior"]["theta"].transpose("chain", "draw", "param").values
+    pooled = pooled.reshape(-1, spec.size)
+    ess = _ess(fit.summary, model, spec)
+    kept = thinned_sizes(ess, settings.ndraws, len(pooled))
+    rank = [
+        int(rank_of(pooled[thin_indices(len(pooled), size), k][:, None], truth[k : k + 1])[0])
+        for k, size in enumerate(kept)
     ]
     diag = fit.diagnostics
     return {
         "sim": int(sim),
         "parameters": list(spec.names),
         "truth": truth.tolist(),
-        "rank": rank_of(kept, truth).tolist(),
+        "rank": rank,
         "pit": (pooled < truth[None, :]).mean(axis=0).tolist(),
-        "ess_bulk": ess,
-        "ndraws": int(len(kept)),
+        "ess": ess.tolist(),
+        "ndraws": kept.tolist(),
         "max_r_hat": float(diag.get("max_r_hat", np.nan)),
         "min_ess_bulk": float(diag.get("min_ess_bulk", np.nan)),
         "divergences": int(diag.get("divergences", 0)),
@@ -280,6 +282,28 @@ def run_simulation(
         "seconds": time.perf_counter() - t0,
         "fingerprint": settings.fingerprint(model),
     }
+
+
+#: Fewest draws a rank is taken among, however small the effective sample size.
+MIN_RANK_DRAWS = 10
+
+
+def thinned_sizes(ess: np.ndarray, ndraws: int, total: int) -> np.ndarray:
+    """Draws each parameter's rank is taken among: its ESS, at most ``ndraws``.
+
+    Talts et al. (2018) thin to about the effective sample size so that the kept draws are
+    roughly independent (autocorrelated draws bunch the ranks even of a correct posterior);
+    at least :data:`MIN_RANK_DRAWS`, and at most the draws there are.
+    """
+    size = np.floor(np.nan_to_num(np.asarray(ess, dtype=float), nan=MIN_RANK_DRAWS))
+    return np.clip(size, MIN_RANK_DRAWS, ndraws).astype(int).clip(1, total)
+
+
+def _ess(summary, model: Model, spec: ParamSpec) -> np.ndarray:
+    """Each free parameter's effective sample size: the smaller of bulk and tail ESS."""
+    table = summary.set_index(summary["lhs"] + summary["op"] + summary["rhs"])
+    ess = np.minimum(table["ess_bulk"], table["ess_tail"])
+    return np.array([float(ess.get(_row_key(model, spec, k), np.nan)) for k in range(spec.size)])
 
 
 def _row_key(model: Model, spec: ParamSpec, k: int) -> str:
