@@ -69,10 +69,13 @@ def main() -> None:
             f"[{sub['coverage'].min():.3f}, {sub['coverage'].max():.3f}] over {len(sub)} "
             f"parameters (Monte Carlo SE of one parameter {sub['mc_se'].iat[0]:.3f})"
         )
-    bad = sims[(sims["max_r_hat"] > 1.01) | (sims["divergences"] > 0)]
+    ok = sims[sims["failed"].isna()]
+    bad = ok[(ok["max_r_hat"] > 1.01) | (ok["divergences"] > 0)]
     print(
-        f"sampler: {len(bad)} of {len(sims)} simulations with R-hat > 1.01 or divergences; "
-        f"median {sims['seconds'].median():.1f} s per simulation"
+        f"sampler: {len(sims) - len(ok)} of {len(sims)} simulations failed to fit (left out); "
+        f"{len(bad)} of {len(ok)} with R-hat > 1.01 or divergences "
+        f"({int((ok['max_r_hat'] > 1.05).sum())} above 1.05); median "
+        f"{sims['seconds'].median():.1f} s per simulation"
     )
 
 

@@ -56,6 +56,8 @@ WORKER_CACHE_ATTR = "_bayes_bmi_compile_cache"
 SIMS = "sims"
 SIM_COLUMNS = (
     "sim",
+    "failed",
+    "attempts",
     "max_r_hat",
     "min_ess_bulk",
     "divergences",
@@ -79,7 +81,9 @@ class CalibrationResult:
     coverage : pandas.DataFrame
         :func:`~bayes_bmi.calibration.ranks.coverage` of the central 50/80/95% intervals.
     sims : pandas.DataFrame
-        One row per simulation: its sampler diagnostics and seconds.
+        One row per simulation: ``failed`` (empty, or the sampler's message when every fit
+        attempt failed: such simulations have no ranks), ``attempts``, its sampler
+        diagnostics and seconds.
     settings : CalibrationSettings
     fitted : int
         Simulations fitted by this call (the others were read from ``out``).
@@ -181,7 +185,7 @@ def _check_folder(out: Path, model: Model, settings: CalibrationSettings) -> Non
 
 
 def rank_table(records: Mapping[int, dict]) -> pd.DataFrame:
-    """The tidy rank table of a set of simulation records (sorted by simulation)."""
+    """The tidy rank table of a set of simulation records (sorted; failed fits left out)."""
     frames = [
         pd.DataFrame(
             {
@@ -195,6 +199,7 @@ def rank_table(records: Mapping[int, dict]) -> pd.DataFrame:
             }
         )
         for _, rec in sorted(records.items())
+        if "failed" not in rec
     ]
     if not frames:
         return pd.DataFrame(columns=["sim", "parameter", "rank", "ndraws", "pit", "truth", "ess"])
@@ -344,12 +349,12 @@ def _run(model, settings, todo, records, folder, client, workers, report, t0) ->
 def _finish(records, settings, folder, fitted, seconds, nworkers) -> CalibrationResult:
     ranks = rank_table(records)
     sims_df = pd.DataFrame(
-        [{k: rec[k] for k in SIM_COLUMNS} for _, rec in sorted(records.items())],
+        [{k: rec.get(k) for k in SIM_COLUMNS} for _, rec in sorted(records.items())],
         columns=list(SIM_COLUMNS),
     )
     result = CalibrationResult(
         ranks=ranks,
-        uniformity=uniformity(ranks) if len(records) >= 2 else uniformity_empty(),
+        uniformity=uniformity(ranks) if ranks["sim"].nunique() >= 2 else uniformity_empty(),
         coverage=coverage(ranks, NOMINAL),
         sims=sims_df,
         settings=settings,

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -234,7 +235,9 @@ def run_simulation(
         every posterior draw below the truth), ``ess`` (the smaller of bulk and tail ESS) and
         ``ndraws`` (draws the rank is taken among: :func:`thinned_sizes`), per parameter;
         ``max_r_hat``, ``min_ess_bulk``, ``divergences``, ``converged``, ``seconds``,
-        ``fingerprint``.
+        ``attempts``, ``fingerprint``. A simulation whose every fit attempt failed
+        (:data:`MAX_ATTEMPTS`) gives ``sim``, ``failed`` (the sampler's message),
+        ``attempts``, ``seconds`` and ``fingerprint`` only.
     """
     t0 = time.perf_counter()
     spec = param_spec(model, dict(settings.priors) if settings.priors else None)
@@ -245,16 +248,15 @@ def run_simulation(
     else:
         rows = truth_rows(model, spec, settings.truth)
     data = simulate_normal(model, np.nan_to_num(rows), settings.n, np.random.default_rng(data_seq))
-    config = _replace_seed(settings.config, int(sampler_seq.generate_state(1)[0] % 2**31))
-    fit = fit_bayes(
-        model,
-        data,
-        config=config,
-        priors=dict(settings.priors) if settings.priors else None,
-        cache=cache,
-        source=f"simulation {sim}",
-        missing="listwise",
-    )
+    fit, attempts = _fit(model, data, settings, sampler_seq, cache, sim)
+    if isinstance(fit, str):
+        return {
+            "sim": int(sim),
+            "failed": fit,
+            "attempts": attempts,
+            "seconds": time.perf_counter() - t0,
+            "fingerprint": settings.fingerprint(model),
+        }
     if model.options.std_lv:  # the posterior's signs are aligned: align the truth's the same way
         rows = align_signs(model.partable, model.representation, rows[None, :])[0]
     truth = _theta(spec, rows)
@@ -279,9 +281,41 @@ def run_simulation(
         "min_ess_bulk": float(diag.get("min_ess_bulk", np.nan)),
         "divergences": int(diag.get("divergences", 0)),
         "converged": bool(fit.converged),
+        "attempts": attempts,
         "seconds": time.perf_counter() - t0,
         "fingerprint": settings.fingerprint(model),
     }
+
+
+#: Sampler runs tried per simulation (each with a fresh seed, so fresh jittered starts)
+#: before the simulation is recorded as failed.
+MAX_ATTEMPTS = 3
+
+
+def _fit(model, data, settings, seq, cache, sim) -> tuple[Any, int]:
+    """The fit, or the sampler's last error message when every attempt failed; attempts.
+
+    A data set drawn from vague priors can be nearly unidentified (a factor whose marker is
+    almost pure noise); when the ML start leaves nutpie no finite initial point, a new seed
+    jitters the starts differently. A simulation that still fails is recorded as failed:
+    dropping it conditions the ranks on a successful fit, so the number is reported.
+    """
+    message = ""
+    for attempt, child in enumerate(seq.spawn(MAX_ATTEMPTS), start=1):
+        config = _replace_seed(settings.config, int(child.generate_state(1)[0] % 2**31))
+        try:
+            return fit_bayes(
+                model,
+                data,
+                config=config,
+                priors=dict(settings.priors) if settings.priors else None,
+                cache=cache,
+                source=f"simulation {sim}",
+                missing="listwise",
+            ), attempt
+        except RuntimeError as exc:  # nutpie: "All initialization points failed", ...
+            message = str(exc).splitlines()[0]
+    return message, MAX_ATTEMPTS
 
 
 #: Fewest draws a rank is taken among, however small the effective sample size.
