@@ -213,7 +213,7 @@ def _client(client: Any, workers: int | None):
     if client is None:
         n = workers or os.cpu_count() or 1
         cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         return Client(cluster), cluster, True
     if isinstance(client, str):
