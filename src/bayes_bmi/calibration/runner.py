@@ -313,7 +313,17 @@ def calibrate(
     return _finish(records, settings, folder, len(todo), time.perf_counter() - t0, nworkers)
 
 
-def _run(model, settings, todo, records, folder, client, workers, report, t0) -> int:
+def _run(
+    model: Model,
+    settings: CalibrationSettings,
+    todo: list[int],
+    records: dict[int, dict],
+    folder: Path | None,
+    client: Any,
+    workers: int | None,
+    report: Callable[[int, int, float], None] | None,
+    t0: float,
+) -> int:
     """Submit one task per simulation; store (and write) each record as it arrives."""
     from distributed import as_completed
 
@@ -346,7 +356,15 @@ def _run(model, settings, todo, records, folder, client, workers, report, t0) ->
     return nworkers
 
 
-def _finish(records, settings, folder, fitted, seconds, nworkers) -> CalibrationResult:
+def _finish(
+    records: dict[int, dict],
+    settings: CalibrationSettings,
+    folder: Path | None,
+    fitted: int,
+    seconds: float,
+    nworkers: int,
+) -> CalibrationResult:
+    """The tables of every record; written into ``folder`` (atomically) when given."""
     ranks = rank_table(records)
     sims_df = pd.DataFrame(
         [{k: rec.get(k) for k in SIM_COLUMNS} for _, rec in sorted(records.items())],
