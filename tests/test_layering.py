@@ -32,6 +32,7 @@ RANKS: Mapping[str, int] = {
     "simulate": 3,
     "bayes": 4,
     "checking": 5,
+    "calibration": 5,
     "measurement": 5,
     "study": 6,
     "plots": 7,
@@ -222,7 +223,7 @@ def test_bayes_bmi_obeys_its_layers():
 
 
 #: Layers below the study: the engine, which must know nothing of the thesis's subject.
-ENGINE = ("errors", "io", "data", "lavaan", "ml", "simulate", "bayes", "checking", "measurement")
+ENGINE = ("errors", "io", "data", "lavaan", "ml", "simulate", "bayes", "checking", "calibration", "measurement")
 #: Words of the thesis's subject (business model innovation, its drivers and levers).
 BUSINESS = re.compile(
     r"\bBMI\b|(?i:business[- ]models?|\bfirms?\b|\bdrivers?\b|\blevers?\b|\bthesis\b|"

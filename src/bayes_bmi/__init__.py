@@ -22,7 +22,17 @@ from bayes_bmi.errors import BayesBmiError
 
 __version__ = "0.1.0"
 
-_API = ("BayesFit", "MLFit", "cfa", "compare", "comparison", "invariance", "sem", "specify")
+_API = (
+    "BayesFit",
+    "MLFit",
+    "calibrate",
+    "cfa",
+    "compare",
+    "comparison",
+    "invariance",
+    "sem",
+    "specify",
+)
 
 __all__ = ["BayesBmiError", "__version__", "datasets", *_API]
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from bayes_bmi.bayes.priors import Prior
     from bayes_bmi.bayes.sampling import BayesResult, CompileCache, SamplerConfig
+    from bayes_bmi.calibration.runner import CalibrationResult
     from bayes_bmi.checking.compare import Comparison
     from bayes_bmi.checking.ppc import ModelCheck
     from bayes_bmi.lavaan.model import Model
@@ -49,6 +50,7 @@ __all__ = [
     "MISSING",
     "BayesFit",
     "MLFit",
+    "calibrate",
     "cfa",
     "compare",
     "comparison",
@@ -994,3 +996,112 @@ def compare(
         One row per model, best first (:data:`bayes_bmi.checking.compare.COMPARISON_COLUMNS`).
     """
     return comparison(models, data, **options).table
+
+
+# ------------------------------------------------------------------------------ calibration
+def calibrate(
+    model: str | os.PathLike[str] | Model,
+    *,
+    sims: int = 200,
+    n: int = 632,
+    truth: Mapping[str, float] | None = None,
+    scheduler: Any = None,
+    workers: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    seed: int = 1,
+    ndraws: int = 99,
+    std_lv: bool = False,
+    priors: Mapping[str, Prior] | None = None,
+    progress: bool = True,
+    **sampler: Any,
+) -> CalibrationResult:
+    """Simulation-based calibration of a model's posterior, the fits run on Dask.
+
+    Each simulation draws the free parameters from their priors (or takes ``truth``),
+    simulates ``n`` cases, fits them by NUTS and ranks the true values among ``ndraws``
+    posterior draws (thinned evenly from all draws). See :mod:`bayes_bmi.calibration`.
+
+    Parameters
+    ----------
+    model : str, path-like or Model
+    sims : int
+        Simulations.
+    n : int
+        Cases per simulated data set.
+    truth : mapping, optional
+        One true value per free parameter name, shared by every simulation.
+    scheduler : None, str or distributed.Client
+        None: a ``LocalCluster`` of ``workers`` single-threaded processes; an address
+        (``"tcp://host:8786"``) of an existing scheduler; or a ``Client``.
+    workers : int, optional
+        Workers of the local cluster (default: one per CPU).
+    out : path, optional
+        Folder for ``sims/`` (one JSON per simulation, written as it finishes: a rerun with the
+        same settings resumes), ``ranks.csv``, ``uniformity.csv``, ``coverage.csv``,
+        ``sims.csv``, ``calibration.json``, ``rank_histograms.png`` and
+        ``ecdf_difference.png``.
+    seed : int
+    ndraws : int
+        Most posterior draws a rank is taken among (each parameter's draws are thinned to its
+        effective sample size, at most this many).
+    std_lv : bool
+        As in :func:`specify`.
+    priors : mapping, optional
+        Default priors per kind, for drawing the truth and fitting.
+    progress : bool
+        Print a counter of finished simulations to stderr.
+    **sampler
+        Fields of :class:`~bayes_bmi.bayes.sampling.SamplerConfig` (``draws``, ``tune``,
+        ``chains``, ``target_accept``, ...) replacing those of
+        :data:`bayes_bmi.calibration.runner.CALIBRATION_CONFIG` (2 chains x 1000 draws after
+        500 warm-up steps, one core per fit).
+
+    Returns
+    -------
+    CalibrationResult
+        Tidy tables ``ranks`` (``sim, parameter, rank, ndraws, pit, truth, ess``),
+        ``uniformity`` (chi-square per parameter, Bonferroni over parameters), ``coverage``
+        (``parameter, nominal, coverage, mc_se, n_sims``) and ``sims`` (diagnostics).
+    """
+    _seed(seed)
+    for name, value in (("sims", sims), ("n", n), ("ndraws", ndraws)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise OptionError(f"{name} must be a positive integer, not {value!r}")
+    spec = specify(model, std_lv=std_lv)
+    from bayes_bmi.calibration.runner import CALIBRATION_CONFIG
+    from bayes_bmi.calibration.runner import calibrate as run_calibration
+
+    options = {
+        **{
+            f.name: getattr(CALIBRATION_CONFIG, f.name)
+            for f in dataclasses.fields(CALIBRATION_CONFIG)
+        },
+        **sampler,
+    }
+    result = run_calibration(
+        spec,
+        int(n),
+        int(sims),
+        truth=truth,
+        config=_sampler_config(options),
+        ndraws=int(ndraws),
+        priors=priors,
+        client=scheduler,
+        workers=workers,
+        out=out,
+        seed=seed,
+        progress=progress,
+    )
+    if out is not None and len(result.ranks):
+        from bayes_bmi.io import atomic_write_bytes
+        from bayes_bmi.plots.calibration import plot_ecdf_difference, plot_rank_histograms
+        from bayes_bmi.plots.render import png_bytes
+
+        folder = Path(out)
+        atomic_write_bytes(
+            folder / "rank_histograms.png", png_bytes(plot_rank_histograms(result.ranks))
+        )
+        atomic_write_bytes(
+            folder / "ecdf_difference.png", png_bytes(plot_ecdf_difference(result.ranks))
+        )
+    return result

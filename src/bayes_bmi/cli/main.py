@@ -72,6 +72,7 @@ def _compile_cache() -> CompileCache:
 
 def _register_commands() -> None:
     """Add the commands that live in their own modules."""
+    from bayes_bmi.cli.calibrate import register as register_calibrate
     from bayes_bmi.cli.compare import register as register_compare
     from bayes_bmi.cli.measurement import register as register_measurement
     from bayes_bmi.cli.reproduce import register as register_reproduce
@@ -79,6 +80,7 @@ def _register_commands() -> None:
     register_measurement(app)
     register_compare(app)
     register_reproduce(app)
+    register_calibrate(app)
 
 
 def _cases(n: int, dropped: int, patterns: MissingPatterns | None = None) -> str:
