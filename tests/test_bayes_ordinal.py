@@ -15,7 +15,8 @@ from bayes_bmi.bayes.ordinal import (
     ordered_names,
     ordinal_data,
     pack_ordinal,
-    rescaled_loadings,
+    from_sampler,
+    rescaled_coefficients,
     theta_model,
 )
 from bayes_bmi.bayes.parameters import param_spec, rows_from_z
@@ -39,6 +40,19 @@ f2 ~ f1
 f3 ~ f1 + f2
 """
 
+# a second-order factor (its loadings are regressions among latent variables) predicted by
+# two correlated factors, predicting a third: every kind of rescaled coefficient
+SECOND_TEXT = """
+f1 =~ y1 + y2
+f2 =~ y3 + y4
+f3 =~ y5 + y6
+f4 =~ y7 + y8
+f5 =~ y9 + y2
+g =~ f3 + f4
+g ~ f1 + f2
+f5 ~ g
+"""
+
 
 def _setup(model, df, centred=False):
     """Model in the theta parameterisation, its spec and its kernel buffers."""
@@ -58,11 +72,12 @@ def _reference_logp(tm, spec, odata, mdata, z, centred=False):
     base = mdata.values["fixed_values"]
     npar = spec.size
     lp = 0.0
-    if not centred:  # loadings sampled as lambda * sd of their factor
-        z = z.copy()
-        for kl, kp in rescaled_loadings(tm, spec):
-            z[kl] *= np.exp(-z[kp])
-            lp -= z[kp]
+    if not centred:  # coefficients sampled as b * sd_pred / sd_out
+        triples = rescaled_coefficients(tm, spec)
+        nat = from_sampler(z[:npar], triples)
+        for _, kp, ko in triples:  # log-Jacobian log(sd_out / sd_pred)
+            lp += (z[ko] if ko >= 0 else 0.0) - (z[kp] if kp >= 0 else 0.0)
+        z = np.concatenate([nat, z[npar:]])
     rows = rows_from_z(spec, z[:npar], base)
     mats = fill_matrices(tm.representation, rows)
     for k, prior in enumerate(spec.priors):
@@ -133,7 +148,12 @@ def _cases(hs_ordinal):
     sem_df = sem_df.astype(float)
     sem_df.iloc[::7, 2] = np.nan  # missing cells are skipped
     sem_df.iloc[5, 0] = 7.0  # a rare sixth category for y1
-    return [(hs, hs_ordinal), (hs_std, hs_ordinal), (specify(SEM_TEXT), sem_df)]
+    return [
+        (hs, hs_ordinal),
+        (hs_std, hs_ordinal),
+        (specify(SEM_TEXT), sem_df),
+        (specify(SECOND_TEXT), sem_df),
+    ]
 
 
 @pytest.mark.parametrize("centred", [False, True])
@@ -222,18 +242,30 @@ def test_theta_model_fixes_item_scale_and_refuses_what_it_cannot_fit():
     assert (pt.loc[means, "free"] == 0).all() and (pt.loc[means, "ustart"] == 0).all()
     assert tm.nparam == model.nparam - 18
     spec = param_spec(tm)
-    pairs = [(spec.names[a], spec.names[b]) for a, b in rescaled_loadings(tm, spec)]
-    assert pairs == [
-        ("visual=~x2", "visual~~visual"),
-        ("visual=~x3", "visual~~visual"),
-        ("textual=~x5", "textual~~textual"),
-        ("textual=~x6", "textual~~textual"),
-        ("speed=~x8", "speed~~speed"),
-        ("speed=~x9", "speed~~speed"),
+    def named(tm_, spec_):
+        return [
+            tuple(spec_.names[k] if k >= 0 else None for k in row)
+            for row in rescaled_coefficients(tm_, spec_)
+        ]
+
+    assert named(tm, spec) == [
+        ("visual=~x2", "visual~~visual", None),
+        ("visual=~x3", "visual~~visual", None),
+        ("textual=~x5", "textual~~textual", None),
+        ("textual=~x6", "textual~~textual", None),
+        ("speed=~x8", "speed~~speed", None),
+        ("speed=~x9", "speed~~speed", None),
     ]
     std = bayesian_model(read_model(MODELS / "hs_cfa.lav", options=ModelOptions(std_lv=True)))
     std_tm = theta_model(std, list(std.ov_names))
-    assert rescaled_loadings(std_tm, param_spec(std_tm)).size == 0
+    assert rescaled_coefficients(std_tm, param_spec(std_tm)).size == 0
+    # regressions: scaled by the predictor's sd over the outcome's residual sd
+    sem = bayesian_model(specify(SEM_TEXT))
+    sem_tm = theta_model(sem, list(sem.ov_names))
+    sem_rows = named(sem_tm, param_spec(sem_tm))
+    assert ("f2~f1", "f1~~f1", "f2~~f2") in sem_rows
+    assert ("f3~f2", "f2~~f2", "f3~~f3") in sem_rows
+    assert ("f3=~y8", "f3~~f3", None) in sem_rows and len(sem_rows) == 9
     assert sorted(pt["free"][pt["free"] > 0]) == list(range(1, tm.nparam + 1))
     with pytest.raises(OptionError, match="mixed"):
         theta_model(model, ["x1", "x2"])

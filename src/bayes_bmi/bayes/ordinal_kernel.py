@@ -21,13 +21,18 @@ natural value (blavaan's default ``normal(0, 1.5)``) plus the transform's log-Ja
 
 Unconstrained vector ``z``: the model's parameters (as in :mod:`bayes_bmi.bayes.kernel`),
 then the raw thresholds (``nthr``, item by item), then ``u`` (``n * m``, case by case).
-A free loading on a factor whose scale is set by a fixed marker loading and whose variance
-is free is sampled as ``lambda* = lambda * sd_k`` (``sd_k = exp(z_k)``, the factor's
-(residual) sd): given ``u``, the response means depend on ``lambda * sd_k``, so ``lambda`` and
-``sd_k`` form a curved ridge that NUTS crosses slowly (on the ordinal HS CFA ``speed =~ x9``
-kept a bulk ESS below 400 and R-hat above 1.01 after 4 x 1500 draws); ``lambda*`` and
-``z_k`` are nearly independent. The prior stays on ``lambda``; the log-Jacobian ``-z_k`` per
-rescaled loading is added.
+Every free loading and regression coefficient (its own parameter) is sampled on the scale
+of the residual sds it connects, ``b* = b * sd_p / sd_o``: ``sd_p`` the predictor's own sd
+(``exp(z_k)`` of a factor's or latent regressor's (residual) variance), ``sd_o`` the
+outcome's residual sd (1 for an ordered item). Given ``u``, the response means depend on
+``b * sd_p`` and the outcome's standardised residual scale on ``b * sd_p / sd_o``, so ``b``
+and the sds form curved ridges that NUTS crosses slowly (on the ordinal HS CFA ``speed =~
+x9`` kept a bulk ESS below 400 and R-hat above 1.01 after 4 x 1500 draws; on the 14-factor
+model with a second-order factor and eight correlated drivers the regression block did not
+mix at all); ``b*`` and the log-sds are nearly independent. In these coordinates the
+latent variables are, in effect, standardised (``L = diag(sd) chol(R)``): the sds are
+left only in the fixed marker loadings. The priors stay on ``b``; the log-Jacobian
+``log(sd_o / sd_p)`` per rescaled coefficient is added.
 
 Buffers: the continuous kernel's buffers of the same model (without missing-data patterns;
 its data summaries are not read), followed by the ordinal part. Integers: ``n, nthr``, per
@@ -35,8 +40,9 @@ item its number of thresholds ``K_j`` (``p``) and the start of its thresholds in
 threshold vector (``p``), a flag (1: the latent values are sampled centred, ``eta_i``
 itself, see :func:`_case_loop_centred`; 0: non-centred, ``u_i``), then the data as category
 codes ``0..K_j`` (``n * p``, case by case; ``-1`` for a missing cell, which is skipped: the
-likelihood of the observed cells), then the number of rescaled loadings and for each the
-index in ``z`` of the loading and of the factor's log-sd. Floats:
+likelihood of the observed cells), then the number of rescaled coefficients and for each the
+index in ``z`` of the coefficient, of the predictor's and of the outcome's log-sd (``-1``: a
+fixed unit sd). Floats:
 each threshold's prior mean and sd (``nthr`` each). One compiled program serves every
 ordinal model and data set.
 
@@ -420,29 +426,36 @@ def _case_loop_centred(z, ints, oi, mats, lo, beta, has_beta, tau, grad, gmats, 
 def _logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndarray) -> float:
     """Log posterior density at ``z``; its gradient is written into ``grad``.
 
-    ``z`` holds each rescaled loading as ``lambda* = lambda * sd_k`` (see the module
-    docstring); :func:`_logp_grad_natural` does the rest on ``lambda`` itself.
+    ``z`` holds each rescaled coefficient as ``b* = b * sd_p / sd_o`` (see the module
+    docstring); :func:`_logp_grad_natural` does the rest on ``b`` itself.
     """
     off = _offsets(ints)
     oi = off[3]
     p = ints[2]
-    o_pair = oi + 3 + 2 * p + ints[oi] * p
-    npair = ints[o_pair]
-    if npair == 0:
+    o_res = oi + 3 + 2 * p + ints[oi] * p
+    nres = ints[o_res]
+    if nres == 0:
         return _logp_grad_natural(z, ints, floats, grad)
     zz = z.copy()
-    for q in range(npair):
-        kl, kp = ints[o_pair + 1 + 2 * q], ints[o_pair + 2 + 2 * q]
-        zz[kl] = z[kl] * math.exp(-z[kp])
+    ratio = np.empty(nres)
+    for q in range(nres):
+        kb, kp, ko = ints[o_res + 1 + 3 * q], ints[o_res + 2 + 3 * q], ints[o_res + 3 + 3 * q]
+        r = (z[kp] if kp >= 0 else 0.0) - (z[ko] if ko >= 0 else 0.0)  # log(sd_p / sd_o)
+        ratio[q] = r
+        zz[kb] = z[kb] * math.exp(-r)
     total = _logp_grad_natural(zz, ints, floats, grad)
     if not math.isfinite(total):
         return -np.inf
-    for q in range(npair):
-        kl, kp = ints[o_pair + 1 + 2 * q], ints[o_pair + 2 + 2 * q]
-        g = grad[kl]
-        grad[kl] = g * math.exp(-z[kp])
-        grad[kp] -= g * zz[kl] + 1.0  # lambda = lambda* exp(-z_k), log-Jacobian -z_k
-        total -= z[kp]
+    for q in range(nres):
+        kb, kp, ko = ints[o_res + 1 + 3 * q], ints[o_res + 2 + 3 * q], ints[o_res + 3 + 3 * q]
+        g = grad[kb]
+        grad[kb] = g * math.exp(-ratio[q])
+        d = g * zz[kb] + 1.0  # b = b* sd_o / sd_p; log-Jacobian log(sd_o / sd_p)
+        if kp >= 0:
+            grad[kp] -= d
+        if ko >= 0:
+            grad[ko] += d
+        total -= ratio[q]
     return total
 
 

@@ -37,10 +37,12 @@ from bayes_bmi.bayes.ordinal import (
     ordered_names,
     ordinal_data,
     pack_ordinal,
-    rescaled_loadings,
+    from_sampler,
+    rescaled_coefficients,
     tau_prior,
     theta_model,
     threshold_names,
+    to_sampler,
 )
 from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z
 from bayes_bmi.bayes.posterior import align_signs, defined_draws, implied_draws, std_all_draws
@@ -260,9 +262,8 @@ def fit_bayes_ordinal(
     kd = pack_ordinal(tm, spec, mdata, odata, prior_tau, centred)
     nthr = int(odata.n_thresholds.sum())
     z0, scale = start_point(tm, spec, odata, base)
-    pairs = np.zeros((0, 2), dtype=int) if centred else rescaled_loadings(tm, spec)
-    for kl, kp in pairs:  # the sampler's coordinates: lambda * sd
-        z0[kl] *= np.exp(z0[kp])
+    triples = np.zeros((0, 3), dtype=int) if centred else rescaled_coefficients(tm, spec)
+    z0 = to_sampler(z0, triples)  # the sampler's coordinates: b * sd_p / sd_o
 
     cache = cache if cache is not None else CompileCache()
     t0 = time.perf_counter()
@@ -284,9 +285,7 @@ def fit_bayes_ordinal(
     sample_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    zs = trace["posterior"]["z"].transpose("chain", "draw", ...).values.copy()
-    for kl, kp in pairs:
-        zs[..., kl] *= np.exp(-zs[..., kp])
+    zs = from_sampler(trace["posterior"]["z"].transpose("chain", "draw", ...).values, triples)
     idata, sum_idx, pt_ext = _posterior(
         tm, spec, odata, base, zs, trace, (factor_scores, centred), stats
     )
