@@ -12,10 +12,10 @@ from scipy import special, stats
 from bayes_bmi.bayes.inputs import model_data
 from bayes_bmi.bayes.ordinal import (
     DEFAULT_TAU_PRIOR,
+    from_sampler,
     ordered_names,
     ordinal_data,
     pack_ordinal,
-    from_sampler,
     rescaled_coefficients,
     theta_model,
 )

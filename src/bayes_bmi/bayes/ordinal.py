@@ -41,10 +41,12 @@ __all__ = [
     "OrdinalData",
     "ordered_names",
     "ordinal_data",
+    "ThetaStart",
     "from_sampler",
     "pack_ordinal",
     "rescaled_coefficients",
     "theta_model",
+    "theta_from_delta",
     "threshold_names",
     "to_sampler",
 ]
@@ -341,3 +343,89 @@ def pack_ordinal(
     floats = np.concatenate([base.floats, np.full(nthr, mean), np.full(nthr, sd)])
     m = model.representation.m
     return KernelData(ints=ints, floats=floats, nparam=spec.size + nthr + odata.n * m)
+
+
+@dataclass(frozen=True, eq=False)
+class ThetaStart:
+    """A delta-parameterised (WLSMV) solution carried to the theta parameterisation.
+
+    Attributes
+    ----------
+    rows : numpy.ndarray
+        Value of every row of the theta model's table (fixed rows from ``base``; ``:=`` rows
+        as computed from the others).
+    se : numpy.ndarray
+        Standard errors per row: the delta solution's times the row's scale factor (the
+        factors taken as fixed: an approximation; NaN for fixed and ``:=`` rows).
+    thresholds, thresholds_se : numpy.ndarray
+        Thresholds in the theta parameterisation (``tau / sqrt(theta_delta)``), item by item.
+    """
+
+    rows: np.ndarray
+    se: np.ndarray
+    thresholds: np.ndarray
+    thresholds_se: np.ndarray
+
+
+def _variable_scales(tm: Model, resid: dict[str, float]) -> dict[str, float]:
+    """``s_v`` with ``v_delta = s_v * v_theta`` for every variable.
+
+    An item's ``s = sqrt(theta_delta)`` (its residual sd under delta, 1 under theta); a
+    latent variable keeps its marker's fixed value: ``s_f = s_marker`` (a marker item's or a
+    marker factor's scale); 1 without a marker (fixed variance).
+    """
+    pt = tm.partable
+    lhs, op, rhs = pt["lhs"].to_numpy(), pt["op"].to_numpy(), pt["rhs"].to_numpy()
+    free, ustart = pt["free"].to_numpy(), pt["ustart"].to_numpy(dtype=float)
+    scale = {v: float(np.sqrt(max(resid.get(v, 1.0), 0.05))) for v in tm.ov_names}
+    lvs = list(tm.representation.lv_names)
+    marker = {}
+    for i in range(len(pt)):
+        if op[i] == "=~" and free[i] == 0 and ustart[i] != 0 and lhs[i] not in marker:
+            marker[lhs[i]] = rhs[i]
+    for _ in range(len(lvs) + 1):  # markers can be factors (second order): resolve in turns
+        for f in lvs:
+            if f not in scale and (marker.get(f) is None or marker[f] in scale):
+                scale[f] = scale[marker[f]] if f in marker else 1.0
+    return scale
+
+
+def theta_from_delta(tm: Model, base: np.ndarray, estimates: pd.DataFrame) -> ThetaStart:
+    """A WLSMV (delta) solution in the theta parameterisation of ``tm``.
+
+    With ``v_delta = s_v v_theta`` (:func:`_variable_scales`) a coefficient of ``out`` on
+    ``pred`` becomes ``b s_pred / s_out``, a covariance ``c / (s_a s_b)``, an intercept
+    ``a / s``, a threshold ``tau / s_item``. ``estimates`` is lavaan's table of the WLSMV
+    fit (``lhs, op, rhs, est, se``, with its ``|`` rows).
+    """
+    key = list(zip(estimates["lhs"], estimates["op"], estimates["rhs"], strict=True))
+    est = dict(zip(key, estimates["est"].to_numpy(dtype=float), strict=True))
+    ses = dict(zip(key, estimates["se"].to_numpy(dtype=float), strict=True))
+    resid = {v: est.get((v, "~~", v), 1.0) for v in tm.ov_names}
+    s = _variable_scales(tm, resid)
+    pt = tm.partable
+    rows = np.array(base, dtype=float, copy=True)
+    se = np.full(len(pt), np.nan)
+    for i, (a, o, b, f) in enumerate(zip(pt["lhs"], pt["op"], pt["rhs"], pt["free"], strict=True)):
+        if f == 0 or (a, o, b) not in est:
+            continue
+        if o == "=~":
+            factor = s[a] / s[b]
+        elif o == "~":
+            factor = s[b] / s[a]
+        elif o == "~~":
+            factor = 1.0 / (s[a] * s[b])
+        elif o == "~1":
+            factor = 1.0 / s[a]
+        else:
+            continue
+        rows[i] = est[(a, o, b)] * factor
+        se[i] = ses[(a, o, b)] * factor
+    thr, thr_se = [], []
+    for v in tm.ov_names:
+        c = 1
+        while (v, "|", f"t{c}") in est:
+            thr.append(est[(v, "|", f"t{c}")] / s[v])
+            thr_se.append(ses[(v, "|", f"t{c}")] / s[v])
+            c += 1
+    return ThetaStart(rows, se, np.asarray(thr), np.asarray(thr_se))
