@@ -208,6 +208,38 @@ def test_log_diff_ndtr_is_accurate_in_the_tails():
     assert log_diff_ndtr(40.0, np.inf, False, True) == pytest.approx(special.log_ndtr(-40.0))
 
 
+def _log_cell_reference(a: float, b: float) -> float:
+    """``log(Phi(b) - Phi(a))`` from scipy's ``log_ndtr``/``erf``, split at zero."""
+    if b <= 0:
+        lb = special.log_ndtr(b)
+        return lb + np.log(-np.expm1(special.log_ndtr(a) - lb))
+    if a >= 0:
+        la = special.log_ndtr(-a)
+        return la + np.log(-np.expm1(special.log_ndtr(-b) - la))
+    return np.log(0.5 * (special.erf(b / np.sqrt(2)) - special.erf(a / np.sqrt(2))))
+
+
+def test_fast_cell_matches_scipy_to_1e12_over_a_wide_range():
+    from bayes_bmi.bayes.ordinal_kernel import FAST_MAX, cell
+
+    rng = np.random.default_rng(7)
+    lows = np.concatenate([rng.uniform(-45, 45, 3000), rng.normal(0, 2, 7000)])
+    widths = 10 ** rng.uniform(-2, 1, lows.size)  # cells 0.01 to 10 wide
+    log_sqrt_2pi = 0.5 * np.log(2 * np.pi)
+    for a, b in zip(lows, lows + widths, strict=True):
+        lp, da, db = cell(a, b, False, False)
+        ref = _log_cell_reference(a, b)
+        assert abs(lp - ref) <= 1e-12 * max(1.0, abs(ref)), (a, b)
+        assert da == pytest.approx(-np.exp(-0.5 * a * a - log_sqrt_2pi - ref), rel=1e-11)
+        assert db == pytest.approx(np.exp(-0.5 * b * b - log_sqrt_2pi - ref), rel=1e-11)
+    for t in np.linspace(-45, 45, 4501):  # the open end categories: log Phi and log Q
+        lp, _, db = cell(-np.inf, t, True, False)
+        assert abs(lp - special.log_ndtr(t)) <= 1e-12 * max(1.0, abs(special.log_ndtr(t))), t
+        lp, da, _ = cell(t, np.inf, False, True)
+        assert abs(lp - special.log_ndtr(-t)) <= 1e-12 * max(1.0, abs(special.log_ndtr(-t))), t
+    assert FAST_MAX < 38.5  # exp(-t^2 / 2) stays a normal double inside the fast range
+
+
 def test_non_pd_latent_covariance_is_minus_infinity(hs_ordinal):
     from bayes_bmi.bayes import ordinal_kernel
 

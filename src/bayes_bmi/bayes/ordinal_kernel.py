@@ -85,6 +85,7 @@ __all__ = [
     "EXPAND_SIGNATURE",
     "LOGP_SIGNATURE",
     "expand_callback",
+    "cell",
     "log_diff_ndtr",
     "logp_callback",
     "logp_grad",
@@ -99,11 +100,13 @@ def _log_ndtr(x: float) -> float:
     """``log Phi(x)``, accurate in both tails."""
     if x > 0.0:
         return math.log1p(-0.5 * math.erfc(x * INV_SQRT2))
-    if x > -30.0:
+    if x > -37.0:
         return math.log(0.5 * math.erfc(-x * INV_SQRT2))
-    # asymptotic series of the Mills ratio (erfc underflows below about -38)
+    # asymptotic series of the Mills ratio (erfc underflows below about -38):
+    # 1 - 1/x^2 + 3/x^4 - 15/x^6 + ... (the omitted terms below 1e-17 for x <= -37)
     x2 = 1.0 / (x * x)
-    return -0.5 * x * x - math.log(-x) - HALF_LOG_2PI + math.log1p(-x2 * (1.0 - 3.0 * x2))
+    series = x2 * (1.0 - x2 * (3.0 - x2 * (15.0 - x2 * (105.0 - x2 * (945.0 - 10395.0 * x2)))))
+    return -0.5 * x * x - math.log(-x) - HALF_LOG_2PI + math.log1p(-series)
 
 
 @_jitable
@@ -232,9 +235,119 @@ def _loadings(lam):
     return pairs
 
 
+# Cephes' rational approximations of erf and erfc (Moshier, Cephes 2.9, ndtr.c; as in
+# scipy.special): erf(x) = x T(x^2) / U(x^2) for |x| < 1, erfc(x) = exp(-x^2) P(x) / Q(x) for
+# 1 <= x < 8 and exp(-x^2) R(x) / S(x) above (U, Q, S with a leading 1). Relative error of
+# erfc below 6e-14 up to x = 26.6 (Cephes); the cells use them where exp(-x^2) is shared
+# with the normal density of the gradient.
+_ERF_T = (
+    9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+    7.00332514112805075473e3, 5.55923013010394962768e4,
+)  # fmt: skip
+_ERF_U = (
+    3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+    2.26290000613890934246e4, 4.92673942608635921086e4,
+)  # fmt: skip
+_ERFC_P = (
+    2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+    4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+    9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2,
+)  # fmt: skip
+_ERFC_Q = (
+    1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+    9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+    1.65666309194161350182e3, 5.57535340817727675546e2,
+)  # fmt: skip
+_ERFC_R = (
+    5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
+    6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0,
+)  # fmt: skip
+_ERFC_S = (
+    2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
+    1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0,
+)  # fmt: skip
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+#: Beyond this |bound| the cells fall back to :func:`_log_diff_ndtr` (``exp(-t^2/2)``
+#: underflows near 38.6; its asymptotic series there is exact to double precision).
+FAST_MAX = 37.0
+
+
+@_jitable
+def _polevl(x, coef):
+    s = coef[0]
+    for k in range(1, len(coef)):
+        s = s * x + coef[k]
+    return s
+
+
+@_jitable
+def _p1evl(x, coef):
+    s = x + coef[0]
+    for k in range(1, len(coef)):
+        s = s * x + coef[k]
+    return s
+
+
+@_jitable
+def _half_erf(t):
+    """``0.5 * erf(|t| / sqrt 2)`` for ``|t| < sqrt 2`` (relative accuracy ~1e-16)."""
+    x = abs(t) * INV_SQRT2
+    z = x * x
+    return 0.5 * x * _polevl(z, _ERF_T) / _p1evl(z, _ERF_U)
+
+
+@_jitable
+def _upper_tail(t, e):
+    """``Q(|t|) = 1 - Phi(|t|)`` given ``e = exp(-t^2 / 2)``, with relative accuracy."""
+    x = abs(t) * INV_SQRT2
+    if x < 1.0:
+        return 0.5 - _half_erf(t)
+    if x < 8.0:
+        return 0.5 * e * _polevl(x, _ERFC_P) / _p1evl(x, _ERFC_Q)
+    return 0.5 * e * _polevl(x, _ERFC_R) / _p1evl(x, _ERFC_S)
+
+
+@_jitable
+def _cell_fast(a, b, lo_inf, hi_inf):
+    """:func:`_cell` by the rational approximations: ``P`` itself, then one ``log``.
+
+    ``P = Phi(b) - Phi(a)`` is formed from upper tails on the same side of zero (two tails of
+    ``|a| < |b|`` or one minus a tail) or from two half-``erf`` across zero, so that no term
+    cancels more than the cell's own width demands; ``exp(-t^2/2)`` serves both the tail and
+    the density in the derivatives. Relative error of ``P`` below 1e-13 for cells wider than
+    0.01 (tested against ``scipy.special.log_ndtr``).
+    """
+    ea = 0.0 if lo_inf else math.exp(-0.5 * a * a)
+    eb = 0.0 if hi_inf else math.exp(-0.5 * b * b)
+    if lo_inf:
+        qb = _upper_tail(b, eb)
+        lp = math.log(qb) if b <= 0.0 else math.log1p(-qb)
+    elif hi_inf:
+        qa = _upper_tail(a, ea)
+        lp = math.log(qa) if a >= 0.0 else math.log1p(-qa)
+    elif a >= 0.0:
+        lp = math.log(_upper_tail(a, ea) - _upper_tail(b, eb))
+    elif b <= 0.0:
+        lp = math.log(_upper_tail(b, eb) - _upper_tail(a, ea))
+    else:
+        ha = _half_erf(a) if a > -1.4142135623730951 else 0.5 - _upper_tail(a, ea)
+        hb = _half_erf(b) if b < 1.4142135623730951 else 0.5 - _upper_tail(b, eb)
+        lp = math.log(ha + hb)
+    inv = math.exp(-lp) * INV_SQRT_2PI
+    return lp, -ea * inv, eb * inv
+
+
 @_jitable
 def _cell(a, b, lo_inf, hi_inf):
-    """Log-probability of one cell and its derivatives in the lower and upper bound."""
+    """Log-probability of one cell and its derivatives in the lower and upper bound.
+
+    :func:`_cell_fast` where both finite bounds are within :data:`FAST_MAX`; beyond, the
+    log-scale tails of :func:`_log_diff_ndtr`.
+    """
+    if (lo_inf or abs(a) < FAST_MAX) and (hi_inf or abs(b) < FAST_MAX):
+        lp, da, db = _cell_fast(a, b, lo_inf, hi_inf)
+        if math.isfinite(lp) and lp > -700.0:
+            return lp, da, db
     lp = _log_diff_ndtr(a, b, lo_inf, hi_inf)
     da = 0.0 if lo_inf else -math.exp(-0.5 * a * a - HALF_LOG_2PI - lp)
     db = 0.0 if hi_inf else math.exp(-0.5 * b * b - HALF_LOG_2PI - lp)
@@ -527,6 +640,7 @@ def _logp_grad_natural(z, ints, floats, grad):
 # callable from Python (tests, benchmarks); nutpie uses the C callback below
 logp_grad = njit(**_OPTS)(_logp_grad)
 log_diff_ndtr = njit(**_OPTS)(_log_diff_ndtr)
+cell = njit(**_OPTS)(_cell)
 
 
 def logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):  # pragma: no cover - compiled
