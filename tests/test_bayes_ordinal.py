@@ -28,7 +28,7 @@ from bayes_bmi.lavaan.model import read_model, specify
 from bayes_bmi.lavaan.partable import ModelOptions
 from bayes_bmi.lavaan.representation import fill_matrices
 from bayes_bmi.ml.fit import model_stats
-from conftest import DATA, MODELS
+from conftest import DATA, MODELS, ROOT
 
 ORD = DATA / "ordinal"
 
@@ -250,6 +250,45 @@ def test_non_pd_latent_covariance_is_minus_infinity(hs_ordinal):
     assert ordinal_kernel.logp_grad(z, kd.ints, kd.floats, np.empty(kd.nparam)) == -np.inf
 
 
+def test_wlsmv_solution_carried_to_theta_keeps_std_all_and_starts_higher():
+    from bayes_bmi.bayes import ordinal_kernel
+    from bayes_bmi.bayes.ordinal import theta_from_delta, to_sampler
+    from bayes_bmi.bayes.ordinal_sampling import start_point
+    from bayes_bmi.bayes.posterior import std_all_draws
+    from bayes_bmi.ml.ordinal.wlsmv import fit_wlsmv
+
+    survey = pd.read_csv(ROOT / "data" / "bmi_survey.csv")
+    model = read_model(MODELS / "bmi_drivers.lav")  # second order, regressions, markers
+    items = list(bayesian_model(model).ov_names)
+    tm, spec, odata, mdata, kd = _setup(model, survey[items])
+    est = fit_wlsmv(model, survey).estimates
+    start = theta_from_delta(tm, mdata.values["fixed_values"], est)
+    pt = tm.partable
+    std = std_all_draws(pt, tm.representation, start.rows[None])[0]
+    wl = {(a, o, b): v for a, o, b, v in est[["lhs", "op", "rhs", "std_all"]].to_numpy()}
+    for i, (a, o, b) in enumerate(zip(pt["lhs"], pt["op"], pt["rhs"], strict=True)):
+        if pt["free"].iat[i] > 0 and o in ("=~", "~"):
+            assert std[i] == pytest.approx(wl[(a, o, b)], abs=1e-9), (a, o, b)
+    lam = fill_matrices(tm.representation, start.rows).lambda_
+    assert (lam >= 0).all()  # every true loading is positive
+    # a threshold over sd(y*) in theta is the threshold itself in delta
+    delta_thr = est.loc[est["op"] == "|", "est"].to_numpy()
+    sd = np.sqrt(
+        [est.loc[(est["lhs"] == v) & (est["op"] == "~~") & (est["rhs"] == v), "est"].iat[0]
+         for v in items]
+    )  # fmt: skip
+    item_of = np.repeat(np.arange(len(items)), odata.n_thresholds)
+    np.testing.assert_allclose(start.thresholds * sd[item_of], delta_thr, rtol=1e-12)
+    triples = rescaled_coefficients(tm, spec)
+    grad = np.empty(kd.nparam)
+    base = mdata.values["fixed_values"]
+    values = []
+    for wls in (None, start):
+        z0, _ = start_point(tm, spec, odata, base, wls)
+        values.append(ordinal_kernel.logp_grad(to_sampler(z0, triples), kd.ints, kd.floats, grad))
+    assert values[1] > values[0] + 1000  # -38,100 against -51,600
+
+
 def test_ordinal_data_codes_and_errors():
     df = pd.DataFrame({"a": [1, 3, 3, np.nan, 5], "b": [2, 2, 4, 4, np.nan]})
     od = ordinal_data(df, ["a", "b"], "d")
@@ -274,6 +313,7 @@ def test_theta_model_fixes_item_scale_and_refuses_what_it_cannot_fit():
     assert (pt.loc[means, "free"] == 0).all() and (pt.loc[means, "ustart"] == 0).all()
     assert tm.nparam == model.nparam - 18
     spec = param_spec(tm)
+
     def named(tm_, spec_):
         return [
             tuple(spec_.names[k] if k >= 0 else None for k in row)
@@ -326,7 +366,9 @@ def test_api_fit_with_few_draws_has_thresholds_and_latent_values(hs_ordinal, tmp
     thr = s[s["op"] == "|"]
     assert len(thr) == 36 and list(thr["rhs"][:4]) == ["t1", "t2", "t3", "t4"]
     assert (thr.groupby("lhs")["mean"].apply(lambda x: x.is_monotonic_increasing)).all()
-    assert s["ml_est"].isna().all()
+    # ml_est/ml_se: WLSMV carried to the theta parameterisation, every row
+    assert s["ml_est"].notna().all() and (s["ml_se"] > 0).all()
+    assert fit.diagnostics["wlsmv"] == "converged"
     post = fit.idata["posterior"]
     assert post["thresholds"].sizes["threshold"] == 36
     assert post["factor_scores"].dtype == np.float32

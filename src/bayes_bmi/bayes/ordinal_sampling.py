@@ -15,8 +15,16 @@ for the data and the theta parameterisation). It returns the same :class:`BayesR
   per draw);
 * the summary has one row per threshold with op ``|`` (``x1 | t1``), as lavaan prints them;
 * ``ml`` is the ML fit of the model as written with the items taken as numbers (its
-  estimates are not on the latent-response scale: the summary's ``ml_est`` and ``ml_se``
-  are empty);
+  estimates are not on the latent-response scale); the summary's ``ml_est`` and ``ml_se``
+  are lavaan's WLSMV estimates instead (:func:`bayes_bmi.ml.ordinal.wlsmv.fit_wlsmv`, delta
+  parameterisation, complete cases) carried to the theta parameterisation
+  (:func:`bayes_bmi.bayes.ordinal.theta_from_delta`: ``y*_theta = y*_delta /
+  sqrt(theta_delta)``, each latent variable on its marker's scale; SEs times the same
+  factors, which are taken as fixed), so that they compare with ``mean``; std.all needs no
+  conversion (WLSMV's own ``std_all``). ``:=`` rows have no ``ml_se``; where WLSMV fails
+  both columns are empty (``diagnostics["wlsmv"]`` says why);
+* chains start at the WLSMV solution (jitter as for the continuous model) with each case's
+  latent values at their regression factor scores (:func:`start_point`);
 * no ``log_likelihood`` or ``prior`` group yet (the marginal likelihood of a case needs the
   latent variables integrated out: PPP, LOO and WAIC for ordinal models are still to come).
 """
