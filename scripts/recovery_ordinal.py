@@ -21,6 +21,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -28,9 +29,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-import arviz as az  # noqa: E402
-
 from bayes_bmi.bayes.ordinal_sampling import fit_bayes_ordinal  # noqa: E402
+from bayes_bmi.bayes.parameters import rows_from_z  # noqa: E402
+from bayes_bmi.bayes.posterior import std_all_draws  # noqa: E402
 from bayes_bmi.bayes.sampling import SamplerConfig  # noqa: E402
 from bayes_bmi.lavaan.model import read_model  # noqa: E402
 from bayes_bmi.ml.ordinal.wlsmv import fit_wlsmv  # noqa: E402
@@ -49,12 +50,28 @@ def truth_rows(truth: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["kind", "row", "truth"])
 
 
+def _hdi(x: np.ndarray, prob: float) -> tuple[float, float]:
+    """The narrowest interval holding ``prob`` of the draws."""
+    x = np.sort(x)
+    k = int(np.ceil(prob * x.size))
+    width = x[k - 1 :] - x[: x.size - k + 1]
+    i = int(np.argmin(width))
+    return float(x[i]), float(x[i + k - 1])
+
+
 def recovery_table(fit, wlsmv: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """Posterior mean and 95% HDI of ``std.all`` per true value; inside or not."""
-    std = fit.idata["posterior"]["std_all"]
+    res = fit.result
+    pt = res.model.partable
+    post = fit.idata["posterior"]
+    base = fit.idata["constant_data"]["fixed_values"].values
+    z = post["z"].transpose("chain", "draw", "param").values
+    # std.all of every row (the posterior keeps the free ones; markers are fixed rows)
+    std = std_all_draws(pt, res.model.representation, rows_from_z(res.spec, z, base))
+    names = [f"{a}{o}{b}" for a, o, b in zip(pt["lhs"], pt["op"], pt["rhs"], strict=True)]
     rows = list(truth["row"])
-    draws = std.sel(row=rows).transpose("chain", "draw", "row").values
-    hdi = np.asarray([az.hdi(draws[..., k], prob=0.95) for k in range(len(rows))]).reshape(-1, 2)
+    draws = std[..., [names.index(r) for r in rows]]
+    hdi = np.asarray([_hdi(draws[..., k].ravel(), 0.95) for k in range(len(rows))])
     wl = {f"{a}{o}{b}": v for a, o, b, v in wlsmv[["lhs", "op", "rhs", "std_all"]].to_numpy()}
     out = truth.copy()
     out["mean"] = draws.mean(axis=(0, 1))
@@ -103,7 +120,10 @@ def main() -> None:
         progress=False,
     )  # fmt: skip
     t0 = time.perf_counter()
-    fit = fit_bayes_ordinal(model, data, True, config=config, source="bmi_survey.csv")
+    fit = SimpleNamespace(
+        result=fit_bayes_ordinal(model, data, True, config=config, source="bmi_survey.csv")
+    )
+    fit.idata, fit.diagnostics = fit.result.idata, fit.result.diagnostics
     wall = time.perf_counter() - t0
     wlsmv = fit_wlsmv(model, data).estimates
     table = recovery_table(fit, wlsmv, truth)
