@@ -28,7 +28,7 @@ outcome's residual sd (1 for an ordered item). Given ``u``, the response means d
 ``b * sd_p`` and the outcome's standardised residual scale on ``b * sd_p / sd_o``, so ``b``
 and the sds form curved ridges that NUTS crosses slowly (on the ordinal HS CFA ``speed =~
 x9`` kept a bulk ESS below 400 and R-hat above 1.01 after 4 x 1500 draws; on the 14-factor
-model with a second-order factor and eight correlated drivers the regression block did not
+model with a second-order factor and eight correlated predictors the regression block did not
 mix at all); ``b*`` and the log-sds are nearly independent. In these coordinates the
 latent variables are, in effect, standardised (``L = diag(sd) chol(R)``): the sds are
 left only in the fixed marker loadings. The priors stay on ``b``; the log-Jacobian
