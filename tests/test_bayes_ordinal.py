@@ -12,10 +12,11 @@ from scipy import special, stats
 from bayes_bmi.bayes.inputs import model_data
 from bayes_bmi.bayes.ordinal import (
     DEFAULT_TAU_PRIOR,
+    from_sampler,
     ordered_names,
     ordinal_data,
     pack_ordinal,
-    rescaled_loadings,
+    rescaled_coefficients,
     theta_model,
 )
 from bayes_bmi.bayes.parameters import param_spec, rows_from_z
@@ -27,7 +28,7 @@ from bayes_bmi.lavaan.model import read_model, specify
 from bayes_bmi.lavaan.partable import ModelOptions
 from bayes_bmi.lavaan.representation import fill_matrices
 from bayes_bmi.ml.fit import model_stats
-from conftest import DATA, MODELS
+from conftest import DATA, MODELS, ROOT
 
 ORD = DATA / "ordinal"
 
@@ -37,6 +38,19 @@ f2 =~ y4 + y5 + y6
 f3 =~ y7 + y8 + y9
 f2 ~ f1
 f3 ~ f1 + f2
+"""
+
+# a second-order factor (its loadings are regressions among latent variables) predicted by
+# two correlated factors, predicting a third: every kind of rescaled coefficient
+SECOND_TEXT = """
+f1 =~ y1 + y2
+f2 =~ y3 + y4
+f3 =~ y5 + y6
+f4 =~ y7 + y8
+f5 =~ y9 + y2
+g =~ f3 + f4
+g ~ f1 + f2
+f5 ~ g
 """
 
 
@@ -58,11 +72,12 @@ def _reference_logp(tm, spec, odata, mdata, z, centred=False):
     base = mdata.values["fixed_values"]
     npar = spec.size
     lp = 0.0
-    if not centred:  # loadings sampled as lambda * sd of their factor
-        z = z.copy()
-        for kl, kp in rescaled_loadings(tm, spec):
-            z[kl] *= np.exp(-z[kp])
-            lp -= z[kp]
+    if not centred:  # coefficients sampled as b * sd_pred / sd_out
+        triples = rescaled_coefficients(tm, spec)
+        nat = from_sampler(z[:npar], triples)
+        for _, kp, ko in triples:  # log-Jacobian log(sd_out / sd_pred)
+            lp += (z[ko] if ko >= 0 else 0.0) - (z[kp] if kp >= 0 else 0.0)
+        z = np.concatenate([nat, z[npar:]])
     rows = rows_from_z(spec, z[:npar], base)
     mats = fill_matrices(tm.representation, rows)
     for k, prior in enumerate(spec.priors):
@@ -133,7 +148,12 @@ def _cases(hs_ordinal):
     sem_df = sem_df.astype(float)
     sem_df.iloc[::7, 2] = np.nan  # missing cells are skipped
     sem_df.iloc[5, 0] = 7.0  # a rare sixth category for y1
-    return [(hs, hs_ordinal), (hs_std, hs_ordinal), (specify(SEM_TEXT), sem_df)]
+    return [
+        (hs, hs_ordinal),
+        (hs_std, hs_ordinal),
+        (specify(SEM_TEXT), sem_df),
+        (specify(SECOND_TEXT), sem_df),
+    ]
 
 
 @pytest.mark.parametrize("centred", [False, True])
@@ -188,6 +208,38 @@ def test_log_diff_ndtr_is_accurate_in_the_tails():
     assert log_diff_ndtr(40.0, np.inf, False, True) == pytest.approx(special.log_ndtr(-40.0))
 
 
+def _log_cell_reference(a: float, b: float) -> float:
+    """``log(Phi(b) - Phi(a))`` from scipy's ``log_ndtr``/``erf``, split at zero."""
+    if b <= 0:
+        lb = special.log_ndtr(b)
+        return lb + np.log(-np.expm1(special.log_ndtr(a) - lb))
+    if a >= 0:
+        la = special.log_ndtr(-a)
+        return la + np.log(-np.expm1(special.log_ndtr(-b) - la))
+    return np.log(0.5 * (special.erf(b / np.sqrt(2)) - special.erf(a / np.sqrt(2))))
+
+
+def test_fast_cell_matches_scipy_to_1e12_over_a_wide_range():
+    from bayes_bmi.bayes.ordinal_kernel import FAST_MAX, cell
+
+    rng = np.random.default_rng(7)
+    lows = np.concatenate([rng.uniform(-45, 45, 3000), rng.normal(0, 2, 7000)])
+    widths = 10 ** rng.uniform(-2, 1, lows.size)  # cells 0.01 to 10 wide
+    log_sqrt_2pi = 0.5 * np.log(2 * np.pi)
+    for a, b in zip(lows, lows + widths, strict=True):
+        lp, da, db = cell(a, b, False, False)
+        ref = _log_cell_reference(a, b)
+        assert abs(lp - ref) <= 1e-12 * max(1.0, abs(ref)), (a, b)
+        assert da == pytest.approx(-np.exp(-0.5 * a * a - log_sqrt_2pi - ref), rel=1e-11)
+        assert db == pytest.approx(np.exp(-0.5 * b * b - log_sqrt_2pi - ref), rel=1e-11)
+    for t in np.linspace(-45, 45, 4501):  # the open end categories: log Phi and log Q
+        lp, _, db = cell(-np.inf, t, True, False)
+        assert abs(lp - special.log_ndtr(t)) <= 1e-12 * max(1.0, abs(special.log_ndtr(t))), t
+        lp, da, _ = cell(t, np.inf, False, True)
+        assert abs(lp - special.log_ndtr(-t)) <= 1e-12 * max(1.0, abs(special.log_ndtr(-t))), t
+    assert FAST_MAX < 38.5  # exp(-t^2 / 2) stays a normal double inside the fast range
+
+
 def test_non_pd_latent_covariance_is_minus_infinity(hs_ordinal):
     from bayes_bmi.bayes import ordinal_kernel
 
@@ -196,6 +248,45 @@ def test_non_pd_latent_covariance_is_minus_infinity(hs_ordinal):
     corr = [k for k, t in enumerate(spec.transforms) if t == "corr"]
     z[corr] = [3.0, 3.0, -3.0]  # r = .995, .995, -.995: not positive definite
     assert ordinal_kernel.logp_grad(z, kd.ints, kd.floats, np.empty(kd.nparam)) == -np.inf
+
+
+def test_wlsmv_solution_carried_to_theta_keeps_std_all_and_starts_higher():
+    from bayes_bmi.bayes import ordinal_kernel
+    from bayes_bmi.bayes.ordinal import theta_from_delta, to_sampler
+    from bayes_bmi.bayes.ordinal_sampling import start_point
+    from bayes_bmi.bayes.posterior import std_all_draws
+    from bayes_bmi.ml.ordinal.wlsmv import fit_wlsmv
+
+    survey = pd.read_csv(ROOT / "data" / "bmi_survey.csv")
+    model = read_model(MODELS / "bmi_drivers.lav")  # second order, regressions, markers
+    items = list(bayesian_model(model).ov_names)
+    tm, spec, odata, mdata, kd = _setup(model, survey[items])
+    est = fit_wlsmv(model, survey).estimates
+    start = theta_from_delta(tm, mdata.values["fixed_values"], est)
+    pt = tm.partable
+    std = std_all_draws(pt, tm.representation, start.rows[None])[0]
+    wl = {(a, o, b): v for a, o, b, v in est[["lhs", "op", "rhs", "std_all"]].to_numpy()}
+    for i, (a, o, b) in enumerate(zip(pt["lhs"], pt["op"], pt["rhs"], strict=True)):
+        if pt["free"].iat[i] > 0 and o in ("=~", "~"):
+            assert std[i] == pytest.approx(wl[(a, o, b)], abs=1e-9), (a, o, b)
+    lam = fill_matrices(tm.representation, start.rows).lambda_
+    assert (lam >= 0).all()  # every true loading is positive
+    # a threshold over sd(y*) in theta is the threshold itself in delta
+    delta_thr = est.loc[est["op"] == "|", "est"].to_numpy()
+    sd = np.sqrt(
+        [est.loc[(est["lhs"] == v) & (est["op"] == "~~") & (est["rhs"] == v), "est"].iat[0]
+         for v in items]
+    )  # fmt: skip
+    item_of = np.repeat(np.arange(len(items)), odata.n_thresholds)
+    np.testing.assert_allclose(start.thresholds * sd[item_of], delta_thr, rtol=1e-12)
+    triples = rescaled_coefficients(tm, spec)
+    grad = np.empty(kd.nparam)
+    base = mdata.values["fixed_values"]
+    values = []
+    for wls in (None, start):
+        z0, _ = start_point(tm, spec, odata, base, wls)
+        values.append(ordinal_kernel.logp_grad(to_sampler(z0, triples), kd.ints, kd.floats, grad))
+    assert values[1] > values[0] + 1000  # -38,100 against -51,600
 
 
 def test_ordinal_data_codes_and_errors():
@@ -222,18 +313,31 @@ def test_theta_model_fixes_item_scale_and_refuses_what_it_cannot_fit():
     assert (pt.loc[means, "free"] == 0).all() and (pt.loc[means, "ustart"] == 0).all()
     assert tm.nparam == model.nparam - 18
     spec = param_spec(tm)
-    pairs = [(spec.names[a], spec.names[b]) for a, b in rescaled_loadings(tm, spec)]
-    assert pairs == [
-        ("visual=~x2", "visual~~visual"),
-        ("visual=~x3", "visual~~visual"),
-        ("textual=~x5", "textual~~textual"),
-        ("textual=~x6", "textual~~textual"),
-        ("speed=~x8", "speed~~speed"),
-        ("speed=~x9", "speed~~speed"),
+
+    def named(tm_, spec_):
+        return [
+            tuple(spec_.names[k] if k >= 0 else None for k in row)
+            for row in rescaled_coefficients(tm_, spec_)
+        ]
+
+    assert named(tm, spec) == [
+        ("visual=~x2", "visual~~visual", None),
+        ("visual=~x3", "visual~~visual", None),
+        ("textual=~x5", "textual~~textual", None),
+        ("textual=~x6", "textual~~textual", None),
+        ("speed=~x8", "speed~~speed", None),
+        ("speed=~x9", "speed~~speed", None),
     ]
     std = bayesian_model(read_model(MODELS / "hs_cfa.lav", options=ModelOptions(std_lv=True)))
     std_tm = theta_model(std, list(std.ov_names))
-    assert rescaled_loadings(std_tm, param_spec(std_tm)).size == 0
+    assert rescaled_coefficients(std_tm, param_spec(std_tm)).size == 0
+    # regressions: scaled by the predictor's sd over the outcome's residual sd
+    sem = bayesian_model(specify(SEM_TEXT))
+    sem_tm = theta_model(sem, list(sem.ov_names))
+    sem_rows = named(sem_tm, param_spec(sem_tm))
+    assert ("f2~f1", "f1~~f1", "f2~~f2") in sem_rows
+    assert ("f3~f2", "f2~~f2", "f3~~f3") in sem_rows
+    assert ("f3=~y8", "f3~~f3", None) in sem_rows and len(sem_rows) == 9
     assert sorted(pt["free"][pt["free"] > 0]) == list(range(1, tm.nparam + 1))
     with pytest.raises(OptionError, match="mixed"):
         theta_model(model, ["x1", "x2"])
@@ -262,7 +366,9 @@ def test_api_fit_with_few_draws_has_thresholds_and_latent_values(hs_ordinal, tmp
     thr = s[s["op"] == "|"]
     assert len(thr) == 36 and list(thr["rhs"][:4]) == ["t1", "t2", "t3", "t4"]
     assert (thr.groupby("lhs")["mean"].apply(lambda x: x.is_monotonic_increasing)).all()
-    assert s["ml_est"].isna().all()
+    # ml_est/ml_se: WLSMV carried to the theta parameterisation, every row
+    assert s["ml_est"].notna().all() and (s["ml_se"] > 0).all()
+    assert fit.diagnostics["wlsmv"] == "converged"
     post = fit.idata["posterior"]
     assert post["thresholds"].sizes["threshold"] == 36
     assert post["factor_scores"].dtype == np.float32

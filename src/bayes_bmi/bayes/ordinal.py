@@ -41,9 +41,14 @@ __all__ = [
     "OrdinalData",
     "ordered_names",
     "ordinal_data",
+    "ThetaStart",
+    "from_sampler",
     "pack_ordinal",
+    "rescaled_coefficients",
     "theta_model",
+    "theta_from_delta",
     "threshold_names",
+    "to_sampler",
 ]
 
 MAX_CATEGORIES = 15
@@ -225,33 +230,71 @@ def theta_model(model: Model, ordered: list[str]) -> Model:
     return dataclasses.replace(model, partable=pt, representation=rep, free=free_map(pt, rep))
 
 
-def rescaled_loadings(model: Model, spec: ParamSpec) -> np.ndarray:
-    """``(loading, log-sd)`` indices in ``z`` of the loadings sampled as ``lambda * sd``.
+def _own_log_sd(model: Model, spec: ParamSpec, counts: np.ndarray) -> dict[str, int]:
+    """Index in ``z`` of each latent variable's own log-sd (its free (residual) variance)."""
+    pt = model.partable
+    lhs, op, rhs = pt["lhs"].to_numpy(), pt["op"].to_numpy(), pt["rhs"].to_numpy()
+    free = pt["free"].to_numpy()
+    out = {}
+    for f in model.representation.lv_names:
+        var = np.flatnonzero((lhs == f) & (op == "~~") & (rhs == f))
+        if var.size != 1 or free[var[0]] == 0:
+            continue
+        kp = free[var[0]] - 1
+        if spec.transforms[kp] == "var" and counts[kp] == 1:
+            out[f] = int(kp)
+    return out
 
-    A free loading (its own parameter) on a latent variable with a fixed non-zero loading (a
-    marker) and a free (residual) variance of its own (see
-    :mod:`bayes_bmi.bayes.ordinal_kernel`).
+
+def rescaled_coefficients(model: Model, spec: ParamSpec) -> np.ndarray:
+    """``(coefficient, log-sd of the predictor, log-sd of the outcome)`` indices in ``z``.
+
+    Every free loading and regression coefficient that is its own parameter is sampled on
+    the scale of the residual sds it connects: ``b* = b * sd_pred / sd_out`` (see
+    :mod:`bayes_bmi.bayes.ordinal_kernel`). ``sd_pred`` is the predictor's (a factor's or a
+    latent regressor's) own sd parameter, ``sd_out`` the outcome's residual sd parameter
+    (an ordered item's is fixed to 1); ``-1`` where the variable has no such parameter. Rows
+    with neither are left out. Loadings come as ``f =~ y`` (predictor ``f``), regressions as
+    ``y ~ x`` (predictor ``x``).
     """
     pt = model.partable
     lhs, op, rhs = pt["lhs"].to_numpy(), pt["op"].to_numpy(), pt["rhs"].to_numpy()
     free = pt["free"].to_numpy()
-    ustart = pt["ustart"].to_numpy(dtype=float)
     counts = np.bincount(spec.free.k, minlength=spec.size)
+    sd = _own_log_sd(model, spec, counts)
     out = []
-    for f in model.representation.lv_names:
-        meas = np.flatnonzero((lhs == f) & (op == "=~"))
-        var = np.flatnonzero((lhs == f) & (op == "~~") & (rhs == f))
-        marker = any(free[i] == 0 and ustart[i] != 0 for i in meas)
-        if not marker or var.size != 1 or free[var[0]] == 0:
+    for i in range(len(pt)):
+        if op[i] not in ("=~", "~") or free[i] == 0:
             continue
-        kp = free[var[0]] - 1
-        if spec.transforms[kp] != "var" or counts[kp] != 1:
+        k = free[i] - 1
+        if counts[k] != 1 or spec.transforms[k] != "real":
             continue
-        for i in meas:
-            kl = free[i] - 1
-            if free[i] > 0 and counts[kl] == 1 and spec.transforms[kl] == "real":
-                out.append((kl, kp))
-    return np.asarray(out, dtype=np.int64).reshape(-1, 2)
+        pred, outc = (lhs[i], rhs[i]) if op[i] == "=~" else (rhs[i], lhs[i])
+        kp, ko = sd.get(pred, -1), sd.get(outc, -1)
+        if kp >= 0 or ko >= 0:
+            out.append((k, kp, ko))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 3)
+
+
+def to_sampler(z: np.ndarray, triples: np.ndarray) -> np.ndarray:
+    """Natural ``z`` (``..., nparam``) to the sampler's coordinates (``b * sd_p / sd_o``)."""
+    out = np.array(z, dtype=float, copy=True)
+    for k, kp, ko in triples:
+        out[..., k] *= np.exp(_log_ratio(z, kp, ko))
+    return out
+
+
+def from_sampler(zs: np.ndarray, triples: np.ndarray) -> np.ndarray:
+    """The sampler's coordinates back to natural ``z`` (inverse of :func:`to_sampler`)."""
+    out = np.array(zs, dtype=float, copy=True)
+    for k, kp, ko in triples:
+        out[..., k] *= np.exp(-_log_ratio(zs, kp, ko))
+    return out
+
+
+def _log_ratio(z: np.ndarray, kp: int, ko: int) -> np.ndarray | float:
+    """``log(sd_p / sd_o)`` (an index of -1: a fixed unit sd)."""
+    return (z[..., kp] if kp >= 0 else 0.0) - (z[..., ko] if ko >= 0 else 0.0)
 
 
 def tau_prior(priors: dict[str, Prior] | None) -> Prior:
@@ -280,7 +323,7 @@ def pack_ordinal(
     if "pattern_totals" in mdata.values:
         raise ValueError("the ordinal kernel takes no missingness patterns (it skips cells)")
     base = pack(model, spec, mdata)
-    pairs = np.zeros((0, 2), dtype=np.int64) if centred else rescaled_loadings(model, spec)
+    triples = np.zeros((0, 3), dtype=np.int64) if centred else rescaled_coefficients(model, spec)
     k = odata.n_thresholds
     nthr = int(k.sum())
     start = np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)
@@ -292,11 +335,97 @@ def pack_ordinal(
             start,
             np.array([int(centred)], dtype=np.int64),
             odata.codes.ravel(),
-            np.array([pairs.shape[0]], dtype=np.int64),
-            pairs.ravel(),
+            np.array([triples.shape[0]], dtype=np.int64),
+            triples.ravel(),
         ]
     ).astype(np.int64)
     mean, sd = prior.params
     floats = np.concatenate([base.floats, np.full(nthr, mean), np.full(nthr, sd)])
     m = model.representation.m
     return KernelData(ints=ints, floats=floats, nparam=spec.size + nthr + odata.n * m)
+
+
+@dataclass(frozen=True, eq=False)
+class ThetaStart:
+    """A delta-parameterised (WLSMV) solution carried to the theta parameterisation.
+
+    Attributes
+    ----------
+    rows : numpy.ndarray
+        Value of every row of the theta model's table (fixed rows from ``base``; ``:=`` rows
+        as computed from the others).
+    se : numpy.ndarray
+        Standard errors per row: the delta solution's times the row's scale factor (the
+        factors taken as fixed: an approximation; NaN for fixed and ``:=`` rows).
+    thresholds, thresholds_se : numpy.ndarray
+        Thresholds in the theta parameterisation (``tau / sqrt(theta_delta)``), item by item.
+    """
+
+    rows: np.ndarray
+    se: np.ndarray
+    thresholds: np.ndarray
+    thresholds_se: np.ndarray
+
+
+def _variable_scales(tm: Model, resid: dict[str, float]) -> dict[str, float]:
+    """``s_v`` with ``v_delta = s_v * v_theta`` for every variable.
+
+    An item's ``s = sqrt(theta_delta)`` (its residual sd under delta, 1 under theta); a
+    latent variable keeps its marker's fixed value: ``s_f = s_marker`` (a marker item's or a
+    marker factor's scale); 1 without a marker (fixed variance).
+    """
+    pt = tm.partable
+    lhs, op, rhs = pt["lhs"].to_numpy(), pt["op"].to_numpy(), pt["rhs"].to_numpy()
+    free, ustart = pt["free"].to_numpy(), pt["ustart"].to_numpy(dtype=float)
+    scale = {v: float(np.sqrt(max(resid.get(v, 1.0), 0.05))) for v in tm.ov_names}
+    lvs = list(tm.representation.lv_names)
+    marker = {}
+    for i in range(len(pt)):
+        if op[i] == "=~" and free[i] == 0 and ustart[i] != 0 and lhs[i] not in marker:
+            marker[lhs[i]] = rhs[i]
+    for _ in range(len(lvs) + 1):  # markers can be factors (second order): resolve in turns
+        for f in lvs:
+            if f not in scale and (marker.get(f) is None or marker[f] in scale):
+                scale[f] = scale[marker[f]] if f in marker else 1.0
+    return scale
+
+
+def theta_from_delta(tm: Model, base: np.ndarray, estimates: pd.DataFrame) -> ThetaStart:
+    """A WLSMV (delta) solution in the theta parameterisation of ``tm``.
+
+    With ``v_delta = s_v v_theta`` (:func:`_variable_scales`) a coefficient of ``out`` on
+    ``pred`` becomes ``b s_pred / s_out``, a covariance ``c / (s_a s_b)``, an intercept
+    ``a / s``, a threshold ``tau / s_item``. ``estimates`` is lavaan's table of the WLSMV
+    fit (``lhs, op, rhs, est, se``, with its ``|`` rows).
+    """
+    key = list(zip(estimates["lhs"], estimates["op"], estimates["rhs"], strict=True))
+    est = dict(zip(key, estimates["est"].to_numpy(dtype=float), strict=True))
+    ses = dict(zip(key, estimates["se"].to_numpy(dtype=float), strict=True))
+    resid = {v: est.get((v, "~~", v), 1.0) for v in tm.ov_names}
+    s = _variable_scales(tm, resid)
+    pt = tm.partable
+    rows = np.array(base, dtype=float, copy=True)
+    se = np.full(len(pt), np.nan)
+    for i, (a, o, b, f) in enumerate(zip(pt["lhs"], pt["op"], pt["rhs"], pt["free"], strict=True)):
+        if f == 0 or (a, o, b) not in est:
+            continue
+        if o == "=~":
+            factor = s[a] / s[b]
+        elif o == "~":
+            factor = s[b] / s[a]
+        elif o == "~~":
+            factor = 1.0 / (s[a] * s[b])
+        elif o == "~1":
+            factor = 1.0 / s[a]
+        else:
+            continue
+        rows[i] = est[(a, o, b)] * factor
+        se[i] = ses[(a, o, b)] * factor
+    thr, thr_se = [], []
+    for v in tm.ov_names:
+        c = 1
+        while (v, "|", f"t{c}") in est:
+            thr.append(est[(v, "|", f"t{c}")] / s[v])
+            thr_se.append(ses[(v, "|", f"t{c}")] / s[v])
+            c += 1
+    return ThetaStart(rows, se, np.asarray(thr), np.asarray(thr_se))

@@ -15,8 +15,16 @@ for the data and the theta parameterisation). It returns the same :class:`BayesR
   per draw);
 * the summary has one row per threshold with op ``|`` (``x1 | t1``), as lavaan prints them;
 * ``ml`` is the ML fit of the model as written with the items taken as numbers (its
-  estimates are not on the latent-response scale: the summary's ``ml_est`` and ``ml_se``
-  are empty);
+  estimates are not on the latent-response scale); the summary's ``ml_est`` and ``ml_se``
+  are lavaan's WLSMV estimates instead (:func:`bayes_bmi.ml.ordinal.wlsmv.fit_wlsmv`, delta
+  parameterisation, complete cases) carried to the theta parameterisation
+  (:func:`bayes_bmi.bayes.ordinal.theta_from_delta`: ``y*_theta = y*_delta /
+  sqrt(theta_delta)``, each latent variable on its marker's scale; SEs times the same
+  factors, which are taken as fixed), so that they compare with ``mean``; std.all needs no
+  conversion (WLSMV's own ``std_all``). ``:=`` rows have no ``ml_se``; where WLSMV fails
+  both columns are empty (``diagnostics["wlsmv"]`` says why);
+* chains start at the WLSMV solution (jitter as for the continuous model) with each case's
+  latent values at their regression factor scores (:func:`start_point`);
 * no ``log_likelihood`` or ``prior`` group yet (the marginal likelihood of a case needs the
   latent variables integrated out: PPP, LOO and WAIC for ordinal models are still to come).
 """
@@ -34,15 +42,19 @@ from scipy import stats as sps
 from bayes_bmi.bayes.inputs import model_data
 from bayes_bmi.bayes.ordinal import (
     OrdinalData,
+    ThetaStart,
+    from_sampler,
     ordered_names,
     ordinal_data,
     pack_ordinal,
-    rescaled_loadings,
+    rescaled_coefficients,
     tau_prior,
+    theta_from_delta,
     theta_model,
     threshold_names,
+    to_sampler,
 )
-from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z
+from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z, z_from_rows
 from bayes_bmi.bayes.posterior import align_signs, defined_draws, implied_draws, std_all_draws
 from bayes_bmi.bayes.priors import Prior
 from bayes_bmi.bayes.sampling import (
@@ -57,10 +69,11 @@ from bayes_bmi.bayes.sampling import (
     bayesian_model,
 )
 from bayes_bmi.data import SampleStats
-from bayes_bmi.errors import OptionError
+from bayes_bmi.errors import BayesBmiError, OptionError
 from bayes_bmi.lavaan.model import Model
 from bayes_bmi.lavaan.representation import fill_matrices, implied_moments
 from bayes_bmi.ml.fit import fit_ml, model_stats
+from bayes_bmi.ml.ordinal.wlsmv import fit_wlsmv
 
 __all__ = ["CENTRED", "fit_bayes_ordinal", "start_point"]
 
@@ -69,33 +82,111 @@ CENTRED = False
 
 
 def start_point(
-    model: Model, spec: ParamSpec, odata: OrdinalData, base: np.ndarray
+    model: Model,
+    spec: ParamSpec,
+    odata: OrdinalData,
+    base: np.ndarray,
+    wlsmv: ThetaStart | None = None,
+    centred: bool = CENTRED,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Start values of ``z`` and the scale of their jitter.
+    """Start values of ``z`` (natural coordinates) and the scale of their jitter.
 
-    Loadings and regressions 1 and 0 (free loadings 1), variances 1, correlations 0; each
-    item's thresholds at the normal quantiles of its cumulative proportions times the sd of
-    its latent response at those values; the latent values at 0.
+    With ``wlsmv`` (a WLSMV solution carried to the theta parameterisation): its parameters
+    and thresholds, and each case's latent values at their regression factor scores
+    (:func:`_start_latent`). Without: loadings and regressions 1 and 0 (free loadings 1),
+    variances 1, correlations 0, each item's thresholds at the normal quantiles of its
+    cumulative proportions times the sd of its latent response, the latent values at 0.
     """
-    kinds = np.array(spec.kinds)
-    z = np.zeros(spec.size)
-    z[kinds == "lambda"] = 1.0
-    rows = rows_from_z(spec, z, base)
-    sigma, _ = implied_moments(fill_matrices(model.representation, rows))
-    sd = np.sqrt(np.diag(sigma))
-    w = []
-    for j, k in enumerate(odata.n_thresholds):
-        codes = odata.codes[:, j]
-        counts = np.bincount(codes[codes >= 0], minlength=k + 1) + 0.5
-        cum = np.cumsum(counts)[:-1] / counts.sum()
-        tau = sps.norm.ppf(cum) * sd[j]
-        w.extend([tau[0], *np.log(np.maximum(np.diff(tau), 1e-3))])
+    nthr = int(odata.n_thresholds.sum())
     m = model.representation.m
-    z_full = np.concatenate([z, np.asarray(w), np.zeros(odata.n * m)])
+    if wlsmv is not None and wlsmv.thresholds.size == nthr:
+        z = z_from_rows(spec, wlsmv.rows)
+        rows = rows_from_z(spec, z, base)
+        tau = wlsmv.thresholds
+        w = _w_from_thresholds(tau, odata)
+        latent = _start_latent(model, rows, odata, tau, centred)
+        scale_u = 0.3
+    else:
+        kinds = np.array(spec.kinds)
+        z = np.zeros(spec.size)
+        z[kinds == "lambda"] = 1.0
+        rows = rows_from_z(spec, z, base)
+        sigma, _ = implied_moments(fill_matrices(model.representation, rows))
+        sd = np.sqrt(np.diag(sigma))
+        tau = []
+        for j, k in enumerate(odata.n_thresholds):
+            codes = odata.codes[:, j]
+            counts = np.bincount(codes[codes >= 0], minlength=k + 1) + 0.5
+            cum = np.cumsum(counts)[:-1] / counts.sum()
+            tau.extend(sps.norm.ppf(cum) * sd[j])
+        w = _w_from_thresholds(np.asarray(tau), odata)
+        latent = np.zeros(odata.n * m)
+        scale_u = 1.0
+    z_full = np.concatenate([z, w, latent])
     scale = np.concatenate(
-        [np.full(spec.size, 0.1), np.full(len(w), 0.05), np.full(odata.n * m, 1)]
+        [np.full(spec.size, 0.1), np.full(nthr, 0.05), np.full(odata.n * m, scale_u)]
     )
     return z_full, scale
+
+
+def _w_from_thresholds(tau: np.ndarray, odata: OrdinalData) -> np.ndarray:
+    """Raw threshold values (first threshold, then log increments) of natural ones."""
+    w, pos = [], 0
+    for k in odata.n_thresholds:
+        t = tau[pos : pos + k]
+        w.extend([t[0], *np.log(np.maximum(np.diff(t), 1e-3))])
+        pos += k
+    return np.asarray(w, dtype=float)
+
+
+def _start_latent(
+    model: Model, rows: np.ndarray, odata: OrdinalData, tau: np.ndarray, centred: bool
+) -> np.ndarray:
+    """Each case's latent values at their regression factor scores (``n * m``, flattened).
+
+    The latent responses are taken at their means within the observed category under the
+    model's marginal normal distribution (0 where missing); the scores are
+    ``Cov(eta) Lambda' Sigma^-1 y*`` and, non-centred, ``u = chol(Psi)^-1 ((I - B) eta -
+    alpha)``.
+    """
+    rep = model.representation
+    mats = fill_matrices(rep, rows)
+    sigma, _ = implied_moments(mats)
+    sd = np.sqrt(np.diag(sigma))
+    a = np.eye(rep.m) - mats.beta
+    a_inv = np.linalg.inv(a)
+    cov_eta = a_inv @ mats.psi @ a_inv.T
+    ystar = np.zeros(odata.codes.shape)
+    pos = 0
+    for j, k in enumerate(odata.n_thresholds):
+        cuts = np.concatenate([[-np.inf], tau[pos : pos + k] / sd[j], [np.inf]])
+        pos += k
+        c = odata.codes[:, j]
+        obs = c >= 0
+        lo, hi = cuts[c[obs]], cuts[c[obs] + 1]
+        mass = np.maximum(sps.norm.cdf(hi) - sps.norm.cdf(lo), 1e-300)
+        ystar[obs, j] = sd[j] * (sps.norm.pdf(lo) - sps.norm.pdf(hi)) / mass
+    weights = cov_eta @ mats.lambda_.T @ np.linalg.inv(sigma)
+    eta = ystar @ weights.T
+    if centred:
+        return eta.ravel()
+    lo = np.linalg.cholesky(mats.psi)
+    u = np.linalg.solve(lo, (eta @ a.T - mats.alpha).T).T
+    return u.ravel()
+
+
+def _wlsmv_start(model: Model, tm: Model, data: pd.DataFrame, base: np.ndarray, source: str):
+    """The WLSMV fit carried to the theta parameterisation, or ``None`` where it fails."""
+    t0 = time.perf_counter()
+    try:
+        fit = fit_wlsmv(model, data, source=source)
+    except (BayesBmiError, np.linalg.LinAlgError, ValueError) as exc:
+        return None, {"wlsmv": f"failed: {exc}", "wlsmv_seconds": time.perf_counter() - t0}
+    info = {"wlsmv": "converged" if fit.converged else "not converged"}
+    info["wlsmv_seconds"] = time.perf_counter() - t0
+    if not fit.converged:
+        return None, info
+    return theta_from_delta(tm, base, fit.estimates), info
 
 
 def _sample(kernel, kd, names: list[str], stored: int, config: SamplerConfig, init):
@@ -259,10 +350,10 @@ def fit_bayes_ordinal(
     base = mdata.values["fixed_values"]
     kd = pack_ordinal(tm, spec, mdata, odata, prior_tau, centred)
     nthr = int(odata.n_thresholds.sum())
-    z0, scale = start_point(tm, spec, odata, base)
-    pairs = np.zeros((0, 2), dtype=int) if centred else rescaled_loadings(tm, spec)
-    for kl, kp in pairs:  # the sampler's coordinates: lambda * sd
-        z0[kl] *= np.exp(z0[kp])
+    wl, wl_info = _wlsmv_start(model, tm, data.loc[odata.case_index], base, source)
+    z0, scale = start_point(tm, spec, odata, base, wl, centred)
+    triples = np.zeros((0, 3), dtype=int) if centred else rescaled_coefficients(tm, spec)
+    z0 = to_sampler(z0, triples)  # the sampler's coordinates: b * sd_p / sd_o
 
     cache = cache if cache is not None else CompileCache()
     t0 = time.perf_counter()
@@ -284,18 +375,13 @@ def fit_bayes_ordinal(
     sample_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    zs = trace["posterior"]["z"].transpose("chain", "draw", ...).values.copy()
-    for kl, kp in pairs:
-        zs[..., kl] *= np.exp(-zs[..., kp])
+    zs = from_sampler(trace["posterior"]["z"].transpose("chain", "draw", ...).values, triples)
     idata, sum_idx, pt_ext = _posterior(
         tm, spec, odata, base, zs, trace, (factor_scores, centred), stats
     )
     post_s = time.perf_counter() - t0
-    nan_ml = SimpleNamespace(
-        estimates=pd.DataFrame({"est": np.full(len(pt_ext), np.nan), "se": np.nan})
-    )
     t0 = time.perf_counter()
-    summary, diag = _summarise(idata, pt_ext, sum_idx, nan_ml, config)
+    summary, diag = _summarise(idata, pt_ext, sum_idx, _ml_columns(tm, wl, len(pt_ext)), config)
     summary_s = time.perf_counter() - t0
     diag.update(
         {
@@ -329,6 +415,8 @@ def fit_bayes_ordinal(
             "latent_values": "centred" if centred else "non-centred",
             "tau_prior": str(prior_tau),
             "n_latent_values": odata.n * tm.representation.m,
+            **wl_info,
+            "ml_columns": "WLSMV, carried to the theta parameterisation" if wl else "none",
             "ml_converged": ml.converged,
             "ml_warnings": list(ml.warnings),
         }
@@ -337,6 +425,26 @@ def fit_bayes_ordinal(
         model=tm, spec=spec, stats=stats, ml=ml, idata=idata, summary=summary,
         diagnostics=diag, ordinal=odata,
     )  # fmt: skip
+
+
+def _ml_columns(tm: Model, wl: ThetaStart | None, nrow: int) -> SimpleNamespace:
+    """The summary's ``ml_est``/``ml_se``: WLSMV in the theta parameterisation (or NaN).
+
+    ``:=`` rows get their value from the converted rows and no SE (the conversion's scale
+    factors differ per defined parameter).
+    """
+    est, se = np.full(nrow, np.nan), np.full(nrow, np.nan)
+    if wl is not None:
+        pt = tm.partable
+        rows = wl.rows.copy()
+        def_idx = np.flatnonzero(pt["op"].to_numpy() == ":=")
+        if def_idx.size:
+            rows[def_idx] = defined_draws(pt, rows[None])[0]
+        est[: len(pt)] = rows
+        se[: len(pt)] = wl.se
+        est[len(pt) :] = wl.thresholds
+        se[len(pt) :] = wl.thresholds_se
+    return SimpleNamespace(estimates=pd.DataFrame({"est": est, "se": se}))
 
 
 def _posterior(tm, spec, odata, base, zs, trace, latent, stats):
