@@ -223,7 +223,18 @@ def test_bayes_bmi_obeys_its_layers():
 
 
 #: Layers below the study: the engine, which must know nothing of the thesis's subject.
-ENGINE = ("errors", "io", "data", "lavaan", "ml", "simulate", "bayes", "checking", "calibration", "measurement")
+ENGINE = (
+    "errors",
+    "io",
+    "data",
+    "lavaan",
+    "ml",
+    "simulate",
+    "bayes",
+    "checking",
+    "calibration",
+    "measurement",
+)
 #: Words of the thesis's subject (business model innovation, its drivers and levers).
 BUSINESS = re.compile(
     r"\bBMI\b|(?i:business[- ]models?|\bfirms?\b|\bdrivers?\b|\blevers?\b|\bthesis\b|"
