@@ -55,7 +55,7 @@ from bayes_bmi.bayes.ordinal import (
     to_sampler,
 )
 from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z, z_from_rows
-from bayes_bmi.bayes.posterior import align_signs, defined_draws, implied_draws, std_all_draws
+from bayes_bmi.bayes.posterior import defined_draws, implied_draws
 from bayes_bmi.bayes.priors import Prior
 from bayes_bmi.bayes.sampling import (
     BayesResult,
@@ -63,10 +63,10 @@ from bayes_bmi.bayes.sampling import (
     SamplerConfig,
     _row_names,
     _summarise,
-    _theta_from_rows,
     _versions,
     adaptation,
     bayesian_model,
+    derived_draws,
 )
 from bayes_bmi.data import SampleStats
 from bayes_bmi.errors import BayesBmiError, OptionError
@@ -454,18 +454,7 @@ def _posterior(tm, spec, odata, base, zs, trace, latent, stats):
     nthr = int(odata.n_thresholds.sum())
     z = zs[..., : spec.size]
     tau = _thresholds_from_w(zs[..., spec.size : spec.size + nthr], odata)
-    rows = rows_from_z(spec, z, base)
-    if tm.options.std_lv:
-        rows = align_signs(pt, rep, rows)
-    theta = _theta_from_rows(spec, rows)
-    defined = defined_draws(pt, rows)
-    def_idx = np.flatnonzero(pt["op"].to_numpy() == ":=")
-    free_idx = np.flatnonzero(pt["free"].to_numpy() > 0)
-    sum_idx = np.concatenate([free_idx, def_idx])
-    rows_full = rows.copy()
-    if def_idx.size:
-        rows_full[..., def_idx] = defined
-    std_all = std_all_draws(pt, rep, rows_full)[..., sum_idx]
+    rows, theta, defined, def_idx, sum_idx, rows_full, std_all = derived_draws(tm, spec, z, base)
     sigma, _ = implied_draws(rep, rows)
     sd = np.sqrt(np.diagonal(sigma, axis1=-2, axis2=-1))
     item = np.repeat(np.arange(len(odata.names)), odata.n_thresholds)

@@ -284,6 +284,30 @@ def _z_scale(spec: ParamSpec, ml: MLResult) -> np.ndarray:
     return scale
 
 
+def derived_draws(model: Model, spec: ParamSpec, z: np.ndarray, base: np.ndarray) -> tuple:
+    """Every per-draw quantity that follows from ``z`` (chain, draw, param).
+
+    Returns ``rows`` (per-row values, signs aligned under ``std_lv``), ``theta``, ``defined``
+    (the ``:=`` draws), ``def_idx``, ``sum_idx`` (the free rows, then the ``:=`` rows: the
+    rows a summary shows), ``rows_full`` (``rows`` with the ``:=`` values) and ``std_all``
+    (of the ``sum_idx`` rows).
+    """
+    pt, rep = model.partable, model.representation
+    rows = rows_from_z(spec, z, base)
+    if model.options.std_lv:
+        rows = align_signs(pt, rep, rows)
+    theta = _theta_from_rows(spec, rows)
+    defined = defined_draws(pt, rows)
+    def_idx = np.flatnonzero(pt["op"].to_numpy() == ":=")
+    free_idx = np.flatnonzero(pt["free"].to_numpy() > 0)
+    sum_idx = np.concatenate([free_idx, def_idx])
+    rows_full = rows.copy()
+    if def_idx.size:
+        rows_full[..., def_idx] = defined
+    std_all = std_all_draws(pt, rep, rows_full)[..., sum_idx]
+    return rows, theta, defined, def_idx, sum_idx, rows_full, std_all
+
+
 def _prior_group(spec: ParamSpec, model: Model, base: np.ndarray, n: int, seed: int) -> dict:
     """Draws from the prior of ``theta`` and of the ``:=`` parameters."""
     rng = np.random.default_rng([seed, 7])
@@ -520,18 +544,7 @@ def fit_bayes(
     # --- post-processing ---
     t0 = time.perf_counter()
     z = trace["posterior"]["z"].transpose("chain", "draw", ...).values
-    rows = rows_from_z(spec, z, base)
-    if model.options.std_lv:
-        rows = align_signs(pt, rep, rows)
-    theta = _theta_from_rows(spec, rows)
-    defined = defined_draws(pt, rows)
-    def_idx = np.flatnonzero(pt["op"].to_numpy() == ":=")
-    free_idx = np.flatnonzero(pt["free"].to_numpy() > 0)
-    sum_idx = np.concatenate([free_idx, def_idx])
-    rows_full = rows.copy()
-    if def_idx.size:
-        rows_full[..., def_idx] = defined
-    std_all = std_all_draws(pt, rep, rows_full)[..., sum_idx]
+    rows, theta, defined, def_idx, sum_idx, rows_full, std_all = derived_draws(model, spec, z, base)
     if patterns is None:
         used = data[list(model.ov_names)].apply(pd.to_numeric, errors="coerce").dropna()
         y, case_index = used.to_numpy(dtype=float), used.index.to_numpy()
