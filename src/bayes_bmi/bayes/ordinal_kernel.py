@@ -355,6 +355,41 @@ def _cell(a, b, lo_inf, hi_inf):
 
 
 @_jitable
+def _case_items(codes, eta, nu, lam, pairs, kvec, start, tau, mu, dmu, dtau, dnu):
+    """One case's items given its latent values: their log probability (the return value).
+
+    Fills ``mu`` (the latent responses' means) and ``dmu`` (the log probability's derivative
+    in them) and adds the derivatives in the thresholds and intercepts to ``dtau``, ``dnu``.
+    ``codes`` are the case's categories, ``-1`` where missing (skipped).
+    """
+    p = mu.size
+    for j in range(p):
+        mu[j] = nu[j]
+        dmu[j] = 0.0
+    for q in range(pairs.shape[0]):
+        j, k = pairs[q, 0], pairs[q, 1]
+        mu[j] += lam[j, k] * eta[k]
+    ll = 0.0
+    for j in range(p):
+        c = codes[j]
+        if c < 0:
+            continue
+        kj, sj = kvec[j], start[j]
+        lo_inf, hi_inf = c == 0, c == kj
+        a = -np.inf if lo_inf else tau[sj + c - 1] - mu[j]
+        b = np.inf if hi_inf else tau[sj + c] - mu[j]
+        lp, da, db = _cell(a, b, lo_inf, hi_inf)
+        ll += lp
+        if not lo_inf:
+            dtau[sj + c - 1] += da
+        if not hi_inf:
+            dtau[sj + c] += db
+        dmu[j] = -(da + db)
+        dnu[j] += dmu[j]
+    return ll
+
+
+@_jitable
 def _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau):
     """Log-likelihood and log-prior of ``u`` over cases; accumulates every gradient.
 
@@ -395,28 +430,20 @@ def _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau):
         else:
             for r in range(m):
                 eta[r] = zeta[r]
-        for j in range(p):
-            mu[j] = nu[j]
-            dmu[j] = 0.0
-        for q in range(pairs.shape[0]):
-            j, k = pairs[q, 0], pairs[q, 1]
-            mu[j] += lam[j, k] * eta[k]
-        for j in range(p):
-            c = ints[oy + i * p + j]
-            if c < 0:
-                continue
-            kj, sj = kvec[j], start[j]
-            lo_inf, hi_inf = c == 0, c == kj
-            a = -np.inf if lo_inf else tau[sj + c - 1] - mu[j]
-            b = np.inf if hi_inf else tau[sj + c] - mu[j]
-            lp, da, db = _cell(a, b, lo_inf, hi_inf)
-            ll += lp
-            if not lo_inf:
-                dtau[sj + c - 1] += da
-            if not hi_inf:
-                dtau[sj + c] += db
-            dmu[j] = -(da + db)
-            dnu[j] += dmu[j]
+        ll += _case_items(
+            ints[oy + i * p : oy + (i + 1) * p],
+            eta,
+            nu,
+            lam,
+            pairs,
+            kvec,
+            start,
+            tau,
+            mu,
+            dmu,
+            dtau,
+            dnu,
+        )
         for r in range(m):
             deta[r] = 0.0
         for q in range(pairs.shape[0]):
@@ -504,28 +531,20 @@ def _case_loop_centred(z, ints, oi, mats, lo, beta, has_beta, tau, grad, gmats, 
                     dbeta[r, c] += w[r] * eta[c]
                     g += beta[c, r] * w[c]
             grad[ou + i * m + r] += g
-        for j in range(p):
-            mu[j] = nu[j]
-            dmu[j] = 0.0
-        for q in range(pairs.shape[0]):
-            j, k = pairs[q, 0], pairs[q, 1]
-            mu[j] += lam[j, k] * eta[k]
-        for j in range(p):
-            c = ints[oy + i * p + j]
-            if c < 0:
-                continue
-            kj, sj = kvec[j], start[j]
-            lo_inf, hi_inf = c == 0, c == kj
-            a = -np.inf if lo_inf else tau[sj + c - 1] - mu[j]
-            b = np.inf if hi_inf else tau[sj + c] - mu[j]
-            lp, da, db = _cell(a, b, lo_inf, hi_inf)
-            ll += lp
-            if not lo_inf:
-                dtau[sj + c - 1] += da
-            if not hi_inf:
-                dtau[sj + c] += db
-            dmu[j] = -(da + db)
-            dnu[j] += dmu[j]
+        ll += _case_items(
+            ints[oy + i * p : oy + (i + 1) * p],
+            eta,
+            nu,
+            lam,
+            pairs,
+            kvec,
+            start,
+            tau,
+            mu,
+            dmu,
+            dtau,
+            dnu,
+        )
         for q in range(pairs.shape[0]):
             j, k = pairs[q, 0], pairs[q, 1]
             grad[ou + i * m + k] += lam[j, k] * dmu[j]
