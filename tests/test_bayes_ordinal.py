@@ -91,20 +91,21 @@ def _reference_logp(tm, spec, odata, mdata, z, centred=False):
             lp += prior_logpdf(prior, (r + 1) / 2) + np.log1p(-(r**2)) - np.log(2)
     kk = odata.n_thresholds
     nthr = int(kk.sum())
+    m = tm.representation.m
+    a_inv = np.linalg.inv(np.eye(m) - mats.beta)
+    cov = a_inv @ mats.psi @ a_inv.T
+    sd = np.sqrt(np.diag(mats.lambda_ @ cov @ mats.lambda_.T) + 1.0)  # theta: unit residuals
     w = z[npar : npar + nthr]
     taus, pos = [], 0
-    for kj in kk:
+    for j, kj in enumerate(kk):
         wj = w[pos : pos + kj]
-        taus.append(np.cumsum(np.concatenate([wj[:1], np.exp(wj[1:])])))
-        lp += wj[1:].sum()
+        taus.append(sd[j] * np.cumsum(np.concatenate([wj[:1], np.exp(wj[1:])])))
+        lp += wj[1:].sum() + kj * np.log(sd[j])
         pos += kj
     lp += stats.norm(0, 1.5).logpdf(np.concatenate(taus)).sum()
-    m = tm.representation.m
     latent = z[npar + nthr :].reshape(odata.n, m)
-    a_inv = np.linalg.inv(np.eye(m) - mats.beta)
     if centred:
         eta = latent
-        cov = a_inv @ mats.psi @ a_inv.T
         lp += stats.multivariate_normal(a_inv @ mats.alpha, cov).logpdf(eta).sum()
     else:
         lp += stats.norm.logpdf(latent).sum()

@@ -14,10 +14,16 @@ in the tails (:func:`_log_diff_ndtr`). The residual variances of the items are f
 their intercepts to 0 by the caller; the kernel reads ``nu`` and ``Lambda`` and ignores
 ``Theta``.
 
-Thresholds are sampled through an ordered transform: ``tau_j1 = w_j1``,
-``tau_jc = tau_j,c-1 + exp(w_jc)``; their prior is a normal density on each threshold's
-natural value (blavaan's default ``normal(0, 1.5)``) plus the transform's log-Jacobian
-``sum_{c >= 2} w_jc``, i.e. independent normals restricted to ordered values.
+Thresholds are sampled on the scale of their item's latent response, through an ordered
+transform: ``t_j1 = w_j1``, ``t_jc = t_j,c-1 + exp(w_jc)``, ``tau_jc = s_j t_jc`` with
+``s_j = sqrt((Lambda Cov(eta) Lambda')_jj + 1)`` the latent response's model-implied sd. The
+data pin down ``tau / s`` (the category proportions), not ``tau``: sampled as ``tau``, an
+item's thresholds moved with its loading and its factor's variance along a curved ridge (on
+the ordinal HS CFA ``speed =~ x9`` had correlations of -0.78 and 0.76 with ``x9|t1``,
+``x9|t4`` and R-hat up to 1.018 after 4 x 1500 draws). Their prior is a normal density on
+each threshold's natural value ``tau`` (blavaan's default ``normal(0, 1.5)``) plus the
+log-Jacobians ``sum_{c >= 2} w_jc + K_j log s_j``, i.e. independent normals restricted to
+ordered values whatever the coordinates.
 
 Unconstrained vector ``z``: the model's parameters (as in :mod:`bayes_bmi.bayes.kernel`),
 then the raw thresholds (``nthr``, item by item), then ``u`` (``n * m``, case by case).
@@ -53,7 +59,8 @@ Gradient: with ``D_ij = dl/dmu_ij``, ``zeta_i = alpha + L u_i`` and ``eta_i = A^
     dzeta_i = A^-T Lambda' D_i,   dl/dalpha = sum_i dzeta_i,   dl/dB = sum_i dzeta_i eta_i',
     dl/dL = lower(sum_i dzeta_i u_i'),   dl/du_i = L' dzeta_i,
 
-and ``dl/dPsi`` from ``dl/dL`` by the Cholesky factor's reverse mode (:func:`_chol_backward`).
+and ``dl/dPsi`` from ``dl/dL`` by the Cholesky factor's reverse mode (:func:`_chol_backward`);
+the thresholds' scales add ``dl/ds_j`` terms (:func:`_scales_grad`).
 """
 
 from __future__ import annotations
@@ -146,14 +153,18 @@ def _ord_offsets(ints, off):
 
 
 @_jitable
-def _thresholds(z, ints, floats, oi, of, nparam, grad):
-    """Natural thresholds from their raw values; adds the prior (+ Jacobian) and its gradient.
+def _thresholds(z, ints, floats, oi, of, nparam, scale, grad):
+    """Thresholds from their raw values; their log-prior (+ Jacobian) and its gradient.
 
-    Returns the thresholds and the log-prior. ``grad`` receives the prior's gradient in the
-    raw values; the likelihood's is pushed through :func:`_thresholds_grad`.
+    ``tau_jc = s_j * t_jc`` with ``t_j`` the ordered transform of the raw values and ``s_j``
+    (``scale``) the sd of item ``j``'s latent response. Returns ``tau``, ``t``, the log-prior
+    and its gradient in ``tau`` (to be completed by the likelihood's and pushed to the raw
+    values and to ``s`` by :func:`_thresholds_grad`); the transform's own Jacobian terms go
+    into ``grad`` here.
     """
     p, nthr = ints[2], ints[oi + 1]
     tau = np.empty(nthr)
+    t = np.empty(nthr)
     lp = 0.0
     for j in range(p):
         kj, start = ints[oi + 2 + j], ints[oi + 2 + p + j]
@@ -161,35 +172,100 @@ def _thresholds(z, ints, floats, oi, of, nparam, grad):
             k = start + c
             w = z[nparam + k]
             if c == 0:
-                tau[k] = w
+                t[k] = w
             else:
-                tau[k] = tau[k - 1] + math.exp(w)
-                lp += w  # log-Jacobian
+                t[k] = t[k - 1] + math.exp(w)
+                lp += w  # log-Jacobian of the ordered transform
+                grad[nparam + k] += 1.0
+            tau[k] = scale[j] * t[k]
+        lp += kj * math.log(scale[j])  # log-Jacobian of the scaling
     dtau = np.zeros(nthr)
     for k in range(nthr):
         mean, sd = floats[of + k], floats[of + nthr + k]
-        t = (tau[k] - mean) / sd
-        lp += -0.5 * t * t - math.log(sd) - HALF_LOG_2PI
-        dtau[k] = -t / sd
-    _thresholds_grad(z, ints, oi, nparam, tau, dtau, grad)
-    for j in range(p):
-        kj, start = ints[oi + 2 + j], ints[oi + 2 + p + j]
-        for c in range(1, kj):
-            grad[nparam + start + c] += 1.0
-    return tau, lp
+        r = (tau[k] - mean) / sd
+        lp += -0.5 * r * r - math.log(sd) - HALF_LOG_2PI
+        dtau[k] = -r / sd
+    return tau, t, lp, dtau
 
 
 @_jitable
-def _thresholds_grad(z, ints, oi, nparam, tau, dtau, grad):
-    """Push a gradient in the natural thresholds to their raw values (adds to ``grad``)."""
+def _thresholds_grad(z, ints, oi, nparam, scale, t, dtau, grad):
+    """Push a gradient in the thresholds to their raw values (adds to ``grad``).
+
+    Returns the gradient in the scales ``s_j`` (``sum_c dtau_jc t_jc + K_j / s_j``, the
+    second term the scaling's log-Jacobian).
+    """
     p = ints[2]
+    dscale = np.zeros(p)
     for j in range(p):
         kj, start = ints[oi + 2 + j], ints[oi + 2 + p + j]
         acc = 0.0
-        for c in range(kj - 1, -1, -1):  # d tau_c' / d w_c = exp(w_c) for every c' >= c
+        ds = kj / scale[j]
+        for c in range(kj - 1, -1, -1):  # d t_c' / d w_c = exp(w_c) for every c' >= c
             k = start + c
-            acc += dtau[k]
-            grad[nparam + k] += acc if c == 0 else acc * (tau[k] - tau[k - 1])
+            ds += dtau[k] * t[k]
+            acc += dtau[k] * scale[j]
+            grad[nparam + k] += acc if c == 0 else acc * (t[k] - t[k - 1])
+        dscale[j] = ds
+    return dscale
+
+
+@_jitable
+def _response_scales(lam, psi, beta, has_beta):
+    """``s_j = sqrt((Lambda Cov(eta) Lambda')_jj + 1)``, ``Cov(eta)`` and ``(I - B)^-1``.
+
+    The latent responses' sds under the theta parameterisation (unit residual variances).
+    Returns ``ok = False`` for a singular ``I - B``.
+    """
+    p, m = lam.shape
+    a_inv = np.eye(m)
+    if has_beta:
+        ia = -beta
+        for j in range(m):
+            ia[j, j] += 1.0
+        a_inv, ok = _inverse(ia)
+        if not ok:
+            return np.ones(p), psi, a_inv, False
+    cov = np.dot(np.dot(a_inv, psi), np.ascontiguousarray(a_inv.T))
+    scale = np.empty(p)
+    for j in range(p):
+        s = 1.0
+        for k in range(m):
+            if lam[j, k] != 0.0:
+                for r in range(m):
+                    s += lam[j, k] * cov[k, r] * lam[j, r]
+        scale[j] = math.sqrt(s)
+    return scale, cov, a_inv, True
+
+
+@_jitable
+def _scales_grad(lam, cov, a_inv, scale, dscale, dlam, dbeta, has_beta):
+    """Push ``dl/ds`` to ``Lambda`` (into ``dlam``), ``B`` (into ``dbeta``); returns ``dl/dPsi``.
+
+    ``ds_j / dLambda_j = Cov(eta) lambda_j / s_j``; ``G = dl/dCov(eta) = sum_j dl/ds_j
+    lambda_j lambda_j' / (2 s_j)``; with ``M = (I - B)^-1``: ``dl/dPsi = M' G M`` and
+    ``dl/dB = 2 M' G Cov(eta)`` (``Cov(eta) = M Psi M'``).
+    """
+    p, m = lam.shape
+    g = np.zeros((m, m))
+    for j in range(p):
+        f = dscale[j] / scale[j]
+        for k in range(m):
+            if lam[j, k] != 0.0:
+                s = 0.0
+                for r in range(m):
+                    s += cov[k, r] * lam[j, r]
+                dlam[j, k] += f * s
+                for r in range(m):
+                    g[k, r] += 0.5 * f * lam[j, k] * lam[j, r]
+    mt = np.ascontiguousarray(a_inv.T)
+    dpsi = np.dot(np.dot(mt, g), a_inv)
+    if has_beta:
+        db = np.dot(np.dot(mt, g), cov)
+        for r in range(m):
+            for c in range(m):
+                dbeta[r, c] += 2.0 * db[r, c]
+    return dpsi
 
 
 @_jitable
@@ -607,19 +683,13 @@ def _logp_grad_natural(z, ints, floats, grad):
         grad[k] = 0.0
     rows, nat = _rows(z, ints, floats, off)
     lam, theta, psi, beta, nu, alpha = _matrices(rows, ints, floats, off)
-    a_inv = beta
-    if has_beta and ints[oi + 2 + 2 * p] == 0:
-        ia = -beta
-        for j in range(m):
-            ia[j, j] += 1.0
-        a_inv, ok = _inverse(ia)
-        if not ok:
-            return -np.inf
+    scale, cov, a_inv, ok = _response_scales(lam, psi, beta, has_beta)
+    if not ok:
+        return -np.inf
     lo, ok = _cholesky(psi)
     if not ok:
         return -np.inf
-    tau, lp_tau = _thresholds(z, ints, floats, oi, of, nparam, grad)
-    dtau = np.zeros(tau.size)
+    tau, t, lp_tau, dtau = _thresholds(z, ints, floats, oi, of, nparam, scale, grad)
     dlam = np.zeros((p, m))
     dnu = np.zeros(p)
     dalpha = np.zeros(m)
@@ -632,8 +702,10 @@ def _logp_grad_natural(z, ints, floats, grad):
         ll = _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau)
     if not math.isfinite(ll):
         return -np.inf
-    _thresholds_grad(z, ints, oi, nparam, tau, dtau, grad)
-    dpsi = _chol_backward(lo, dlo)
+    dscale = _thresholds_grad(z, ints, oi, nparam, scale, t, dtau, grad)
+    dpsi = _chol_backward(lo, dlo) + _scales_grad(
+        lam, cov, a_inv, scale, dscale, dlam, dbeta, has_beta
+    )
     grows = np.zeros(nrow)
     o = off[2]
     for j in range(ncell):

@@ -103,7 +103,7 @@ def start_point(
         z = z_from_rows(spec, wlsmv.rows)
         rows = rows_from_z(spec, z, base)
         tau = wlsmv.thresholds
-        w = _w_from_thresholds(tau, odata)
+        w = _w_from_thresholds(tau, odata, _response_sd(model, rows))
         latent = _start_latent(model, rows, odata, tau, centred)
         scale_u = 0.3
     else:
@@ -119,7 +119,7 @@ def start_point(
             counts = np.bincount(codes[codes >= 0], minlength=k + 1) + 0.5
             cum = np.cumsum(counts)[:-1] / counts.sum()
             tau.extend(sps.norm.ppf(cum) * sd[j])
-        w = _w_from_thresholds(np.asarray(tau), odata)
+        w = _w_from_thresholds(np.asarray(tau), odata, sd)
         latent = np.zeros(odata.n * m)
         scale_u = 1.0
     z_full = np.concatenate([z, w, latent])
@@ -129,11 +129,17 @@ def start_point(
     return z_full, scale
 
 
-def _w_from_thresholds(tau: np.ndarray, odata: OrdinalData) -> np.ndarray:
-    """Raw threshold values (first threshold, then log increments) of natural ones."""
+def _response_sd(model: Model, rows: np.ndarray) -> np.ndarray:
+    """The model-implied sd of each item's latent response (the thresholds' scale)."""
+    sigma, _ = implied_moments(fill_matrices(model.representation, rows))
+    return np.sqrt(np.diag(sigma))
+
+
+def _w_from_thresholds(tau: np.ndarray, odata: OrdinalData, sd: np.ndarray) -> np.ndarray:
+    """Raw threshold values (first, then log increments of ``tau / sd``) of natural ones."""
     w, pos = [], 0
-    for k in odata.n_thresholds:
-        t = tau[pos : pos + k]
+    for j, k in enumerate(odata.n_thresholds):
+        t = tau[pos : pos + k] / sd[j]
         w.extend([t[0], *np.log(np.maximum(np.diff(t), 1e-3))])
         pos += k
     return np.asarray(w, dtype=float)
@@ -252,7 +258,7 @@ def _kernel(cache: CompileCache, config: SamplerConfig):
 
 
 def _thresholds_from_w(w: np.ndarray, odata: OrdinalData) -> np.ndarray:
-    """Natural thresholds from their raw values (``..., nthr``)."""
+    """Thresholds over their item's latent-response sd from their raw values (``..., nthr``)."""
     out = np.empty_like(w)
     pos = 0
     for k in odata.n_thresholds:
@@ -453,12 +459,12 @@ def _posterior(tm, spec, odata, base, zs, trace, latent, stats):
     pt, rep = tm.partable, tm.representation
     nthr = int(odata.n_thresholds.sum())
     z = zs[..., : spec.size]
-    tau = _thresholds_from_w(zs[..., spec.size : spec.size + nthr], odata)
     rows, theta, defined, def_idx, sum_idx, rows_full, std_all = derived_draws(tm, spec, z, base)
     sigma, _ = implied_draws(rep, rows)
     sd = np.sqrt(np.diagonal(sigma, axis1=-2, axis2=-1))
     item = np.repeat(np.arange(len(odata.names)), odata.n_thresholds)
-    tau_std = tau / sd[..., item]
+    tau_std = _thresholds_from_w(zs[..., spec.size : spec.size + nthr], odata)
+    tau = tau_std * sd[..., item]
     thr = threshold_names(odata)
     pt_thr = pd.DataFrame(
         {"lhs": [v for v, _ in thr], "op": "|", "rhs": [t for _, t in thr], "label": ""}
