@@ -262,3 +262,20 @@ def test_bsem_flags_the_one_true_cross_loading_and_no_other(tmp_path, data):
     assert 0.15 < flagged["std_all"].iat[0] < 0.45
     assert (table.drop(index=flagged.index)["std_all"].abs() < 0.15).all()
     assert "f1 =~ x6" in res.output and "1 of 24" in res.output
+
+
+@pytest.mark.slow
+def test_bsem_with_residual_correlations_flags_only_the_cross_loading(data):
+    fit = bb.sem(
+        MODEL, data, bsem_sd=0.1, bsem_residuals=True, draws=500, tune=500, chains=4, seed=1
+    )
+    assert fit.converged, fit.diagnostics["problems"]
+    table = fit.cross_loadings()
+    assert (table["op"] == "=~").sum() == 24 and (table["op"] == "~~").sum() == 66
+    assert table["prior"].iat[-1] == "beta(49.5, 49.5)"
+    flagged = table[table["excludes_zero"]]
+    assert list(zip(flagged["lhs"], flagged["op"], flagged["rhs"], strict=True)) == [
+        ("f1", "=~", "x6")
+    ]
+    # the ML fit beside it is that of the model as written
+    assert len(fit.ml.estimates()) == len(specify(MODEL).partable)
