@@ -62,6 +62,8 @@ __all__ = [
     "with_bsem_rows",
 ]
 
+Pairs = tuple[tuple[str, str], ...]  # (factor, indicator) or (indicator, indicator)
+
 TABLE_COLUMNS = (
     "lhs",
     "op",
@@ -134,9 +136,7 @@ def _first_order_factors(model: Model) -> dict[str, list[str]]:
     return out
 
 
-def bsem_pairs(
-    model: Model, *, residuals: bool = False
-) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+def bsem_pairs(model: Model, *, residuals: bool = False) -> tuple[Pairs, Pairs]:
     """The cross-loadings (and residual covariances) BSEM adds to ``model``.
 
     Returns
@@ -183,7 +183,9 @@ def _extended(model: Model, lines: list[str]) -> Model:
     return specify(text, filename=model.filename, options=model.options)
 
 
-def with_bsem_rows(model: Model, cross: CrossLoadings | None, pairs=None) -> Model:
+def with_bsem_rows(
+    model: Model, cross: CrossLoadings | None, pairs: tuple[Pairs, Pairs] | None = None
+) -> Model:
     """``model`` with the BSEM rows: free under their priors, or fixed at 0.
 
     Parameters
@@ -196,9 +198,11 @@ def with_bsem_rows(model: Model, cross: CrossLoadings | None, pairs=None) -> Mod
     """
     if cross is not None:
         loadings, residuals, priors = cross.loadings, cross.residuals, cross.priors
-    else:
+    elif pairs is not None:
         loadings, residuals = pairs
         priors = ("",) * (len(loadings) + len(residuals))
+    else:
+        raise ValueError("with_bsem_rows needs the rows' priors (cross) or the rows (pairs)")
     rows = [(f, "=~", x) for f, x in loadings] + [(a, "~~", b) for a, b in residuals]
     lines = [
         f'{lhs} {op} prior("{prior}")*{rhs}' if prior else f"{lhs} {op} 0*{rhs}"
