@@ -195,6 +195,24 @@ class BayesFit:
 
         return self.result.summary[list(SUMMARY_COLUMNS)].copy()
 
+    def cross_loadings(self) -> pd.DataFrame:
+        """BSEM (``bsem_sd``): the added cross-loadings (and residual correlations).
+
+        One row each, ``lhs, op, rhs, prior, est`` (posterior median), ``hdi_lower,
+        hdi_upper`` (95% HDI), ``std_all, r_hat, excludes_zero`` (the HDI excludes 0); see
+        :func:`bayes_bmi.bayes.bsem.bsem_table` (``bsem.csv`` of ``bayes-bmi fit``).
+
+        Raises
+        ------
+        OptionError
+            When the model was not fitted with ``bsem_sd``.
+        """
+        from bayes_bmi.bayes.bsem import bsem_table
+
+        if self.result.cross_loadings is None:
+            raise OptionError("cross_loadings(): the model was not fitted with bsem_sd")
+        return bsem_table(self.result.summary, self.result.cross_loadings)
+
     def ordinal_check(self, *, draws: int = 300, seed: int = 0) -> Any:
         """PPP of an ordinal fit from its items' bivariate tables (Pearson X^2 per pair).
 
@@ -500,6 +518,8 @@ def sem(
     group: str | None = None,
     group_equal: Sequence[str] | str = (),
     group_partial: Sequence[str] | str = (),
+    bsem_sd: float | None = None,
+    bsem_residuals: bool = False,
     **sampler: Any,
 ) -> BayesFit | MLFit:
     """Fit a structural equation model (lavaan's ``sem()`` defaults).
@@ -550,6 +570,14 @@ def sem(
         lv.variances, lv.covariances``.
     group_partial : sequence of str
         Rows exempt from ``group_equal`` (lavaan's ``group.partial``), e.g. ``["f=~x2"]``.
+    bsem_sd : float, optional
+        BSEM (Muthen & Asparouhov, 2012; ``--bsem-sd``): every cross-loading among the
+        first-order factors is added with prior ``normal(0, bsem_sd)`` on the standardized
+        scale (item and factor standardized; see :mod:`bayes_bmi.bayes.bsem`);
+        :meth:`BayesFit.cross_loadings` lists them. ``method="bayes"``, continuous items only.
+    bsem_residuals : bool
+        With ``bsem_sd``: also every residual correlation among those indicators, prior mean
+        0 and standard deviation ``bsem_sd`` (``--bsem-residuals``).
     **sampler
         Sampler options, named as the command line's: ``draws, tune, chains, seed, sampler,
         target_accept, adaptation, cores, progress, jitter, rhat_max, ess_min``
@@ -567,6 +595,7 @@ def sem(
         file, bad syntax, a model that cannot be estimated, or data that do not fit it.
     """
     _one_of("method", method, METHODS)
+    _bsem_options(method, bsem_sd, bsem_residuals, group, ordered)
     reading = _reading(sheet, missing_codes)
     groups = _group_options(group, group_equal, group_partial)
     if group is not None and method != "ml":
@@ -603,7 +632,37 @@ def sem(
         return _fit_bayes_ordinal(
             model, data, std_lv, priors, factor_scores, cache, sampler, reading, missing, names
         )
-    return _fit_bayes(model, data, std_lv, priors, factor_scores, cache, sampler, reading, missing)
+    bsem = (bsem_sd, bsem_residuals)
+    return _fit_bayes(
+        model, data, std_lv, priors, factor_scores, cache, sampler, reading, missing, bsem
+    )
+
+
+def _bsem_options(
+    method: str, bsem_sd: object, residuals: bool, group: str | None, ordered: object
+) -> None:
+    """``bsem_sd`` positive, and only where BSEM is available (one group, continuous, Bayes)."""
+    from bayes_bmi.bayes.bsem import check_bsem_sd
+
+    if bsem_sd is None:
+        if residuals:
+            raise OptionError("bsem_residuals needs bsem_sd (the prior's standard deviation)")
+        return
+    check_bsem_sd(bsem_sd)
+    where = (
+        "method='ml'"
+        if method == "ml"
+        else "group"
+        if group is not None
+        else "ordered items"
+        if ordered
+        else None
+    )
+    if where:
+        raise OptionError(
+            f"bsem_sd with {where}: BSEM is available for one group of "
+            "continuous items with method='bayes' only"
+        )
 
 
 def cfa(
@@ -825,6 +884,7 @@ def _fit_bayes(
     sampler: Mapping[str, Any],
     reading: _Reading,
     missing: str | None = None,
+    bsem: tuple[float | None, bool] = (None, False),
 ) -> BayesFit:
     _check_data(data)
     spec = specify(model, std_lv=std_lv)
@@ -834,7 +894,7 @@ def _fit_bayes(
     # imports the sampler, so bad input is reported as early, without a second ML fit
 
     from bayes_bmi.bayes.sampling import CompileCache, fit_bayes
-    from bayes_bmi.ml.fit import without_means
+    from bayes_bmi.ml.fit import fit_ml, without_means
 
     config = _sampler_config(sampler)
     cache = cache if cache is not None else CompileCache()
@@ -847,9 +907,14 @@ def _fit_bayes(
         factor_scores=factor_scores,
         source=source,
         missing=missing,
+        bsem_sd=bsem[0],
+        bsem_residuals=bsem[1],
     )
     # full-information ML always models the means (as lavaan's missing = "ml")
-    ml = result.ml if result.missing == "fiml" else without_means(result.ml, spec)
+    if result.cross_loadings is not None:  # result.ml has the BSEM rows (fixed at 0)
+        ml = fit_ml(spec, df, source=source, missing=result.missing)
+    else:
+        ml = result.ml if result.missing == "fiml" else without_means(result.ml, spec)
     return BayesFit(
         result=result,
         ml=MLFit(ml),

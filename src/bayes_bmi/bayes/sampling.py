@@ -28,6 +28,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_bmi.bayes.bsem import (
+    CrossLoadings,
+    bsem_pairs,
+    bsem_priors,
+    check_bsem_sd,
+    with_bsem_rows,
+)
 from bayes_bmi.bayes.inputs import ModelData, model_data, structure_key
 from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z, z_from_rows
 from bayes_bmi.bayes.posterior import (
@@ -206,6 +213,8 @@ class BayesResult:
         The missingness patterns of a FIML fit.
     ordinal : OrdinalData or None
         The coded items of an ordinal (cumulative-probit) fit.
+    cross_loadings : CrossLoadings or None
+        BSEM: the rows added with small-variance priors (see :mod:`bayes_bmi.bayes.bsem`).
     """
 
     model: Model
@@ -217,6 +226,7 @@ class BayesResult:
     diagnostics: dict = field(default_factory=dict)
     patterns: MissingPatterns | None = None
     ordinal: OrdinalData | None = None
+    cross_loadings: CrossLoadings | None = None
 
     @property
     def missing(self) -> str:
@@ -471,6 +481,8 @@ def fit_bayes(
     factor_scores: bool = False,
     source: str = "data",
     missing: str | None = None,
+    bsem_sd: float | None = None,
+    bsem_residuals: bool = False,
 ) -> BayesResult:
     """Fit a model by NUTS with the latent variables integrated out.
 
@@ -493,6 +505,13 @@ def fit_bayes(
         patterns (blavaan's default, ``missing = "ml"``), with start values from the
         full-information ML fit; ``"listwise"``: complete cases only. ``None`` (default):
         ``"fiml"`` when the model's variables have missing cells.
+    bsem_sd : float, optional
+        BSEM (:mod:`bayes_bmi.bayes.bsem`): every cross-loading among the first-order
+        factors is added, free, with prior ``normal(0, bsem_sd)`` on the standardized scale
+        (``result.cross_loadings`` lists them; the ML fit is that of the model as written).
+    bsem_residuals : bool
+        With ``bsem_sd``: also every residual correlation among their indicators, with a
+        prior of mean 0 and standard deviation ``bsem_sd`` on the correlation.
 
     Returns
     -------
@@ -502,11 +521,13 @@ def fit_bayes(
     ------
     OptionError
         An unknown ``missing``, or ``"fiml"`` with the PyMC sampler (which has no pattern
-        likelihood).
+        likelihood), or a ``bsem_sd`` that is not positive.
     """
     config = config or SamplerConfig()
     model = bayesian_model(model)
-    method = resolve_missing(model, data, missing, source)
+    bsem_rows = _bsem_rows(model, bsem_sd, bsem_residuals)
+    ml_model = with_bsem_rows(model, None, bsem_rows) if bsem_rows else model
+    method = resolve_missing(ml_model, data, missing, source)
     if method == "fiml" and config.sampler == "pymc":
         raise OptionError(
             "the PyMC sampler has no full-information likelihood for missing cells: use the "
@@ -514,12 +535,16 @@ def fit_bayes(
         )
     t0 = time.perf_counter()
     if method == "fiml":
-        ml = fit_ml(model, data, source=source, missing="fiml")
+        ml = fit_ml(ml_model, data, source=source, missing="fiml")
         stats, patterns = ml.stats, ml.patterns
     else:
-        stats, patterns = model_stats(model, data, source), None
-        ml = fit_ml(model, stats, source=source)
+        stats, patterns = model_stats(ml_model, data, source), None
+        ml = fit_ml(ml_model, stats, source=source)
     ml_s = time.perf_counter() - t0
+    cross = None
+    if bsem_rows:  # the BSEM rows free, their priors scaled by the ML fit without them
+        cross = bsem_priors(ml_model, ml.values, stats.cov, float(bsem_sd), *bsem_rows)
+        model = with_bsem_rows(model, cross)
     spec = param_spec(model, priors)
     mdata = model_data(model, spec, stats, patterns)
     base = mdata.values["fixed_values"]
@@ -665,7 +690,18 @@ def fit_bayes(
         summary=summary,
         diagnostics=diag,
         patterns=patterns,
+        cross_loadings=cross,
     )
+
+
+def _bsem_rows(model: Model, bsem_sd: float | None, residuals: bool) -> tuple | None:
+    """The BSEM rows to add (:func:`~bayes_bmi.bayes.bsem.bsem_pairs`), ``None`` without BSEM."""
+    if bsem_sd is None:
+        if residuals:
+            raise OptionError("bsem_residuals needs bsem_sd (the prior's standard deviation)")
+        return None
+    check_bsem_sd(bsem_sd)
+    return bsem_pairs(model, residuals=residuals)
 
 
 def _kernel_info(compiled, config: SamplerConfig) -> dict:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated  # noqa: E402
 
 import typer  # noqa: E402
 
+from bayes_bmi.cli.bsem import BsemResiduals, BsemSd, bsem_output, check_bsem  # noqa: E402
 from bayes_bmi.cli.common import (  # noqa: E402
     DRAWS,
     MAX_SEED,
@@ -318,10 +319,13 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
             help="Ordered-category items: 'all' or names (x1,x2,...): a cumulative-probit model.",
         ),
     ] = None,
+    bsem_sd: BsemSd = None,
+    bsem_residuals: BsemResiduals = False,
 ) -> None:
     """Fit a model by NUTS (Bayesian SEM) beside its ML cross-check."""
     check_inputs(models=[model], data=data, out=out)
     _check_sampler(sampler, target_accept)
+    check_bsem(bsem_sd, bsem_residuals)
     missing = check_missing(missing)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
@@ -354,6 +358,8 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
             missing_codes=codes,
             sheet=sheet,
             ordered=ordinal_option(ordinal),
+            bsem_sd=bsem_sd,
+            bsem_residuals=bsem_residuals,
         )
         summary = fitted.summary()
         patterns, dropped = fitted.result.patterns, fitted.result.stats.n_dropped
@@ -381,10 +387,14 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
                 typer.echo(f"note: {note}")
         atomic_write_datatree(folder.staging / "posterior.nc", provenance.tag(fitted.idata))
         atomic_write_csv(folder.staging / "summary.csv", summary)
+        if bsem_sd is not None:
+            bsem_output(fitted, folder.staging / "bsem.csv")
         atomic_write_json(folder.staging / "diagnostics.json", diag)
         write_provenance(folder.staging, provenance)
         commit(folder)
     typer.echo(f"wrote {out / 'posterior.nc'}, {out / 'summary.csv'}, {out / 'diagnostics.json'}")
+    if bsem_sd is not None:
+        typer.echo(f"wrote {out / 'bsem.csv'}")
     if not fitted.converged:
         typer.echo("\nWARNING: the chains have NOT converged:", err=True)
         for problem in diag["problems"]:
