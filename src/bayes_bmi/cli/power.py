@@ -82,9 +82,7 @@ def power(  # over 80 lines only because typer declares the options in the signa
             "free parameter.",
         ),
     ],
-    hypotheses: Annotated[
-        Path, typer.Option("--hypotheses", help="Hypotheses file (.toml).")
-    ],
+    hypotheses: Annotated[Path, typer.Option("--hypotheses", help="Hypotheses file (.toml).")],
     out: Annotated[
         Path, typer.Option("--out", help="Folder for the results (a rerun resumes in it).")
     ],
@@ -154,9 +152,7 @@ def sensitivity(  # over 80 lines only because typer declares the options in the
     ctx: typer.Context,
     model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
     data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
-    hypotheses: Annotated[
-        Path, typer.Option("--hypotheses", help="Hypotheses file (.toml).")
-    ],
+    hypotheses: Annotated[Path, typer.Option("--hypotheses", help="Hypotheses file (.toml).")],
     out: Annotated[
         Path, typer.Option("--out", help="Folder for the results (a rerun resumes in it).")
     ],
