@@ -1,7 +1,7 @@
 """Posterior ranks of effects: which parameter is largest, and how sure the posterior is.
 
 Pure functions on a draws matrix (``n_draws x k``, one column per parameter). The study's
-key-driver ranking (:mod:`bayes_bmi.study.drivers`) and the prior sensitivity analysis
+ranking of effects (:mod:`bayes_bmi.study`) and the prior sensitivity analysis
 (:mod:`bayes_bmi.calibration.sensitivity`) both rank with :func:`rank_probabilities`.
 """
 
