@@ -30,7 +30,9 @@ _API = (
     "compare",
     "comparison",
     "invariance",
+    "power",
     "sem",
+    "sensitivity",
     "specify",
 )
 

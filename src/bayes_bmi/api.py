@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
     from bayes_bmi.bayes.priors import Prior
     from bayes_bmi.bayes.sampling import BayesResult, CompileCache, SamplerConfig
+    from bayes_bmi.calibration.power import PowerResult
     from bayes_bmi.calibration.runner import CalibrationResult
+    from bayes_bmi.calibration.sensitivity import SensitivityResult
     from bayes_bmi.checking.compare import Comparison
     from bayes_bmi.checking.ppc import ModelCheck
     from bayes_bmi.lavaan.model import Model
@@ -55,7 +57,9 @@ __all__ = [
     "compare",
     "comparison",
     "invariance",
+    "power",
     "sem",
+    "sensitivity",
     "specify",
 ]
 
@@ -1170,3 +1174,245 @@ def calibrate(
             folder / "ecdf_difference.png", png_bytes(plot_ecdf_difference(result.ranks))
         )
     return result
+
+
+# ------------------------------------------------------------------------------ power
+def _hypotheses(hypotheses: Any) -> list:
+    """Hypotheses from a ``*.hypotheses.toml`` path or a sequence of Hypothesis objects."""
+    from bayes_bmi.checking.hypotheses import Hypothesis, read_hypotheses
+
+    if isinstance(hypotheses, str | os.PathLike):
+        return read_hypotheses(hypotheses)
+    hyps = list(hypotheses)
+    if not hyps or not all(isinstance(h, Hypothesis) for h in hyps):
+        raise OptionError("hypotheses must be a *.hypotheses.toml file or a list of Hypothesis")
+    return hyps
+
+
+def _power_truth(truth: Any, spec: Model) -> Any:
+    """A data simulator from a truth file, a mapping of true values, or a simulator."""
+    import json
+
+    from bayes_bmi.calibration.power import NormalTruth
+
+    if isinstance(truth, str | os.PathLike):
+        text = read_text(truth, "truth", DataError)
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{truth}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        if isinstance(doc, dict) and str(doc.get("format", "")).startswith(
+            "bayes-bmi/survey-truth"
+        ):
+            from bayes_bmi.study.power import SurveyData
+            from bayes_bmi.study.survey import read_truth
+
+            return SurveyData.from_truth(read_truth(truth))
+        if not isinstance(doc, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in doc.values()
+        ):
+            raise DataError(
+                f"{truth}: not a truth: expected a survey truth (data/ground_truth.json) or "
+                "an object of one true value per free parameter name"
+            )
+        return NormalTruth(spec, doc)
+    if isinstance(truth, Mapping):
+        return NormalTruth(spec, dict(truth))
+    if hasattr(truth, "simulate") and hasattr(truth, "fingerprint"):
+        return truth
+    raise OptionError(
+        "truth must be a truth file, a mapping of true values or a simulator, "
+        f"not {type(truth).__name__}"
+    )
+
+
+def _counts(**values: Any) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise OptionError(f"{name} must be a positive integer, not {value!r}")
+
+
+def _config(defaults: SamplerConfig, sampler: Mapping[str, Any]) -> SamplerConfig:
+    """``defaults`` with the fields given in ``sampler`` replaced (checked by name)."""
+    fields = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)}
+    return _sampler_config({**fields, **sampler})
+
+
+def power(
+    model: str | os.PathLike[str] | Model,
+    truth: Any,
+    hypotheses: Any,
+    *,
+    n: Sequence[int] = (200, 400, 632, 1000),
+    sims: int = 100,
+    target: float = 0.8,
+    scheduler: Any = None,
+    workers: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    seed: int = 1,
+    std_lv: bool = False,
+    priors: Mapping[str, Prior] | None = None,
+    progress: bool = True,
+    **sampler: Any,
+) -> PowerResult:
+    """Power of each hypothesis at each sample size, by simulation, the fits run on Dask.
+
+    At every ``n``, ``sims`` data sets are drawn from ``truth``, each is fitted by NUTS beside
+    its ML fit, and every hypothesis is judged both ways by the study's rule
+    (:func:`~bayes_bmi.checking.hypotheses.hypothesis_table`). See
+    :mod:`bayes_bmi.calibration.power`.
+
+    Parameters
+    ----------
+    model : str, path-like or Model
+    truth : path, mapping or simulator
+        A survey truth file (the format of ``data/ground_truth.json``: Likert surveys are
+        simulated as the shipped one was), a JSON file or mapping of one true value per free
+        parameter name (multivariate normal data; the model's intercepts included), or an
+        object with ``simulate(n, seed)`` and ``fingerprint()``.
+    hypotheses : path or sequence of Hypothesis
+        A ``*.hypotheses.toml`` file.
+    n : sequence of int
+        Sample sizes.
+    sims : int
+        Simulations per sample size.
+    target : float
+        Power whose smallest ``n`` is reported (``summary``).
+    scheduler, workers
+        As in :func:`calibrate`.
+    out : path, optional
+        Folder for ``sims/`` (one JSON per fit: a rerun resumes), ``power.csv``,
+        ``power_summary.csv``, ``sims.csv``, ``power.json`` and ``power.png``.
+    seed : int
+    std_lv : bool
+    priors : mapping, optional
+        Default priors per kind.
+    progress : bool
+    **sampler
+        Fields of :class:`~bayes_bmi.bayes.sampling.SamplerConfig` replacing those of
+        :data:`bayes_bmi.calibration.power.POWER_CONFIG` (4 chains x 500 draws after 500
+        warm-up steps, one core per fit).
+
+    Returns
+    -------
+    PowerResult
+        ``table`` (per hypothesis and n: ``p_supported, p_not_supported, p_inconclusive``,
+        the ML shares ``ml_p_*`` and Monte Carlo errors ``mcse_*``), ``summary`` (smallest n
+        reaching ``target``, NaN when none does) and ``sims``.
+    """
+    _seed(seed)
+    ns = [n] if isinstance(n, numbers.Integral) else list(n)
+    _counts(sims=sims, **{f"n[{i}]": v for i, v in enumerate(ns)})
+    if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target <= 1:
+        raise OptionError(f"target must be a power in (0, 1], not {target!r}")
+    spec = specify(model, std_lv=std_lv)
+    hyps = _hypotheses(hypotheses)
+    simulator = _power_truth(truth, spec)
+    from bayes_bmi.calibration.power import POWER_CONFIG
+    from bayes_bmi.calibration.power import power as run_power
+
+    result = run_power(
+        spec,
+        simulator,
+        hyps,
+        [int(v) for v in ns],
+        int(sims),
+        config=_config(POWER_CONFIG, sampler),
+        priors=priors,
+        target=float(target),
+        client=scheduler,
+        workers=workers,
+        out=out,
+        seed=seed,
+        progress=progress,
+    )
+    if out is not None and len(result.table):
+        from bayes_bmi.io import atomic_write_bytes
+        from bayes_bmi.plots.power import plot_power_curves
+        from bayes_bmi.plots.render import png_bytes
+
+        fig = plot_power_curves(result.table, result.target)
+        atomic_write_bytes(Path(out) / "power.png", png_bytes(fig))
+    return result
+
+
+# ------------------------------------------------------------------------------ sensitivity
+def sensitivity(
+    model: str | os.PathLike[str] | Model,
+    data: pd.DataFrame | str | os.PathLike[str],
+    hypotheses: Any,
+    *,
+    grid: Mapping[str, Mapping[str, Prior]] | None = None,
+    rank: Sequence[str] = (),
+    psense: bool = True,
+    scheduler: Any = None,
+    workers: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    seed: int = 1,
+    std_lv: bool = False,
+    missing: str | None = None,
+    missing_codes: Sequence[float] = (),
+    sheet: str | int | None = None,
+    progress: bool = True,
+    **sampler: Any,
+) -> SensitivityResult:
+    """Hypothesis verdicts under a documented grid of priors, one refit per prior set on Dask.
+
+    See :mod:`bayes_bmi.calibration.sensitivity` for the grid
+    (:data:`~bayes_bmi.calibration.sensitivity.PRIOR_GRID`: ``default``, ``wide`` and
+    ``narrow`` loadings and regressions, ``variance`` priors on the variance) and the
+    power-scaling diagnostic.
+
+    Parameters
+    ----------
+    model : str, path-like or Model
+    data : DataFrame or path
+    hypotheses : path or sequence of Hypothesis
+    grid : mapping, optional
+        Prior set name -> {kind: Prior}; default the documented grid.
+    rank : sequence of str
+        Parameters ranked by standardized effect under each prior.
+    psense : bool
+        Power-scaling sensitivity on the ``default`` fit.
+    scheduler, workers, seed, std_lv, progress
+        As in :func:`calibrate`.
+    out : path, optional
+        Folder for ``fits/`` (one JSON per prior set: a rerun resumes), ``sensitivity.csv``,
+        ``ranks.csv``, ``psense.csv``, ``priors.csv`` and ``sensitivity.json``.
+    missing, missing_codes, sheet
+        As in :func:`sem`.
+    **sampler
+        Fields of :class:`~bayes_bmi.bayes.sampling.SamplerConfig` replacing those of
+        :data:`bayes_bmi.calibration.sensitivity.SENSITIVITY_CONFIG` (4 chains x 1000 draws).
+
+    Returns
+    -------
+    SensitivityResult
+        ``table``: per hypothesis and prior set the verdicts, posterior median and HDI, and
+        ``holds`` (the same verdict under every prior of the grid); ``ranks``; ``psense``;
+        ``grid``.
+    """
+    _seed(seed)
+    if missing is not None:
+        _one_of("missing", missing, MISSING)
+    spec = specify(model, std_lv=std_lv)
+    df, _ = _read(data, _reading(sheet, missing_codes), list(spec.ov_names))
+    hyps = _hypotheses(hypotheses)
+    from bayes_bmi.calibration.sensitivity import PRIOR_GRID, SENSITIVITY_CONFIG
+    from bayes_bmi.calibration.sensitivity import sensitivity as run_sensitivity
+
+    return run_sensitivity(
+        spec,
+        df,
+        hyps,
+        grid=PRIOR_GRID if grid is None else grid,
+        config=_config(SENSITIVITY_CONFIG, sampler),
+        rank=tuple(rank),
+        psense=psense,
+        missing=missing,
+        client=scheduler,
+        workers=workers,
+        out=out,
+        seed=seed,
+        progress=progress,
+    )

@@ -4,7 +4,9 @@
 ``LocalCluster`` of single-threaded worker processes by default, or an existing cluster when
 given its scheduler's address (or a ``Client``). Each worker process keeps one
 :class:`~bayes_bmi.bayes.sampling.CompileCache` (:func:`worker_cache`), so the compiled kernel
-is loaded from the on-disk cache once per worker and reused by every fit it runs.
+is loaded from the on-disk cache once per worker and reused by every fit it runs. The Dask
+machinery is :mod:`bayes_bmi.calibration.tasks`, shared with power analysis and prior
+sensitivity.
 
 The client writes each simulation's record to ``out/sims/sim_NNNNN.json`` (atomically) as soon
 as it arrives, so an interrupted run loses only the fits in flight: a rerun with the same
@@ -15,9 +17,7 @@ rather than mixing simulations of two designs.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from bayes_bmi.bayes.priors import Prior
-from bayes_bmi.bayes.sampling import CompileCache, SamplerConfig
+from bayes_bmi.bayes.sampling import SamplerConfig
 from bayes_bmi.calibration.ranks import NOMINAL, coverage, uniformity
 from bayes_bmi.calibration.simulation import (
     CalibrationError,
@@ -35,6 +35,13 @@ from bayes_bmi.calibration.simulation import (
     calibration_model,
     run_simulation,
 )
+from bayes_bmi.calibration.tasks import (
+    check_design,
+    print_progress,
+    run_tasks,
+    worker_cache,
+)
+from bayes_bmi.calibration.tasks import read_records as read_json_records
 from bayes_bmi.io import atomic_write_csv, atomic_write_json
 from bayes_bmi.lavaan.model import Model
 
@@ -51,8 +58,6 @@ __all__ = [
 #: thinned to each parameter's ESS, at most 99, for the ranks), one core per fit (the
 #: parallelism is across fits).
 CALIBRATION_CONFIG = SamplerConfig(draws=1000, tune=500, chains=2, cores=1, progress=False)
-#: Attribute of a Dask worker that holds its compile cache.
-WORKER_CACHE_ATTR = "_bayes_bmi_compile_cache"
 SIMS = "sims"
 SIM_COLUMNS = (
     "sim",
@@ -103,35 +108,13 @@ class CalibrationResult:
     workers: int
 
 
-def worker_cache() -> CompileCache:
-    """The compile cache of the current Dask worker process (a new one outside a worker).
-
-    Kept as an attribute of the worker object, so it lives exactly as long as the worker and
-    every task the worker runs shares it; no module-level state.
-    """
-    from distributed import get_worker
-
-    try:
-        worker = get_worker()
-    except ValueError:  # not inside a worker
-        return CompileCache()
-    cache = getattr(worker, WORKER_CACHE_ATTR, None)
-    if cache is None:
-        cache = CompileCache()
-        setattr(worker, WORKER_CACHE_ATTR, cache)
-    return cache
-
-
-def _task(model: Model, settings: CalibrationSettings, sims: list[int]) -> list[dict]:
-    """One Dask task: the simulations ``sims``, fitted with the worker's compile cache."""
+def _task(model: Model, settings: CalibrationSettings, sim: int) -> list[dict]:
+    """One Dask task: simulation ``sim``, fitted with the worker's compile cache."""
     cache = worker_cache()
-    out = []
-    for sim in sims:
-        record = run_simulation(model, settings, sim, cache)
-        record["compilations"] = cache.compilations  # 1 per worker process when reused
-        record["worker_pid"] = os.getpid()
-        out.append(record)
-    return out
+    record = run_simulation(model, settings, sim, cache)
+    record["compilations"] = cache.compilations  # 1 per worker process when reused
+    record["worker_pid"] = os.getpid()
+    return [record]
 
 
 def _sim_path(out: Path, sim: int) -> Path:
@@ -140,36 +123,15 @@ def _sim_path(out: Path, sim: int) -> Path:
 
 def read_records(out: Path, fingerprint: str) -> dict[int, dict]:
     """The simulations already written under ``out/sims`` with this fingerprint, by number."""
-    records: dict[int, dict] = {}
-    folder = out / SIMS
-    if not folder.is_dir():
-        return records
-    for path in sorted(folder.glob("sim_*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):  # pragma: no cover - atomic writes prevent it
-            continue
-        if record.get("fingerprint") == fingerprint:
-            records[int(record["sim"])] = record
-    return records
+    return read_json_records(out / SIMS, "sim_*.json", fingerprint, lambda r: int(r["sim"]))
 
 
 def _check_folder(out: Path, model: Model, settings: CalibrationSettings) -> None:
     """Refuse an output folder holding a calibration of other settings; record ours."""
-    path = out / "calibration.json"
-    fingerprint = settings.fingerprint(model)
-    if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
-        if old != fingerprint:
-            raise CalibrationError(
-                f"{out} holds a calibration with other settings (model, n, ndraws, seed, "
-                "sampler or priors): use another --out, or delete the folder to start again"
-            )
-        return
-    atomic_write_json(
-        path,
+    check_design(
+        out / "calibration.json",
+        settings.fingerprint(model),
         {
-            "fingerprint": fingerprint,
             "model": model.text,
             "n": settings.n,
             "ndraws": settings.ndraws,
@@ -181,6 +143,9 @@ def _check_folder(out: Path, model: Model, settings: CalibrationSettings) -> Non
             "priors": {k: str(v) for k, v in (settings.priors or {}).items()},
             "truth": dict(settings.truth) if settings.truth else None,
         },
+        CalibrationError,
+        "calibration",
+        " (model, n, ndraws, seed, sampler or priors)",
     )
 
 
@@ -204,27 +169,6 @@ def rank_table(records: Mapping[int, dict]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["sim", "parameter", "rank", "ndraws", "pit", "truth", "ess"])
     return pd.concat(frames, ignore_index=True)
-
-
-def _client(client: Any, workers: int | None):
-    """(client, its cluster or None, close when done) from ``None``, an address or a Client."""
-    from distributed import Client, LocalCluster
-
-    if client is None:
-        n = workers or os.cpu_count() or 1
-        cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
-        )
-        return Client(cluster), cluster, True
-    if isinstance(client, str):
-        return Client(client), None, True
-    return client, None, False
-
-
-def _progress(done: int, total: int, seconds: float) -> None:
-    print(f"\rsimulations: {done}/{total} ({seconds:.0f} s)", end="", file=sys.stderr, flush=True)
-    if done == total:
-        print(file=sys.stderr)
 
 
 def calibrate(
@@ -306,7 +250,7 @@ def calibrate(
         _check_folder(folder, model, settings)
         records = {k: v for k, v in read_records(folder, fingerprint).items() if k < sims}
     todo = [s for s in range(sims) if s not in records]
-    report = _progress if progress is True else progress or None
+    report = print_progress() if progress is True else progress or None
     nworkers = 0
     if todo:
         nworkers = _run(model, settings, todo, records, folder, client, workers, report, t0)
@@ -325,35 +269,25 @@ def _run(
     t0: float,
 ) -> int:
     """Submit one task per simulation; store (and write) each record as it arrives."""
-    from distributed import as_completed
+    token = settings.fingerprint(model)[:16]  # same design and sim: same key, same result
 
-    client, cluster, close = _client(client, workers)
-    try:
-        nworkers = len(client.scheduler_info(n_workers=-1)["workers"])
-        [model_f] = client.scatter([model], broadcast=True)
-        token = settings.fingerprint(model)[:16]  # same design and sim: same key, same result
-        futures = [
-            client.submit(_task, model_f, settings, [s], key=f"calibrate-{token}-{s}") for s in todo
-        ]
-        done = len(records)
-        total = done + len(todo)
-        if report:
-            report(done, total, time.perf_counter() - t0)
-        for future in as_completed(futures):
-            for record in future.result():
-                records[record["sim"]] = record
-                if folder is not None:
-                    atomic_write_json(_sim_path(folder, record["sim"]), record)
-                done += 1
-            future.release()
-            if report:
-                report(done, total, time.perf_counter() - t0)
-    finally:
-        if close:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    return nworkers
+    def store(record: dict) -> None:
+        records[record["sim"]] = record
+        if folder is not None:
+            atomic_write_json(_sim_path(folder, record["sim"]), record)
+
+    return run_tasks(
+        _task,
+        [model, settings],
+        todo,
+        key=lambda s: f"calibrate-{token}-{s}",
+        on_record=store,
+        client=client,
+        workers=workers,
+        report=report,
+        done=len(records),
+        t0=t0,
+    )
 
 
 def _finish(

@@ -33,6 +33,7 @@ __all__ = [
     "CalibrationSettings",
     "calibration_model",
     "draw_truth",
+    "fit_attempts",
     "run_simulation",
     "truth_rows",
 ]
@@ -248,7 +249,7 @@ def run_simulation(
     else:
         rows = truth_rows(model, spec, settings.truth)
     data = simulate_normal(model, np.nan_to_num(rows), settings.n, np.random.default_rng(data_seq))
-    fit, attempts = _fit(model, data, settings, sampler_seq, cache, sim)
+    fit, attempts = fit_attempts(model, data, settings, sampler_seq, cache, f"simulation {sim}")
     if isinstance(fit, str):
         return {
             "sim": int(sim),
@@ -292,8 +293,19 @@ def run_simulation(
 MAX_ATTEMPTS = 3
 
 
-def _fit(model, data, settings, seq, cache, sim) -> tuple[Any, int]:
+def fit_attempts(
+    model: Model,
+    data: Any,
+    settings: Any,
+    seq: np.random.SeedSequence,
+    cache: CompileCache | None,
+    source: str,
+) -> tuple[Any, int]:
     """The fit, or the sampler's last error message when every attempt failed; attempts.
+
+    ``settings`` needs ``config`` (a :class:`SamplerConfig`) and ``priors`` (as
+    :class:`CalibrationSettings` and the power analysis's settings have); each attempt's
+    sampler seed is drawn from ``seq``; ``source`` names the data in messages.
 
     A data set drawn from vague priors can be nearly unidentified (a factor whose marker is
     almost pure noise); when the ML start leaves nutpie no finite initial point, a new seed
@@ -310,7 +322,7 @@ def _fit(model, data, settings, seq, cache, sim) -> tuple[Any, int]:
                 config=config,
                 priors=dict(settings.priors) if settings.priors else None,
                 cache=cache,
-                source=f"simulation {sim}",
+                source=source,
                 missing="listwise",
             ), attempt
         except RuntimeError as exc:  # nutpie: "All initialization points failed", ...

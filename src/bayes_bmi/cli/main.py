@@ -76,12 +76,14 @@ def _register_commands() -> None:
     from bayes_bmi.cli.calibrate import register as register_calibrate
     from bayes_bmi.cli.compare import register as register_compare
     from bayes_bmi.cli.measurement import register as register_measurement
+    from bayes_bmi.cli.power import register as register_power
     from bayes_bmi.cli.reproduce import register as register_reproduce
 
     register_measurement(app)
     register_compare(app)
     register_reproduce(app)
     register_calibrate(app)
+    register_power(app)
 
 
 def _cases(n: int, dropped: int, patterns: MissingPatterns | None = None) -> str:

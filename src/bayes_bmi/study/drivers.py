@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_bmi.checking.ranking import draws_matrix
+from bayes_bmi.checking.ranking import rank_probabilities as generic_rank_probabilities
 from bayes_bmi.study.hypotheses import (
     DEFAULT_RULE,
     DecisionRule,
@@ -72,23 +74,15 @@ RANK_BY = ("bmi", "total")
 
 
 def _matrix(draws: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    x = np.asarray(draws, dtype=float)
-    if x.ndim != 2 or x.shape[1] != len(names):
-        raise ValueError(
-            f"draws must be a (n_draws, {len(names)}) matrix, one column per driver; "
-            f"got shape {x.shape}"
-        )
-    if len(set(names)) != len(names):
-        raise ValueError("driver names must be unique")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("draws contain non-finite values")
-    return x
+    return draws_matrix(draws, names, "driver")
 
 
 def rank_probabilities(
     draws: np.ndarray, names: Sequence[str], *, absolute: bool = False
 ) -> pd.DataFrame:
     """Posterior probability of each driver taking each rank.
+
+    :func:`bayes_bmi.checking.ranking.rank_probabilities` with the index named ``driver``.
 
     Parameters
     ----------
@@ -105,18 +99,7 @@ def rank_probabilities(
         Index ``driver``, columns ``1 .. k`` (name ``rank``; 1 = largest effect): the share of
         draws in which the driver has that rank. Rows and columns each sum to 1.
     """
-    x = _matrix(draws, names)
-    x = np.abs(x) if absolute else x
-    k = x.shape[1]
-    order = np.argsort(-x, axis=1, kind="stable")
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(1, k + 1)[None, :], axis=1)
-    probs = np.stack([np.mean(ranks == r, axis=0) for r in range(1, k + 1)], axis=1)
-    return pd.DataFrame(
-        probs,
-        index=pd.Index(list(names), name="driver"),
-        columns=pd.Index(range(1, k + 1), name="rank"),
-    )
+    return generic_rank_probabilities(draws, names, absolute=absolute, what="driver")
 
 
 def pairwise_dominance(
