@@ -299,3 +299,79 @@ def test_hs_by_school_configural_is_each_groups_own_fit():
         np.testing.assert_array_equal(mine["rhs"], theirs["rhs"])
         gap = np.abs(mine["median"].to_numpy() - theirs["median"].to_numpy())
         assert (gap <= 0.2 * theirs["sd"].to_numpy()).all()
+
+
+# --------------------------------------------------------------------------- approximate invariance
+def _one_shifted_intercept(seed: int = 20261202) -> pd.DataFrame:
+    """Two groups of 400, one factor, six items; group b's y4 intercept is 0.5 higher."""
+    rng = np.random.default_rng(seed)
+    lam = np.array([1.0, 0.8, 0.9, 0.7, 0.85, 0.75])
+    nu = np.array([3.0, 2.5, 2.0, 3.5, 2.2, 2.8])
+    frames = []
+    for label, kappa, shift in (("a", 0.0, 0.0), ("b", 0.3, 0.5)):
+        eta = kappa + rng.normal(0.0, 1.0, 400)
+        y = nu + np.eye(6)[3] * shift + np.outer(eta, lam) + rng.normal(0.0, 0.6, (400, 6))
+        frame = pd.DataFrame(y, columns=[f"y{i}" for i in range(1, 7)])
+        frames.append(frame.assign(grp=label))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_approx_invariance_table_and_group_values():
+    import bayes_bmi as bb
+
+    fit = bb.sem(
+        HS3, HS, group="school", approx_invariance=["loadings", "intercepts"], approx_sd=0.05,
+        **{**QUICK, "draws": 200, "tune": 200},
+    )  # fmt: skip
+    table = fit.approx_invariance()
+    assert list(table.columns) == [
+        "lhs", "op", "rhs", "group", "group_label", "est", "sd", "hdi_lower", "hdi_upper",
+        "departs",
+    ]  # fmt: skip
+    assert len(table) == 2 * (6 + 9)
+    # the deviations of a parameter sum to zero over the groups (deviation from their mean)
+    sums = table.groupby(["lhs", "op", "rhs"])["est"].sum()
+    np.testing.assert_allclose(sums, 0.0, atol=1e-12)
+    assert table["departs"].dtype == bool
+    # each group has its own value: the summary differs between groups for a relaxed loading
+    s = fit.summary()
+    x2 = s[(s["rhs"] == "x2") & (s["op"] == "=~")]
+    assert x2["median"].nunique() == 2
+    assert fit.diagnostics["approx_invariance"] == ["loadings", "intercepts"]
+
+
+@pytest.mark.slow
+def test_a_tiny_approx_sd_reproduces_exact_equality():
+    import bayes_bmi as bb
+
+    opts = {"draws": 3000, "tune": 1000, "seed": 21, "progress": False}
+    exact = bb.sem(HS3, HS, group="school", group_equal="loadings,intercepts", **opts)
+    approx = bb.sem(
+        HS3, HS, group="school", approx_invariance="loadings,intercepts", approx_sd=0.001,
+        **{**opts, "seed": 22},
+    )  # fmt: skip
+    a, b = exact.summary(), approx.summary()
+    assert list(zip(a["lhs"], a["op"], a["rhs"], a["group"], strict=True)) == list(
+        zip(b["lhs"], b["op"], b["rhs"], b["group"], strict=True)
+    )
+    sel = a["op"].isin(["=~", "~1"]).to_numpy()
+    gap = np.abs(a["median"].to_numpy() - b["median"].to_numpy())[sel]
+    assert (gap <= 0.1 * a["sd"].to_numpy()[sel]).all()
+    assert b["r_hat"].max() <= 1.01
+
+
+@pytest.mark.slow
+def test_approx_invariance_flags_the_one_shifted_intercept():
+    import bayes_bmi as bb
+
+    fit = bb.sem(
+        "f =~ y1 + y2 + y3 + y4 + y5 + y6", _one_shifted_intercept(), group="grp",
+        approx_invariance="loadings,intercepts", approx_sd=0.05, draws=1000, tune=1000,
+        seed=5, progress=False,
+    )  # fmt: skip
+    assert fit.diagnostics["max_r_hat"] <= 1.01
+    table = fit.approx_invariance()
+    flagged = set(zip(*(table.loc[table["departs"], c] for c in ("lhs", "op", "rhs")), strict=True))
+    assert flagged == {("y4", "~1", "")}
+    y4 = table[(table["lhs"] == "y4") & (table["op"] == "~1")].set_index("group_label")["est"]
+    assert y4["b"] > 0 > y4["a"]
