@@ -375,3 +375,27 @@ def test_approx_invariance_flags_the_one_shifted_intercept():
     assert flagged == {("y4", "~1", "")}
     y4 = table[(table["lhs"] == "y4") & (table["op"] == "~1")].set_index("group_label")["est"]
     assert y4["b"] > 0 > y4["a"]
+
+
+def test_cli_fit_by_group_writes_the_group_tables(tmp_path):
+    from typer.testing import CliRunner
+
+    from bayes_bmi.cli.main import app
+    from conftest import MODELS
+
+    out = tmp_path / "out"
+    args = [
+        "fit", str(MODELS / "hs_cfa.lav"), str(HS), "--out", str(out), "--group", "school",
+        "--group-equal", "loadings", "--approx-invariance", "intercepts", "--approx-sd", "0.1",
+        "--draws", "150", "--tune", "150", "--no-progress", "--allow-unconverged",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
+    assert list(summary.columns[3:5]) == ["group", "group_label"]
+    assert set(summary["group_label"]) == {"Pasteur", "Grant-White"}
+    approx = pd.read_csv(out / "approx_invariance.csv")
+    assert len(approx) == 18 and set(approx["op"]) == {"~1"}
+    diff = pd.read_csv(out / "group_differences.csv")
+    assert set(diff["op"]) == {"=~"} and diff["equal"].all()
+    assert not (out / "path_ranks.csv").exists()  # no regressions in the CFA

@@ -460,10 +460,11 @@ def idata_groups(model, spec, spec_x, dev, z, base, ml, grouped, pats, trace, co
         },
         coords={
             "group": np.arange(1, len(stats) + 1),
+            "group_label": ("group", list(grouped.labels)),
             "variable": list(model.ov_names),
             "variable2": list(model.ov_names),
         },
-        attrs={"group_column": grouped.column, "group_labels": list(grouped.labels)},
+        attrs={"group_column": grouped.column},
     )
     tree = {
         "posterior": post,
