@@ -399,3 +399,18 @@ def test_cli_fit_by_group_writes_the_group_tables(tmp_path):
     diff = pd.read_csv(out / "group_differences.csv")
     assert set(diff["op"]) == {"=~"} and diff["equal"].all()
     assert not (out / "path_ranks.csv").exists()  # no regressions in the CFA
+
+
+def test_fiml_by_group_samples_every_observed_cell():
+    import bayes_bmi as bb
+
+    df = pd.read_csv(HS)
+    cols = [f"x{i}" for i in range(1, 10)]
+    df[cols] = df[cols].mask(np.random.default_rng(6).random((len(df), 9)) < 0.05)
+    fit = bb.sem(HS3, df, group="school", group_equal="loadings", **{**QUICK, "draws": 150})
+    assert fit.missing == "fiml" and fit.nobs == 301
+    assert fit.result.ml.group_patterns and fit.result.ml.missing == "fiml"
+    y = fit.idata["observed_data"]["y"].values
+    assert np.isnan(y).sum() == int(df[cols].isna().sum().sum())
+    ll = fit.idata["log_likelihood"]["y"].isel(chain=0, draw=slice(0, 2)).values
+    assert ll.shape == (2, 301) and np.isfinite(ll).all()

@@ -783,7 +783,8 @@ def _fit_groups(model, data, grouped, config, priors, cache, source, missing, cl
     idata, sum_idx = grp.idata_groups(
         model, spec, spec_x, dev, z, base, ml, grouped, pats, trace, config
     )
-    summary, diag = _summarise(idata, model.partable, sum_idx, ml, config)
+    names = list(idata["posterior"]["row"].values)  # with the group: x1~1.g2
+    summary, diag = _summarise(idata, model.partable, sum_idx, ml, config, names)
     summary = grp.with_group_columns(summary, model.partable, sum_idx, grouped.labels)
     diag.update(
         {
@@ -854,8 +855,11 @@ def _summarise(
     sum_idx: np.ndarray,
     ml: MLResult,
     config: SamplerConfig,
+    names: list[str] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Summary table (one row per free/defined parameter) and the convergence verdict.
+
+    ``names`` name the rows in the verdict's messages (default ``lhs op rhs``).
 
     ``std_all`` is the posterior median of the completely standardized value (lavaan's
     ``std.all``), beside the raw ``median``.
@@ -905,7 +909,10 @@ def _summarise(
     rhat = table["r_hat"].to_numpy()
     ess_b = table["ess_bulk"].to_numpy()
     ess_t = table["ess_tail"].to_numpy()
-    names = [row_name(*row) for row in zip(table["lhs"], table["op"], table["rhs"], strict=True)]
+    if names is None:
+        names = [
+            row_name(*row) for row in zip(table["lhs"], table["op"], table["rhs"], strict=True)
+        ]
     bad_rhat = [n for n, v in zip(names, rhat, strict=True) if not v <= config.rhat_max]
     bad_ess = [
         n
