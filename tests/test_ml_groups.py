@@ -192,8 +192,11 @@ def test_single_group_tables_are_unchanged() -> None:
 
 
 def test_bad_group_options() -> None:
+    # the Bayesian multi-group model exists (tests/test_bayes_groups.py); these do not yet
     with pytest.raises(OptionError, match="not available yet"):
-        bb.sem(HS3, HS, method="bayes", group="school")
+        bb.sem(HS3, HS, method="bayes", group="school", factor_scores=True)
+    with pytest.raises(OptionError, match="not available yet"):
+        bb.sem(HS3, HS, method="bayes", group="school", ordered=True)
     with pytest.raises(OptionError, match="did you mean 'school'"):
         bb.sem(HS3, HS, method="ml", group="School")
     with pytest.raises(OptionError, match="unknown 'intercept'.*did you mean 'intercepts'"):

@@ -165,7 +165,12 @@ class BayesFit:
 
     @property
     def nobs(self) -> int:
-        """Number of cases used (listwise: complete cases; FIML: cases with an observed cell)."""
+        """Number of cases used (listwise: complete cases; FIML: cases with an observed cell).
+
+        With groups: the total over groups.
+        """
+        if self.result.ml.group_stats:
+            return sum(st.n for st in self.result.ml.group_stats)
         return self.result.stats.n
 
     @property
@@ -193,11 +198,44 @@ class BayesFit:
 
         Columns :data:`~bayes_bmi.bayes.sampling.SUMMARY_COLUMNS`: ``lhs, op, rhs, label,
         mean, sd, median, std_all, hdi_lower, hdi_upper, ess_bulk, ess_tail, r_hat, ml_est,
-        ml_se`` (95% HDI; ``std_all`` the posterior median of lavaan's ``std.all``).
+        ml_se`` (95% HDI; ``std_all`` the posterior median of lavaan's ``std.all``). A
+        multi-group fit adds ``group`` (1-based, lavaan's numbering; 0 for ``:=`` rows) and
+        ``group_label`` after ``rhs``; ``std_all`` is standardized within each group.
         """
         from bayes_bmi.bayes.sampling import SUMMARY_COLUMNS
 
-        return self.result.summary[list(SUMMARY_COLUMNS)].copy()
+        cols = list(SUMMARY_COLUMNS)
+        if self.result.group is not None:
+            cols[3:3] = ["group", "group_label"]
+        return self.result.summary[cols].copy()
+
+    def approx_invariance(self, prob: float = 0.95) -> pd.DataFrame:
+        """Each group's deviation from the common value (``approx_invariance=``).
+
+        See :func:`bayes_bmi.bayes.groups.approx_invariance_table`: ``lhs, op, rhs, group,
+        group_label, est, sd, hdi_lower, hdi_upper, departs``.
+        """
+        from bayes_bmi.bayes.groups import approx_invariance_table
+
+        return approx_invariance_table(self.result, prob)
+
+    def group_differences(self, prob: float = 0.95) -> pd.DataFrame:
+        """Between-group differences of loadings and regressions, with ``P(a > b)``.
+
+        See :func:`bayes_bmi.bayes.groups.group_differences`.
+        """
+        from bayes_bmi.bayes.groups import group_differences
+
+        return group_differences(self.result, prob)
+
+    def path_ranks(self) -> pd.DataFrame:
+        """Per group, the probability that each predictor has an outcome's largest |std.all|.
+
+        See :func:`bayes_bmi.bayes.groups.path_ranks`.
+        """
+        from bayes_bmi.bayes.groups import path_ranks
+
+        return path_ranks(self.result)
 
     def cross_loadings(self) -> pd.DataFrame:
         """BSEM (``bsem_sd``): the added cross-loadings (and residual correlations).
@@ -274,6 +312,11 @@ class BayesFit:
                 "for ordered items use fit.ordinal_check() (PPP from the items' bivariate "
                 "tables); LOO, WAIC and the Bayesian fit indices are not available for them yet"
             )
+        if self.result.group is not None:
+            raise OptionError(
+                "check() of a multi-group fit is not available yet (PPP, fit indices, LOO); "
+                "compare the groups with group_differences() or approx_invariance()"
+            )
 
         _one_of("means", means, MEANS)
         _one_of("pd_source", pd_source, PD_SOURCES)
@@ -322,6 +365,8 @@ class BayesFit:
         pandas.DataFrame
             One row per hypothesis, :data:`bayes_bmi.study.hypotheses.HYPOTHESIS_COLUMNS`.
         """
+        if self.result.group is not None:
+            raise OptionError("hypotheses() of a multi-group fit is not available yet")
         from bayes_bmi.study.hypotheses import DEFAULT_RULE, hypothesis_table, read_hypotheses
 
         return hypothesis_table(read_hypotheses(path), self.result, rule=rule or DEFAULT_RULE)
@@ -524,6 +569,8 @@ def sem(
     group_partial: Sequence[str] | str = (),
     bsem_sd: float | None = None,
     bsem_residuals: bool = False,
+    approx_invariance: Sequence[str] | str = (),
+    approx_sd: float = 0.05,
     **sampler: Any,
 ) -> BayesFit | MLFit:
     """Fit a structural equation model (lavaan's ``sem()`` defaults).
@@ -567,7 +614,9 @@ def sem(
         likelihood (``missing="listwise"`` drops incomplete cases first).
     group : str, optional
         A grouping column: one block of the model per group (lavaan's ``group =``), groups
-        numbered in order of first appearance, means modelled; ``method="ml"`` only for now.
+        numbered in order of first appearance, means modelled. With ``method="bayes"`` the
+        likelihood is summed over groups (:mod:`bayes_bmi.bayes.groups`); the summary gets
+        ``group`` and ``group_label`` columns.
     group_equal : sequence of str
         Parameters held equal across groups (lavaan's ``group.equal``): ``loadings,
         intercepts, means, thresholds, regressions, residuals, residual.covariances,
@@ -582,6 +631,13 @@ def sem(
     bsem_residuals : bool
         With ``bsem_sd``: also every residual correlation among those indicators, prior mean
         0 and standard deviation ``bsem_sd`` (``--bsem-residuals``).
+    approx_invariance : sequence of str
+        ``method="bayes"`` with ``group``: classes (``loadings, intercepts, regressions,
+        means``) held approximately equal: each group has its own value, its deviation from
+        the groups' common value with a normal prior of sd ``approx_sd`` (blavaan's
+        ``wiggle``; see :mod:`bayes_bmi.bayes.groups`); :meth:`BayesFit.approx_invariance`.
+    approx_sd : float
+        The prior sd of those deviations (default 0.05).
     **sampler
         Sampler options, named as the command line's: ``draws, tune, chains, seed, sampler,
         target_accept, adaptation, cores, progress, jitter, rhat_max, ess_min``
@@ -602,16 +658,22 @@ def sem(
     _bsem_options(method, bsem_sd, bsem_residuals, group, ordered)
     reading = _reading(sheet, missing_codes)
     groups = _group_options(group, group_equal, group_partial)
-    if group is not None and method != "ml":
-        raise OptionError(
-            "group with method='bayes': the Bayesian multi-group model is not available yet; "
-            "use method='ml' for now"
-        )
+    approx = _names(approx_invariance, "approx_invariance")
+    if approx and (group is None or method != "bayes"):
+        raise OptionError("approx_invariance needs group= and method='bayes'")
     if group is not None:
         if ordered:
-            raise OptionError("group with ordered items is not available yet (WLSMV by group)")
+            raise OptionError("group with ordered items is not available yet")
         if missing is not None:
             _one_of("missing", missing, MISSING)
+    if group is not None and method == "bayes":
+        if factor_scores:
+            raise OptionError("factor_scores with group is not available yet")
+        return _fit_bayes_groups(
+            model, data, std_lv, priors, cache, sampler, reading, missing, group, groups,
+            (approx, approx_sd),
+        )  # fmt: skip
+    if group is not None:
         extra = sorted(sampler) + [
             name for name, given in (("priors", priors), ("cache", cache)) if given is not None
         ]
@@ -760,6 +822,28 @@ def _group_model(
     return specify_text(text, filename=filename, options=opts)
 
 
+def _ov_names(model: str | os.PathLike[str] | Model) -> tuple[str, ...]:
+    """The observed variables of a model to be fitted by group.
+
+    Syntax with ``c(...)`` modifiers is specified for as many groups as they give values
+    (the variables do not depend on the number of groups).
+    """
+    from bayes_bmi.lavaan.model import Model
+    from bayes_bmi.lavaan.model import specify as specify_text
+    from bayes_bmi.lavaan.partable import ModelOptions
+    from bayes_bmi.lavaan.syntax import parse_model
+
+    if isinstance(model, Model):
+        return model.ov_names
+
+    text, filename = _model_source(model)
+    sizes = [
+        len(t.modifiers.groups) for st in parse_model(text, filename=filename) for t in st.terms
+    ]
+    options = ModelOptions(ngroups=max([1, *sizes]))
+    return specify_text(text, filename=filename, options=options).ov_names
+
+
 def _fit_ml_groups(
     model: str | os.PathLike[str] | Model,
     data: pd.DataFrame | str | os.PathLike[str],
@@ -772,11 +856,50 @@ def _fit_ml_groups(
     from bayes_bmi.ml.groups import fit_ml_groups, split_groups
 
     _check_data(data)
-    single = specify(model) if not hasattr(model, "blocks") else model
-    df, source = _read(data, reading, [*single.ov_names, group])  # type: ignore[union-attr]
+    df, source = _read(data, reading, [*_ov_names(model), group])
     ngroups = len(split_groups(df, group, source).labels)
     spec = _group_model(model, std_lv, ngroups, groups)
     return MLFit(fit_ml_groups(spec, df, group, source=source, missing=missing))
+
+
+def _fit_bayes_groups(
+    model: str | os.PathLike[str] | Model,
+    data: pd.DataFrame | str | os.PathLike[str],
+    std_lv: bool,
+    priors: Mapping[str, Prior] | None,
+    cache: CompileCache | None,
+    sampler: Mapping[str, Any],
+    reading: _Reading,
+    missing: str | None,
+    group: str,
+    groups: tuple[tuple[str, ...], tuple[str, ...]],
+    approx: tuple[tuple[str, ...], float],
+) -> BayesFit:
+    from bayes_bmi.bayes.sampling import CompileCache, fit_bayes
+    from bayes_bmi.ml.groups import split_groups
+
+    _check_data(data)
+    df, source = _read(data, reading, [*_ov_names(model), group])
+    ngroups = len(split_groups(df, group, source).labels)
+    spec = _group_model(model, std_lv, ngroups, groups)
+    prior_dict = dict(priors) if priors is not None else None
+    config = _sampler_config(sampler)
+    cache = cache if cache is not None else CompileCache()
+    result = fit_bayes(
+        spec,
+        df,
+        config=config,
+        priors=prior_dict,
+        cache=cache,
+        source=source,
+        missing=missing,
+        group=group,
+        approx_invariance=approx[0],
+        approx_sd=approx[1],
+    )
+    return BayesFit(
+        result=result, ml=MLFit(result.ml), data=df, config=config, priors=prior_dict, cache=cache
+    )
 
 
 def invariance(

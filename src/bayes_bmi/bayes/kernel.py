@@ -22,6 +22,17 @@ each, over cases observing both ``i`` and ``j``), sums (``p``) and per incomplet
 count, centred mean (``p``) and covariance factor ``D`` (``cov_O = D D'``), stored
 transposed (``rank * nobs``, columns in pattern order).
 
+Multiple groups: the integer buffer starts with :data:`GROUP_MARK` and the number of groups
+``G``, then per group :data:`GROUP_RECORD` numbers ``start and length of its integer buffer,
+start and length of its float buffer, start of its linear terms in the integer and in the
+float buffer, their count``. Each group's buffers are a single-group pair as above (its own
+matrix cells, statistics or missingness patterns; ``nparam`` and the priors those of the shared
+``z``), so every group reads the same ``z``; the log-likelihoods add up and the prior (read
+from group 1's buffers) is counted once. A linear term ``(row, k)`` with coefficient ``c``
+adds ``c z[k]`` to a real-valued row of that group after the free values are filled (the
+deviations of approximate invariance, :mod:`bayes_bmi.bayes.groups`). A single-group buffer
+runs the same loop once, with no linear terms: its arithmetic is unchanged.
+
 The gradient of the marginal log-likelihood ``l`` with ``d = ybar - mu`` and
 ``W = Sigma^-1 (S + d d') Sigma^-1 - Sigma^-1`` (never formed: only ``W G`` and the cells
 of Theta are needed)::
@@ -58,6 +69,8 @@ from numba.extending import intrinsic, register_jitable
 
 __all__ = [
     "EXPAND_SIGNATURE",
+    "GROUP_MARK",
+    "GROUP_RECORD",
     "HEADER",
     "LOGP_SIGNATURE",
     "MAT_CODES",
@@ -67,6 +80,8 @@ __all__ = [
 ]
 
 HEADER = 9
+GROUP_MARK = -1
+GROUP_RECORD = 7
 MAT_CODES = {"lambda": 0, "theta": 1, "psi": 2, "beta": 3, "nu": 4, "alpha": 5}
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -723,24 +738,48 @@ def _offsets(ints):
 
 
 @_jitable
+def _group_buffers(ints, floats, g):
+    """Group ``g``'s integer and float buffers and its linear terms (start, start, count).
+
+    A single-group buffer is its own group 0 with no linear terms.
+    """
+    if ints[0] != GROUP_MARK:
+        return ints, floats, 0, 0, 0
+    h = 2 + GROUP_RECORD * g
+    io, il, fo, fl = ints[h], ints[h + 1], ints[h + 2], ints[h + 3]
+    return ints[io : io + il], floats[fo : fo + fl], ints[h + 4], ints[h + 5], ints[h + 6]
+
+
+@_jitable
 def _logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndarray) -> float:
     """Log posterior density at ``z``; its gradient is written into ``grad``.
 
     Returns ``-inf`` (``grad`` then undefined) where the PyMC model's log density is
     ``-inf``: an implied covariance matrix that is not positive definite, a singular
-    ``I - B``, a correlation outside a uniform prior's bounds.
+    ``I - B``, a correlation outside a uniform prior's bounds. With groups (see the module
+    docstring) the log-likelihoods of the groups add up; the prior is counted once.
     """
-    off = _offsets(ints)
     for k in range(grad.size):
         grad[k] = 0.0
-    rows, nat = _rows(z, ints, floats, off)
-    grows = np.zeros(rows.size)
-    ll = _loglik_grad_rows(rows, ints, floats, off, grows)
-    if not math.isfinite(ll):
-        return -np.inf
-    _rows_grad_to_z(z, nat, rows, grows, ints, off, grad)
-    lp = _prior(z, ints, floats, grad)
-    total = ll + lp
+    ngroup = ints[1] if ints[0] == GROUP_MARK else 1
+    total = 0.0
+    for g in range(ngroup):
+        gi, gf, lio, lfo, nlin = _group_buffers(ints, floats, g)
+        off = _offsets(gi)
+        rows, nat = _rows(z, gi, gf, off)
+        for j in range(nlin):  # rows that add ``coef * z[k]`` (approximate invariance)
+            rows[ints[lio + 2 * j]] += floats[lfo + j] * z[ints[lio + 2 * j + 1]]
+        grows = np.zeros(rows.size)
+        ll = _loglik_grad_rows(rows, gi, gf, off, grows)
+        if not math.isfinite(ll):
+            return -np.inf
+        for j in range(nlin):  # real-valued rows only: no transform, no covariance feeds them
+            grad[ints[lio + 2 * j + 1]] += floats[lfo + j] * grows[ints[lio + 2 * j]]
+        _rows_grad_to_z(z, nat, rows, grows, gi, off, grad)
+        total += ll
+    gi, gf, _, _, _ = _group_buffers(ints, floats, 0)
+    lp = _prior(z, gi, gf, grad)
+    total = total + lp
     if not math.isfinite(total):
         return -np.inf
     return total

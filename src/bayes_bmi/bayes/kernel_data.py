@@ -14,10 +14,12 @@ from bayes_bmi.bayes.inputs import ModelData
 from bayes_bmi.bayes.parameters import ParamSpec
 from bayes_bmi.lavaan.model import Model
 
-__all__ = ["KernelData", "pack"]
+__all__ = ["KernelData", "LinearTerms", "pack", "pack_groups"]
 
 # the kernel's header length and matrix codes (kept equal to bayes.kernel's; a test checks)
 HEADER = 9
+GROUP_MARK = -1
+GROUP_RECORD = 7
 MAT_CODES = {"lambda": 0, "theta": 1, "psi": 2, "beta": 3, "nu": 4, "alpha": 5}
 
 
@@ -111,3 +113,56 @@ def pack(model: Model, spec: ParamSpec, data: ModelData) -> KernelData:
         ]
     )
     return KernelData(ints=ints, floats=floats, nparam=spec.size)
+
+
+@dataclass(frozen=True, eq=False)
+class LinearTerms:
+    """Rows of one group that add ``coef * z[k]`` to their value (real-valued rows only).
+
+    Attributes
+    ----------
+    rows : numpy.ndarray of int
+        Rows of the group's table.
+    k : numpy.ndarray of int
+        Elements of ``z``.
+    coef : numpy.ndarray of float
+    """
+
+    rows: np.ndarray
+    k: np.ndarray
+    coef: np.ndarray
+
+
+def pack_groups(parts: list[KernelData], linear: list[LinearTerms] | None = None) -> KernelData:
+    """One multi-group buffer pair from each group's :func:`pack` (see the kernel's layout).
+
+    Parameters
+    ----------
+    parts : list of KernelData
+        One per group, packed with the same ``z`` (the same ``nparam``, transforms, priors).
+    linear : list of LinearTerms, optional
+        Per group, rows that add a multiple of an element of ``z``.
+    """
+    ngroup = len(parts)
+    if ngroup < 1 or len({p.nparam for p in parts}) != 1:
+        raise ValueError("pack_groups needs at least one group, all with the same nparam")
+    empty = LinearTerms(np.zeros(0, int), np.zeros(0, int), np.zeros(0))
+    linear = linear if linear is not None else [empty] * ngroup
+    io = 2 + GROUP_RECORD * ngroup
+    lio = io + sum(p.ints.size for p in parts)
+    fo, lfo = 0, sum(p.floats.size for p in parts)
+    records = []
+    for p, lt in zip(parts, linear, strict=True):
+        records += [io, p.ints.size, fo, p.floats.size, lio, lfo, lt.rows.size]
+        io, fo = io + p.ints.size, fo + p.floats.size
+        lio, lfo = lio + 2 * lt.rows.size, lfo + lt.rows.size
+    pairs = [np.column_stack([lt.rows, lt.k]).astype(np.int64).ravel() for lt in linear]
+    ints = np.concatenate(
+        [np.asarray([GROUP_MARK, ngroup, *records], dtype=np.int64)]
+        + [p.ints for p in parts]
+        + pairs
+    ).astype(np.int64)
+    floats = np.concatenate(
+        [p.floats for p in parts] + [np.asarray(lt.coef, dtype=float) for lt in linear]
+    )
+    return KernelData(ints=ints, floats=floats, nparam=parts[0].nparam)

@@ -146,6 +146,8 @@ def param_spec(model: Model, priors: dict[str, Prior] | None = None) -> ParamSpe
     chosen: list[Prior | None] = [None] * nparam
     counts = np.bincount(fm.k, minlength=nparam)
     where_file = model.filename or "<model>"
+    grouped = bool(model.blocks)
+    group = pt["group"].to_numpy() if grouped else np.ones(len(pt), dtype=int)
     for i, k in zip(fm.rows, fm.k, strict=True):
         lhs, op, rhs, label = (
             pt["lhs"].iat[i],
@@ -154,7 +156,7 @@ def param_spec(model: Model, priors: dict[str, Prior] | None = None) -> ParamSpe
             pt["label"].iat[i],
         )
         if not names[k]:
-            names[k] = label or row_name(lhs, op, rhs)
+            names[k] = _param_name(label, row_name(lhs, op, rhs), int(group[i]), grouped)
             kind = _kind(pt, i, lv)
             if kind == "rho" and counts[k] > 1:
                 kind = "beta"  # shared covariance: sampled as a real-valued parameter
@@ -179,17 +181,17 @@ def param_spec(model: Model, priors: dict[str, Prior] | None = None) -> ParamSpe
         raise PriorError(f"{where_file}: parameter names are not unique: {dup}")
 
     # rows filled directly vs covariance rows
-    var_row: dict[str, int] = {}
+    var_row: dict[tuple[int, str], int] = {}  # (group, variable) -> its variance row
     for i in range(len(pt)):
         if pt["op"].iat[i] == "~~" and pt["lhs"].iat[i] == pt["rhs"].iat[i]:
-            var_row[pt["lhs"].iat[i]] = i
+            var_row[(int(group[i]), pt["lhs"].iat[i])] = i
     free_rows, free_k, corr_rows, corr_k, vl, vr = [], [], [], [], [], []
     for i, k in zip(fm.rows, fm.k, strict=True):
         if transforms[k] == "corr":
             corr_rows.append(i)
             corr_k.append(k)
-            vl.append(var_row[pt["lhs"].iat[i]])
-            vr.append(var_row[pt["rhs"].iat[i]])
+            vl.append(var_row[(int(group[i]), pt["lhs"].iat[i])])
+            vr.append(var_row[(int(group[i]), pt["rhs"].iat[i])])
         else:
             free_rows.append(i)
             free_k.append(k)
@@ -207,6 +209,19 @@ def param_spec(model: Model, priors: dict[str, Prior] | None = None) -> ParamSpe
         corr_var_rhs=as_int(vr),
         free=fm,
     )
+
+
+def _param_name(label: str, row: str, group: int, grouped: bool) -> str:
+    """A parameter's name: its label, else ``lhs op rhs``; with groups ``.g<g>`` after group 1.
+
+    With groups, lavaan's automatic labels of ``group_equal`` (``.p2.``) give way to the
+    name of the parameter's first row (group 1's), which the later groups share.
+    """
+    if not grouped:
+        return label or row
+    if label and not (label.startswith(".p") and label.endswith(".")):
+        return label
+    return row if group <= 1 else f"{row}.g{group}"
 
 
 def natural_from_z(spec: ParamSpec, z: np.ndarray) -> np.ndarray:

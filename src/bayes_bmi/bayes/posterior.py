@@ -14,6 +14,8 @@ import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
+from bayes_bmi.bayes.parameters import ParamSpec
+from bayes_bmi.bayes.priors import FAMILIES, sample_prior
 from bayes_bmi.lavaan.representation import Representation, fill_matrices, implied_moments
 from bayes_bmi.lavaan.standardized import defined_values, standardize
 
@@ -26,7 +28,9 @@ __all__ = [
     "factor_score_draws",
     "hdi",
     "implied_draws",
+    "prior_z",
     "std_all_draws",
+    "theta_from_rows",
 ]
 
 
@@ -230,3 +234,30 @@ def hdi(draws: np.ndarray, prob: float = 0.95) -> tuple[float, float]:
 
     lower, upper = np.asarray(az_hdi(np.ravel(np.asarray(draws, dtype=float)), prob=prob))
     return float(lower), float(upper)
+
+
+def prior_z(spec: ParamSpec, n: int, seed: int) -> np.ndarray:
+    """``n`` draws of ``z`` from the prior, shape (1, n, nparam)."""
+    rng = np.random.default_rng([seed, 7])
+    z = np.empty((1, n, spec.size))
+    for k, prior in enumerate(spec.priors):
+        x = np.asarray(sample_prior(prior, n, rng), dtype=float)
+        tr = spec.transforms[k]
+        if tr == "var":
+            sd = np.sqrt(x) if prior.on == "var" else x
+            z[0, :, k] = np.log(np.maximum(sd, 1e-300))
+        elif tr == "corr":
+            r = 2.0 * x - 1.0 if FAMILIES[prior.family][2] == "unit" else x
+            z[0, :, k] = np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))
+        else:
+            z[0, :, k] = x
+    return z
+
+
+def theta_from_rows(spec: ParamSpec, rows: np.ndarray) -> np.ndarray:
+    """The free parameters' natural values (covariances, not correlations) from per-row values."""
+    out = np.empty((*rows.shape[:-1], spec.size))
+    out[..., spec.free_k] = rows[..., spec.free_rows]
+    if spec.corr_k.size:
+        out[..., spec.corr_k] = rows[..., spec.corr_rows]
+    return out

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_bmi.bayes import groups as grp
 from bayes_bmi.bayes.bsem import (
     CrossLoadings,
     bsem_pairs,
@@ -42,15 +43,19 @@ from bayes_bmi.bayes.posterior import (
     casewise_loglik_variable,
     defined_draws,
     factor_score_draws,
+    prior_z,
     std_all_draws,
 )
-from bayes_bmi.bayes.priors import FAMILIES, Prior, sample_prior
+from bayes_bmi.bayes.posterior import theta_from_rows as _theta_from_rows
+from bayes_bmi.bayes.priors import Prior
 from bayes_bmi.data import MissingPatterns, SampleStats
 from bayes_bmi.errors import OptionError
 from bayes_bmi.lavaan.model import Model, specify
 from bayes_bmi.ml.fit import MLResult, fit_ml, model_stats, resolve_missing
+from bayes_bmi.ml.groups import fit_ml_groups, group_views, split_groups
 
 if TYPE_CHECKING:
+    from bayes_bmi.bayes.groups import Deviations
     from bayes_bmi.bayes.ordinal import OrdinalData
 
 __all__ = [
@@ -59,6 +64,7 @@ __all__ = [
     "SamplerConfig",
     "bayesian_model",
     "fit_bayes",
+    "fit_bayes_groups",
     "SUMMARY_COLUMNS",
 ]
 
@@ -210,11 +216,19 @@ class BayesResult:
     diagnostics : dict
         Sampler, seed, versions, times, min ESS, max R-hat, divergences, verdict.
     patterns : MissingPatterns or None
-        The missingness patterns of a FIML fit.
+        The missingness patterns of a FIML fit (group 1's with groups; all in
+        ``ml.group_patterns``).
     ordinal : OrdinalData or None
         The coded items of an ordinal (cumulative-probit) fit.
     cross_loadings : CrossLoadings or None
         BSEM: the rows added with small-variance priors (see :mod:`bayes_bmi.bayes.bsem`).
+    group : str or None
+        The grouping column of a multi-group fit (:mod:`bayes_bmi.bayes.groups`); ``stats``
+        is then group 1's (every group's in ``ml.group_stats``).
+    group_labels : tuple of str
+        Group ``g`` of the summary's ``group`` column is ``group_labels[g - 1]``.
+    deviations : Deviations or None
+        The group deviations of approximate invariance.
     """
 
     model: Model
@@ -227,6 +241,9 @@ class BayesResult:
     patterns: MissingPatterns | None = None
     ordinal: OrdinalData | None = None
     cross_loadings: CrossLoadings | None = None
+    group: str | None = None
+    group_labels: tuple[str, ...] = ()
+    deviations: Deviations | None = None
 
     @property
     def missing(self) -> str:
@@ -252,6 +269,11 @@ class BayesResult:
             rows[..., self.spec.free_rows] = theta[..., self.spec.free_k]
             if self.spec.corr_k.size:
                 rows[..., self.spec.corr_rows] = theta[..., self.spec.corr_k]
+        elif self.group is not None:
+            from bayes_bmi.bayes.groups import group_rows
+
+            z = self.idata["posterior"]["z"].transpose("chain", "draw", ...).values
+            rows = group_rows(self.model, self.spec, z, base, self.deviations)[0]
         else:
             z = self.idata["posterior"]["z"].transpose("chain", "draw", ...).values
             rows = rows_from_z(self.spec, z, base)
@@ -320,33 +342,12 @@ def derived_draws(model: Model, spec: ParamSpec, z: np.ndarray, base: np.ndarray
 
 def _prior_group(spec: ParamSpec, model: Model, base: np.ndarray, n: int, seed: int) -> dict:
     """Draws from the prior of ``theta`` and of the ``:=`` parameters."""
-    rng = np.random.default_rng([seed, 7])
-    z = np.empty((1, n, spec.size))
-    for k, prior in enumerate(spec.priors):
-        x = np.asarray(sample_prior(prior, n, rng), dtype=float)
-        tr = spec.transforms[k]
-        if tr == "var":
-            sd = np.sqrt(x) if prior.on == "var" else x
-            z[0, :, k] = np.log(np.maximum(sd, 1e-300))
-        elif tr == "corr":
-            r = 2.0 * x - 1.0 if FAMILIES[prior.family][2] == "unit" else x
-            z[0, :, k] = np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))
-        else:
-            z[0, :, k] = x
-    rows = rows_from_z(spec, z, base)
+    rows = rows_from_z(spec, prior_z(spec, n, seed), base)
     return {
         "rows": rows,
         "theta": _theta_from_rows(spec, rows),
         "defined": defined_draws(model.partable, rows),
     }
-
-
-def _theta_from_rows(spec: ParamSpec, rows: np.ndarray) -> np.ndarray:
-    out = np.empty((*rows.shape[:-1], spec.size))
-    out[..., spec.free_k] = rows[..., spec.free_rows]
-    if spec.corr_k.size:
-        out[..., spec.corr_k] = rows[..., spec.corr_rows]
-    return out
 
 
 def _compiled(cache: CompileCache, config: SamplerConfig, model: Model, spec: ParamSpec, mdata):
@@ -383,7 +384,7 @@ def _import_sampler(config: SamplerConfig) -> None:
 
 
 def _sample_nutpie(
-    kernel, model: Model, spec: ParamSpec, mdata: ModelData, config: SamplerConfig, init
+    kernel, model: Model, spec: ParamSpec, mdata: ModelData, config: SamplerConfig, init, kdata
 ) -> xr.DataTree:
     from bayes_bmi.bayes.kernel_data import pack
     from bayes_bmi.bayes.kernel_sampler import KernelModel, sample_kernel
@@ -391,7 +392,7 @@ def _sample_nutpie(
     km = KernelModel(
         dims={"z": ("param",)},
         kernel=kernel,
-        data=pack(model, spec, mdata),
+        data=kdata if kdata is not None else pack(model, spec, mdata),
         names=spec.names,
         init=init,
     )
@@ -438,8 +439,15 @@ def _sample_pymc(pm_model, mdata: ModelData, config: SamplerConfig, starts) -> x
 
 
 def _sample(
-    compiled, model: Model, spec: ParamSpec, mdata: ModelData, config: SamplerConfig, starts
+    compiled,
+    model: Model,
+    spec: ParamSpec,
+    mdata: ModelData | None,
+    config: SamplerConfig,
+    starts,
+    kdata=None,
 ) -> xr.DataTree:
+    """Draws from nutpie on the kernel (``kdata``: buffers packed already) or from PyMC."""
     if config.sampler == "pymc":
         return _sample_pymc(compiled, mdata, config, starts)
     z0, scale = starts
@@ -450,7 +458,7 @@ def _sample(
         rng = np.random.default_rng([config.seed, int(seed) % (2**32)])
         return z0 + config.jitter * scale * rng.standard_normal(z0.size)
 
-    return _sample_nutpie(compiled, model, spec, mdata, config, init)
+    return _sample_nutpie(compiled, model, spec, mdata, config, init, kdata)
 
 
 def _row_names(pt: pd.DataFrame, idx: np.ndarray) -> list[str]:
@@ -483,6 +491,9 @@ def fit_bayes(
     missing: str | None = None,
     bsem_sd: float | None = None,
     bsem_residuals: bool = False,
+    group: str | None = None,
+    approx_invariance: tuple[str, ...] = (),
+    approx_sd: float = 0.05,
 ) -> BayesResult:
     """Fit a model by NUTS with the latent variables integrated out.
 
@@ -512,6 +523,14 @@ def fit_bayes(
     bsem_residuals : bool
         With ``bsem_sd``: also every residual correlation among their indicators, with a
         prior of mean 0 and standard deviation ``bsem_sd`` on the correlation.
+    group : str, optional
+        A grouping column: the multi-group model (:func:`bayes_bmi.bayes.groups.fit_bayes_groups`;
+        ``model`` single-group or specified for the groups); ``factor_scores`` is not available.
+    approx_invariance : tuple of str
+        With ``group``: classes held approximately equal across groups
+        (:mod:`bayes_bmi.bayes.groups`).
+    approx_sd : float
+        The prior sd of a group's deviation from the common value.
 
     Returns
     -------
@@ -524,6 +543,19 @@ def fit_bayes(
         likelihood), or a ``bsem_sd`` that is not positive.
     """
     config = config or SamplerConfig()
+    if group is not None or model.blocks:
+        if group is None:
+            raise OptionError("the model is specified for groups: give group= (the column)")
+        if factor_scores:
+            raise OptionError("factor_scores with groups is not available yet")
+        if bsem_sd is not None or bsem_residuals:
+            raise OptionError("BSEM (bsem_sd) with groups is not available yet: one group only")
+        return fit_bayes_groups(
+            model, data, group, config=config, priors=priors, cache=cache, source=source,
+            missing=missing, approx_invariance=tuple(approx_invariance), approx_sd=approx_sd,
+        )  # fmt: skip
+    if approx_invariance:
+        raise OptionError("approx_invariance needs group= (a grouping column)")
     model = bayesian_model(model)
     bsem_rows = _bsem_rows(model, bsem_sd, bsem_residuals)
     ml_model = with_bsem_rows(model, None, bsem_rows) if bsem_rows else model
@@ -704,6 +736,135 @@ def _bsem_rows(model: Model, bsem_sd: float | None, residuals: bool) -> tuple | 
     return bsem_pairs(model, residuals=residuals)
 
 
+def fit_bayes_groups(
+    model: Model,
+    data: pd.DataFrame,
+    group: str,
+    *,
+    config: SamplerConfig | None = None,
+    priors: dict[str, Prior] | None = None,
+    cache: CompileCache | None = None,
+    source: str = "data",
+    missing: str | None = None,
+    approx_invariance: tuple[str, ...] = (),
+    approx_sd: float = 0.05,
+) -> BayesResult:
+    """Fit a multi-group model by NUTS on the compiled kernel (see :mod:`bayes_bmi.bayes.groups`).
+
+    Parameters
+    ----------
+    model : Model
+        Single-group (it is specified for the groups of ``data[group]``) or already specified
+        with ``ModelOptions(ngroups=G, group_equal=..., group_partial=...)``.
+    data : pandas.DataFrame
+    group : str
+        The grouping column; groups numbered in order of first appearance (lavaan).
+    config, priors, cache, source, missing
+        As :func:`bayes_bmi.bayes.sampling.fit_bayes`; under FIML each group's likelihood is
+        summed over its missingness patterns.
+    approx_invariance : tuple of str
+        Classes (:data:`bayes_bmi.bayes.groups.APPROX_CLASSES`) held approximately equal;
+        they are added to ``group_equal`` and each group gets a deviation.
+    approx_sd : float
+        The prior sd of each group's deviation from the common value.
+
+    Returns
+    -------
+    BayesResult
+        ``summary`` has ``group`` (1-based; 0 for ``:=`` rows) and ``group_label`` columns;
+        ``group``, ``group_labels`` and ``deviations`` are set.
+    """
+    config = config or SamplerConfig()
+    if config.sampler != "nutpie":
+        raise OptionError("groups need the default sampler (nutpie); the PyMC model has none")
+    classes = tuple(approx_invariance)
+    if classes:
+        grp.check_approx(classes, approx_sd)
+    grouped = split_groups(data, group, source)
+    model = grp.as_group_model(model, len(grouped.labels), classes, source, group)
+    return _fit_groups(
+        model, data, grouped, config, priors, cache, source, missing, classes, approx_sd
+    )
+
+
+def _fit_groups(model, data, grouped, config, priors, cache, source, missing, classes, approx_sd):
+    """The stages of :func:`fit_bayes_groups`, those of :func:`fit_bayes` run on every group.
+
+    About 80 lines: the ML fit, the packed buffers, the start values, sampling and the
+    DataTree follow one another as in :func:`fit_bayes`, and read best in one place.
+    """
+    method = resolve_missing(group_views(model)[0], data, missing, source)
+    t0 = time.perf_counter()
+    ml = fit_ml_groups(model, data, grouped.column, source=source, missing=method)
+    ml_s = time.perf_counter() - t0
+    spec = param_spec(model, priors)
+    dev = grp.deviations(model, spec, classes, approx_sd) if classes else None
+    spec_x = grp.extended_spec(spec, dev)
+    pats = ml.group_patterns if method == "fiml" else None
+    kdata, mdatas = grp.group_kernel_data(model, spec_x, ml.group_stats, pats, dev)
+    base = np.zeros(len(model.partable))
+    for b, mdg in zip(model.blocks, mdatas, strict=True):
+        base[b.rows] = mdg.values["fixed_values"]
+    z0 = np.concatenate([z_from_rows(spec, ml.values), np.zeros(spec_x.size - spec.size)])
+    scale = _z_scale(spec, ml) if ml.converged else np.full(spec.size, 0.2)
+    scale = np.concatenate([scale, np.full(spec_x.size - spec.size, 0.5)])
+    cache = cache if cache is not None else CompileCache()
+    t0 = time.perf_counter()
+    _import_sampler(config)
+    compiled, reused = _compiled(cache, config, model, spec_x, None)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    trace = _sample(compiled, model, spec_x, None, config, (z0, scale), kdata)
+    sample_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    z = trace["posterior"]["z"].transpose("chain", "draw", ...).values
+    idata, sum_idx = grp.idata_groups(
+        model, spec, spec_x, dev, z, base, ml, grouped, pats, trace, config
+    )
+    names = list(idata["posterior"]["row"].values)  # with the group: x1~1.g2
+    summary, diag = _summarise(idata, model.partable, sum_idx, ml, config, names)
+    summary = grp.with_group_columns(summary, model.partable, sum_idx, grouped.labels)
+    diag.update(
+        {
+            "sampler": config.sampler,
+            "seed": config.seed,
+            "draws": config.draws,
+            "tune": config.tune,
+            "chains": config.chains,
+            "target_accept": config.target_accept,
+            "adaptation": adaptation(config, spec_x.size),
+            "versions": _versions(),
+            "compile_seconds": compile_s,
+            "compiled_model_reused": reused,
+            **_kernel_info(compiled, config),
+            "sampling_seconds": sample_s,
+            "postprocess_seconds": time.perf_counter() - t0,
+            "ml_seconds": ml_s,
+            "n_obs": int(sum(st.n for st in ml.group_stats)),
+            "n_obs_group": [int(st.n) for st in ml.group_stats],
+            "group": grouped.column,
+            "group_labels": list(grouped.labels),
+            "missing": method,
+            "ml_converged": ml.converged,
+            "ml_warnings": list(ml.warnings),
+            **({"approx_invariance": list(classes), "approx_sd": approx_sd} if dev else {}),
+        }
+    )
+    return BayesResult(
+        model=model,
+        spec=spec_x,
+        stats=ml.stats,
+        ml=ml,
+        idata=idata,
+        summary=summary,
+        diagnostics=diag,
+        patterns=pats[0] if pats else None,
+        group=grouped.column,
+        group_labels=grouped.labels,
+        deviations=dev,
+    )
+
+
 def _kernel_info(compiled, config: SamplerConfig) -> dict:
     """Where the compiled kernel came from (nutpie only)."""
     if config.sampler != "nutpie":
@@ -732,8 +893,11 @@ def _summarise(
     sum_idx: np.ndarray,
     ml: MLResult,
     config: SamplerConfig,
+    names: list[str] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Summary table (one row per free/defined parameter) and the convergence verdict.
+
+    ``names`` name the rows in the verdict's messages (default ``lhs op rhs``).
 
     ``std_all`` is the posterior median of the completely standardized value (lavaan's
     ``std.all``), beside the raw ``median``.
@@ -783,7 +947,10 @@ def _summarise(
     rhat = table["r_hat"].to_numpy()
     ess_b = table["ess_bulk"].to_numpy()
     ess_t = table["ess_tail"].to_numpy()
-    names = [row_name(*row) for row in zip(table["lhs"], table["op"], table["rhs"], strict=True)]
+    if names is None:
+        names = [
+            row_name(*row) for row in zip(table["lhs"], table["op"], table["rhs"], strict=True)
+        ]
     bad_rhat = [n for n, v in zip(names, rhat, strict=True) if not v <= config.rhat_max]
     bad_ess = [
         n

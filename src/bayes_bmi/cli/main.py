@@ -155,14 +155,7 @@ def ml(
         ),
     ] = None,
     group: GroupColumn = None,
-    group_equal: Annotated[
-        str | None,
-        typer.Option(
-            help="With --group: parameters equal across groups, comma-separated (loadings, "
-            "intercepts, means, regressions, residuals, residual.covariances, lv.variances, "
-            "lv.covariances), as lavaan's group.equal."
-        ),
-    ] = None,
+    group_equal: GroupEqual = None,
     group_partial: GroupPartial = None,
 ) -> None:
     """Fit a model by maximum likelihood (lavaan's sem() defaults), or WLSMV with --ordinal."""
@@ -220,6 +213,35 @@ GroupPartial = Annotated[
         "lavaan's group.partial."
     ),
 ]
+
+
+GroupEqual = Annotated[
+    str | None,
+    typer.Option(
+        help="With --group: parameters equal across groups, comma-separated (loadings, "
+        "intercepts, means, regressions, residuals, residual.covariances, lv.variances, "
+        "lv.covariances), as lavaan's group.equal."
+    ),
+]
+
+
+def _group_tables(fitted, folder: Path) -> list[str]:
+    """A multi-group fit's tables (group differences, path ranks, approximate invariance)."""
+    from bayes_bmi.io import atomic_write_csv
+
+    if fitted.result.group is None:
+        return []
+    tables = {"group_differences.csv": fitted.group_differences()}
+    ranks = fitted.path_ranks()
+    if len(ranks):
+        tables["path_ranks.csv"] = ranks
+    if fitted.result.deviations is not None:
+        table = fitted.approx_invariance()
+        tables["approx_invariance.csv"] = table
+        _print_table(table, "Approximate invariance: each group's deviation (95% HDI)")
+    for name, table in tables.items():
+        atomic_write_csv(folder / name, table)
+    return list(tables)
 
 
 def _group_kwargs(group: str | None, equal: str | None, partial: str | None) -> dict:
@@ -288,7 +310,7 @@ def _check_sampler(sampler: str, target_accept: float) -> None:
 
 @app.command()
 @_friendly
-def fit(  # over 80 lines only because typer declares the thirteen options in the signature
+def fit(  # over 80 lines only because typer declares the eighteen options in the signature
     ctx: typer.Context,
     model: Annotated[Path, typer.Argument(help="Model file in lavaan syntax (.lav).")],
     data: Annotated[Path, typer.Argument(help="Data file (.csv, .xlsx or .sav).")],
@@ -323,14 +345,40 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
     ] = None,
     bsem_sd: BsemSd = None,
     bsem_residuals: BsemResiduals = False,
+    group: GroupColumn = None,
+    group_equal: GroupEqual = None,
+    group_partial: GroupPartial = None,
+    approx_invariance: Annotated[
+        str | None,
+        typer.Option(
+            help="With --group: classes held approximately equal across groups, "
+            "comma-separated (loadings, intercepts, regressions, means): each group's "
+            "deviation from the common value gets a normal prior (blavaan's wiggle).",
+        ),
+    ] = None,
+    approx_sd: Annotated[
+        float,
+        typer.Option(min=1e-12, help="Prior sd of a group's deviation (--approx-invariance)."),
+    ] = 0.05,
 ) -> None:
-    """Fit a model by NUTS (Bayesian SEM) beside its ML cross-check."""
+    """Fit a model by NUTS (Bayesian SEM) beside its ML cross-check.
+
+    With --group: summary.csv gets group and group_label columns, group_differences.csv the
+    between-group differences of loadings and regressions (path_ranks.csv, with regressions,
+    each predictor's probability of the largest |std.all|), and --approx-invariance writes
+    approx_invariance.csv.
+    """
     check_inputs(models=[model], data=data, out=out)
     _check_sampler(sampler, target_accept)
     check_bsem(bsem_sd, bsem_residuals)
     missing = check_missing(missing)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
+    groups = _group_kwargs(group, group_equal, group_partial)
+    if approx_invariance and group is None:
+        raise OptionError("--approx-invariance needs --group COLUMN")
+    if group is not None:
+        groups.update(approx_invariance=approx_invariance or (), approx_sd=approx_sd)
     if chains < 2:
         typer.echo(
             "warning: --chains 1: R-hat needs at least 2 chains, so convergence cannot be "
@@ -362,9 +410,13 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
             ordered=ordinal_option(ordinal),
             bsem_sd=bsem_sd,
             bsem_residuals=bsem_residuals,
+            **groups,
         )
         summary = fitted.summary()
         patterns, dropped = fitted.result.patterns, fitted.result.stats.n_dropped
+        if fitted.result.group is not None:  # every group's cases and patterns
+            dropped = sum(st.n_dropped for st in fitted.result.ml.group_stats)
+            patterns = None
         cases = _cases(fitted.nobs, dropped, patterns)
         _print_table(
             summary.drop(columns=["ess_tail"]),
@@ -392,11 +444,12 @@ def fit(  # over 80 lines only because typer declares the thirteen options in th
         if bsem_sd is not None:
             bsem_output(fitted, folder.staging / "bsem.csv")
         atomic_write_json(folder.staging / "diagnostics.json", diag)
+        extra = _group_tables(fitted, folder.staging)
         write_provenance(folder.staging, provenance)
         commit(folder)
-    typer.echo(f"wrote {out / 'posterior.nc'}, {out / 'summary.csv'}, {out / 'diagnostics.json'}")
-    if bsem_sd is not None:
-        typer.echo(f"wrote {out / 'bsem.csv'}")
+    bsem_file = ["bsem.csv"] if bsem_sd is not None else []
+    written = ["posterior.nc", "summary.csv", "diagnostics.json", *bsem_file, *extra]
+    typer.echo(f"wrote {', '.join(str(out / name) for name in written)}")
     if not fitted.converged:
         typer.echo("\nWARNING: the chains have NOT converged:", err=True)
         for problem in diag["problems"]:

@@ -28,7 +28,12 @@ from bayes_bmi.data import DataError, MissingPatterns, SampleStats
 from bayes_bmi.errors import OptionError
 from bayes_bmi.lavaan.model import Model
 from bayes_bmi.lavaan.partable import ModelSpecError
-from bayes_bmi.lavaan.representation import fill_matrices, implied_derivatives, implied_moments
+from bayes_bmi.lavaan.representation import (
+    FreeMap,
+    fill_matrices,
+    implied_derivatives,
+    implied_moments,
+)
 from bayes_bmi.lavaan.start import start_values
 from bayes_bmi.ml.fiml import complete_information, em_saturated, fiml_loglik, fiml_moment_gradient
 from bayes_bmi.ml.fit import (
@@ -205,14 +210,16 @@ def fit_ml_groups(
             for wg, v, bg, st in zip(w, views, bases, stats, strict=True)
         )
 
+    local = [_local(v) for v in views]
+
     def grad_info(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        parts = [
-            _gradient_information(v, v.free, bg, st, x)
-            for v, bg, st in zip(views, bases, stats, strict=True)
-        ]
-        grad = sum(wg * g for wg, (g, _) in zip(w, parts, strict=True))
-        info = sum(wg * i for wg, (_, i) in zip(w, parts, strict=True))
-        return np.asarray(grad), np.asarray(info)
+        grad = np.zeros(model.nparam)
+        info = np.zeros((model.nparam, model.nparam))
+        for wg, (v, used), bg, st in zip(w, local, bases, stats, strict=True):
+            g, i = _gradient_information(v, v.free, bg, st, x[used])
+            grad[used] += wg * g
+            info[np.ix_(used, used)] += wg * i
+        return grad, info
 
     x, converged, it, warn = _optimise(
         objective, grad_info, model.free.compress(base), max_iter, tol, model
@@ -239,6 +246,21 @@ def fit_ml_groups(
         group_labels=grouped.labels,
         group_stats=tuple(stats),
     )
+
+
+def _local(view: Model) -> tuple[Model, np.ndarray]:
+    """A group's view with its free map on the parameters it uses, and their indices.
+
+    The derivatives of a group's moments then cost ``k_g^2`` (its own parameters) rather
+    than ``k^2`` (every group's): about a quarter with two groups of the same model.
+    """
+    fm = view.free
+    used = np.unique(fm.k)
+    remap = np.full(fm.nparam, -1, dtype=int)
+    remap[used] = np.arange(used.size)
+    entries = (remap[np.asarray(fm.entries[0], dtype=int)], *fm.entries[1:])
+    free = FreeMap(rows=fm.rows, k=remap[fm.k], nparam=int(used.size), entries=entries)
+    return replace(view, free=free), used
 
 
 def _start(model: Model, views: tuple[Model, ...], stats: list[SampleStats]) -> np.ndarray:
@@ -381,27 +403,29 @@ def _fit_fiml_groups(
             total += fiml_loglik(pat, sigma, mu)
         return scale * total
 
+    local = [_local(v) for v in views]
+
     def grad_info(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         grad = np.zeros(model.nparam)
         info = np.zeros((model.nparam, model.nparam))
-        for v, bg, pat in zip(views, bases, pats, strict=True):
+        for (v, used), bg, pat in zip(local, bases, pats, strict=True):
             rep, fm = v.representation, v.free
-            mats = fill_matrices(rep, fm.expand(x, bg))
+            mats = fill_matrices(rep, fm.expand(x[used], bg))
             sigma, mu = implied_moments(mats)
             dsigma, dmu = implied_derivatives(rep, mats, fm.entries, fm.nparam)
             g_sigma, g_mu = fiml_moment_gradient(pat, sigma, mu)
-            grad += np.einsum("ab,kab->k", g_sigma, dsigma) + dmu @ g_mu
-            info += complete_information(pat.n, sigma, dsigma, dmu)
+            grad[used] += np.einsum("ab,kab->k", g_sigma, dsigma) + dmu @ g_mu
+            info[np.ix_(used, used)] += complete_information(pat.n, sigma, dsigma, dmu)
         return scale * grad, info / n_total
 
     x, converged, it, warn = _optimise(
         objective, grad_info, model.free.compress(base), max_iter, tol, model
     )
     try:
-        info = sum(
-            _fiml_gradient_information(v, pat, bg, x, observed=True)[1]
-            for v, bg, pat in zip(views, bases, pats, strict=True)
-        )
+        info = np.zeros((model.nparam, model.nparam))
+        for (v, used), bg, pat in zip(local, bases, pats, strict=True):
+            part = _fiml_gradient_information(v, pat, bg, x[used], observed=True)[1]
+            info[np.ix_(used, used)] += part
     except np.linalg.LinAlgError:
         info = np.full((model.nparam, model.nparam), np.nan)
     vcov, singular = _inverse_information(np.asarray(info) / n_total, n_total)
