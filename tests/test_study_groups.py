@@ -205,6 +205,60 @@ def test_truth_recovery_leaves_out_the_group_driver():
     assert set(table["parameter"]) == {"g_MD", "ind_MD", "b"}
 
 
+def test_report_sections_say_what_differs(fake_draws):
+    from types import SimpleNamespace
+
+    from bayes_bmi.report.document import Report
+    from bayes_bmi.report.study import _groups, _invariance
+    from bayes_bmi.study.stages import GroupComparison
+
+    table, ranks = drivers_by_group(fake_draws, ["A", "B", "C"])
+    table["true_diff"] = np.where(table["group"] == "small", np.nan, 0.4)
+    inv = pd.DataFrame(
+        {
+            "level": ["configural", "metric"],
+            "cfi": [0.98, 0.979],
+            "chisq_diff": [np.nan, 3.0],
+            "df_diff": [np.nan, 2],
+            "pvalue_diff": [np.nan, 0.2],
+        }
+    )
+    level, sentence = invariance_verdict(inv)
+    grp = GroupComparison(
+        column="size",
+        n={"small": 60, "medium": 40},
+        drivers=("A", "B", "C"),
+        invariance=inv,
+        invariance_level=level,
+        invariance_sentence=sentence,
+        draws=fake_draws,
+        table=table,
+        ranks=ranks,
+        diagnostics={g: {"converged": True, "max_r_hat": 1.001} for g in ("small", "medium")},
+        seconds=1.0,
+    )
+    rep = Report("t")
+    r = SimpleNamespace(groups=grp)
+    _invariance(rep, 1, r)
+    _groups(rep, 2, r)
+    text = rep.to_markdown()
+    assert "1. Measurement invariance by size" in text and "**metric** invariance" in text
+    assert "2. Drivers by size" in text and "configural model" in text
+    assert "**A** matters more in medium firms" in text and "inside the HDI" in text
+    assert "**B** matters more" not in text
+    assert "figures/drivers_by_group.png" in text
+
+
+def test_group_forest_plot_draws_every_driver(fake_draws):
+    from bayes_bmi.plots.study import group_forest_plot
+
+    table, _ = drivers_by_group(fake_draws, ["A", "B", "C"])
+    fig = group_forest_plot(table)
+    left, right = fig.axes[:2]
+    assert [t.get_text() for t in left.get_yticklabels()] == ["A", "B", "C"]
+    assert "small" in right.get_xlabel()
+
+
 # ------------------------------------------------------------------- config and CLI
 def test_command_line_carries_the_group():
     config = StudyConfig(data=Path("d.csv"), model=Path("m.lav"), hypotheses=Path("h.toml"))
@@ -262,3 +316,5 @@ def test_group_stage_recovers_the_documented_difference():
     assert ti["p_larger"] > 0.95
     per_driver = result.ranks.groupby(["group", "driver"])["probability"].sum()
     np.testing.assert_allclose(per_driver, 1.0)
+    ml = result.table.set_index(["group", "driver"])["ml_std_all"]
+    assert np.isfinite(ml).all() and ml[("medium", "TI")] - ml[("small", "TI")] > 0.2

@@ -459,9 +459,9 @@ def _invariance(rep: Report, n: int, r: StudyResults) -> None:
     rep.heading(f"{n}. Measurement invariance by {grp.column}")
     rep.para(
         f"Groups by `{grp.column}` ({sizes} cases). Comparing paths across groups assumes the "
-        "items measure the same constructs in each: the model fitted by ML with nothing equal "
-        "across groups (configural), equal loadings (metric) and equal loadings and "
-        "intercepts (scalar). " + (grp.invariance_sentence or "")
+        "items measure the same constructs in each: the model's measurement part (its CFA) "
+        "fitted by ML with nothing equal across groups (configural), equal loadings (metric) "
+        "and equal loadings and intercepts (scalar). " + (grp.invariance_sentence or "")
     )
     rep.table(grp.invariance, f"Invariance by {grp.column} (ML)")
 
@@ -484,12 +484,18 @@ def _groups(rep: Report, n: int, r: StudyResults) -> None:
         + f" Differences are each group's standardized path minus the {ref} group's, draw by "
         f"draw; P(larger) is the posterior probability that the path is larger than in {ref} "
         "firms; ranks are the drivers' rank probabilities within each group (1 = largest "
-        "path). ML: the configural fit's standardized estimate and raw estimate with SE."
+        "path). ML: each group's own ML fit (the configural ML model), standardized and raw "
+        "estimate with SE."
     )
     rows = t[t["group"] != ref].sort_values("p_larger", ascending=False)
     sure = rows[(rows["p_larger"] > 0.95) | (rows["p_larger"] < 0.05)]
     if sure.empty:
         rep.para(f"No driver's path differs between {ref} and {', '.join(others)} with P > .95.")
+    else:
+        rep.para(
+            f"Paths that differ with P > .95 ({len(rows)} comparisons: about "
+            f"{0.1 * len(rows):.1f} would reach it by chance if no path differed):"
+        )
     for _, row in sure.iterrows():
         more = row["group"] if row["p_larger"] > 0.5 else ref
         p = max(row["p_larger"], 1 - row["p_larger"])

@@ -2,9 +2,9 @@
 
 Two parts, each usable alone:
 
-* :func:`group_invariance` - measurement invariance by group (configural, metric, scalar) by
-  ML (:func:`bayes_bmi.ml.invariance.invariance_table`) and the level that holds by the
-  Delta-CFI rule (:func:`invariance_verdict`);
+* :func:`group_invariance` - measurement invariance by group (configural, metric, scalar) of
+  the model's measurement part by ML (:func:`bayes_bmi.ml.invariance.invariance_table`) and
+  the level that holds by the Delta-CFI rule (:func:`invariance_verdict`);
 * :func:`group_path_draws` - per-group posterior draws of the driver paths as a tidy table
   (``group, driver, path, draw, estimate, std_all``). It fits the configural model: with
   independent priors per group, the configural multi-group posterior factorises into the
@@ -157,51 +157,63 @@ def invariance_verdict(table: pd.DataFrame, delta_cfi: float = DELTA_CFI) -> tup
 
 
 def group_invariance(
-    model_text: str,
+    model: Model,
     data: pd.DataFrame,
     column: str,
     *,
-    filename: str | None = None,
     source: str = "data",
     missing: str | None = None,
     levels: Sequence[str] = ("configural", "metric", "scalar"),
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """ML invariance table and the configural fit's per-group estimates.
+) -> pd.DataFrame:
+    """ML invariance table of the model's measurement part (its CFA) across groups.
+
+    The CFA (the ``=~`` statements, labels dropped) rather than the whole model: in a
+    multi-group model a label is shared by every group (lavaan), so the labelled structural
+    paths would be held equal across groups at every level.
 
     Returns
     -------
-    table : pandas.DataFrame
+    pandas.DataFrame
         :data:`~bayes_bmi.ml.invariance.INVARIANCE_COLUMNS`.
-    configural : pandas.DataFrame
-        The configural fit's estimates with ``group`` replaced by the group label.
     """
     from bayes_bmi.ml.invariance import invariance_table
+    from bayes_bmi.study.structure import measurement_syntax
 
-    table, fits = invariance_table(
-        model_text, data, column, levels=levels, filename=filename, source=source, missing=missing
+    table, _ = invariance_table(
+        measurement_syntax(model),
+        data,
+        column,
+        levels=levels,
+        filename=f"{model.filename or '<model>'} (measurement part)",
+        source=source,
+        missing=missing,
     )
-    return table, _labelled(fits[0].estimates, fits[0].group_labels)
+    return table
 
 
-def _labelled(estimates: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
-    out = estimates.copy()
-    out["group"] = [labels[int(g) - 1] for g in out["group"]]
-    return out
+def ml_group_paths(fits: Mapping[str, BayesResult], path_params: Mapping[str, str]) -> pd.DataFrame:
+    """``group, driver, ml_est, ml_se, ml_std_all`` of each driver path, by group.
 
-
-def ml_group_paths(configural: pd.DataFrame, path_params: Mapping[str, str]) -> pd.DataFrame:
-    """``group, driver, ml_est, ml_se, ml_std_all`` of each driver path in the configural fit."""
-    by_label = configural[configural["label"].isin(set(path_params.values()))]
+    From each group's ML cross-check (``fit.ml``): single-group ML fits of each group's rows,
+    i.e. the configural multi-group ML fit (nothing equal across groups).
+    """
     driver_of = {p: d for d, p in path_params.items()}
-    return pd.DataFrame(
-        {
-            "group": by_label["group"].astype(str).to_numpy(),
-            "driver": [driver_of[p] for p in by_label["label"]],
-            "ml_est": by_label["est"].to_numpy(dtype=float),
-            "ml_se": by_label["se"].to_numpy(dtype=float),
-            "ml_std_all": by_label["std_all"].to_numpy(dtype=float),
-        }
-    )
+    frames = []
+    for label, fit in fits.items():
+        est = fit.ml.estimates
+        rows = est[est["label"].isin(set(driver_of))]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "group": label,
+                    "driver": [driver_of[p] for p in rows["label"]],
+                    "ml_est": rows["est"].to_numpy(dtype=float),
+                    "ml_se": rows["se"].to_numpy(dtype=float),
+                    "ml_std_all": rows["std_all"].to_numpy(dtype=float),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
 
 
 # ---------------------------------------------------------------- per-group posteriors

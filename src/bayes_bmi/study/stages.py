@@ -923,8 +923,7 @@ def step11_groups(
 ) -> GroupComparison | None:
     """Invariance by group (ML) and the drivers' paths by group (None without ``config.group``).
 
-    ``invariance=False`` skips the ML invariance fits (and the ML per-group estimates beside
-    the posterior).
+    ``invariance=False`` skips the ML invariance fits.
     """
     from bayes_bmi.study.groups import (
         drivers_by_group,
@@ -943,18 +942,12 @@ def step11_groups(
         data = data.loc[complete_cases(data, list(inputs.model.ov_names), inputs.source).index]
     drivers = hypothesised_drivers(inputs)
     paths = {d: inputs.path_params[d] for d in drivers}
-    inv = level = sentence = ml = None
+    inv = level = sentence = None
     if invariance:
-        inv, configural = group_invariance(
-            read_text_of(config.model),
-            data,
-            column,
-            filename=str(config.model),
-            source=inputs.source,
-            missing=config.missing,
+        inv = group_invariance(
+            inputs.model, data, column, source=inputs.source, missing=config.missing
         )
         level, sentence = invariance_verdict(inv)
-        ml = ml_group_paths(configural, paths)
     draws, fits = group_path_draws(
         inputs.model,
         data,
@@ -965,6 +958,7 @@ def step11_groups(
         source=inputs.source,
         missing=config.missing,
     )
+    ml = ml_group_paths(fits, paths)
     n = {g: int(f.stats.n) for g, f in fits.items()}
     table, ranks = drivers_by_group(draws, drivers, ml=ml, n=n)
     return GroupComparison(
@@ -980,10 +974,3 @@ def step11_groups(
         diagnostics={g: dict(f.diagnostics) for g, f in fits.items()},
         seconds=time.perf_counter() - t0,
     )
-
-
-def read_text_of(path: Path) -> str:
-    """The model file's text (the invariance fits re-specify it per level)."""
-    from bayes_bmi.errors import read_text
-
-    return read_text(path, "model", ModelSpecError)
