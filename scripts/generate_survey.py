@@ -21,6 +21,14 @@ A copy with answers missing at random (MAR; the mechanism goes into the truth fi
 Every item but the anchor (``--missing-anchor``, default the first item) is then missing with
 probability ``plogis(intercept + slope * z)``, ``z`` the standardized anchor answer
 (``--missing-slope``, default 1); the answers given are those of the complete survey.
+
+The grouped survey (small and medium firms that differ in one driver's path; see
+``bayes_bmi.study.survey.grouped_truth``)::
+
+    python scripts/generate_survey.py --groups
+    # -> data/bmi_survey_groups.csv (1000 firms, seed 20261202) and data/ground_truth_groups.json
+
+``--group-path medium=0.5`` changes a group's path of the group driver (``--group-driver``, TI).
 """
 
 from __future__ import annotations
@@ -31,11 +39,14 @@ from pathlib import Path
 
 from bayes_bmi.io import atomic_write_csv, atomic_write_json
 from bayes_bmi.study.survey import (
+    GROUPS_N,
+    GROUPS_SEED,
     SHIPPED_N,
     SHIPPED_SEED,
     MissingAnswers,
     SurveyTruth,
     default_truth,
+    grouped_truth,
     modified_truth,
     parse_path_assignment,
     simulate_survey,
@@ -61,26 +72,57 @@ def build_truth(args: argparse.Namespace) -> SurveyTruth:
     if args.missing_rate is not None:
         anchor = args.missing_anchor or truth.items[0]
         missing = MissingAnswers(rate=args.missing_rate, anchor=anchor, slope=args.missing_slope)
-    return modified_truth(truth, dict(args.path or ()), args.b, missing)
+    truth = modified_truth(truth, dict(args.path or ()), args.b, missing)
+    if args.groups:
+        paths = None
+        if args.group_path:
+            paths = {"small": 0.10, "medium": 0.45, **dict(args.group_path)}
+        truth = grouped_truth(driver=args.group_driver, paths=paths, base=truth)
+    return truth
+
+
+def _groups(truth: SurveyTruth, survey) -> str:
+    if truth.groups is None:
+        return ""
+    g = truth.groups
+    counts = survey[g.column].value_counts()
+    return "; " + ", ".join(
+        f"{label} {int(counts.get(label, 0))} firms ({g.driver} path {v:g})"
+        for label, v in g.paths.items()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Generate the synthetic BMI survey (Likert items + firm descriptors)."
     )
-    parser.add_argument("--n", type=int, default=SHIPPED_N, help="number of firms (632)")
-    parser.add_argument("--seed", type=int, default=SHIPPED_SEED, help="random seed (20261127)")
+    parser.add_argument("--n", type=int, default=None, help="number of firms (632; 1000)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (20261127; 20261202)")
     parser.add_argument(
         "--truth",
         type=Path,
-        default=ROOT / "data" / "ground_truth.json",
-        help="where to write the ground truth used (data/ground_truth.json)",
+        default=None,
+        help="where to write the ground truth used (data/ground_truth[_groups].json)",
     )
     parser.add_argument(
         "--out",
         type=Path,
-        default=ROOT / "data" / "bmi_survey.csv",
-        help="where to write the survey (data/bmi_survey.csv)",
+        default=None,
+        help="where to write the survey (data/bmi_survey[_groups].csv)",
+    )
+    parser.add_argument(
+        "--groups",
+        action="store_true",
+        help="the grouped survey: a size column (small 60%%, medium 40%%) and one driver's path "
+        "differing by group (defaults after ';' in the other options' help)",
+    )
+    parser.add_argument("--group-driver", default="TI", help="the driver whose path differs (TI)")
+    parser.add_argument(
+        "--group-path",
+        type=_parse_path,
+        action="append",
+        metavar="GROUP=VALUE",
+        help="standardized path of the group driver in a group (small=0.10, medium=0.45)",
     )
     parser.add_argument(
         "--from-truth", type=Path, default=None, help="start from this truth JSON file"
@@ -109,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         help="log-odds of a missing answer per SD of the anchor answer (1)",
     )
     args = parser.parse_args(argv)
+    suffix = "_groups" if args.groups else ""
+    if args.n is None:
+        args.n = GROUPS_N if args.groups else SHIPPED_N
+    if args.seed is None:
+        args.seed = GROUPS_SEED if args.groups else SHIPPED_SEED
+    args.truth = args.truth or ROOT / "data" / f"ground_truth{suffix}.json"
+    args.out = args.out or ROOT / "data" / f"bmi_survey{suffix}.csv"
     if args.n < 1:
         parser.error("--n must be a positive integer")
     try:
@@ -130,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"wrote {args.out} ({args.n} firms, {len(truth.items)} items, seed {args.seed}) and "
         f"{args.truth} (R^2 of {truth.second_order} = {truth.r2_bmi:.3f}){holes}"
+        f"{_groups(truth, survey)}"
     )
     return 0
 

@@ -73,6 +73,14 @@ DATASETS: tuple[Dataset, ...] = (
         "data/ground_truth.json; see data/README.md",
     ),
     Dataset(
+        "bmi_survey_groups",
+        "data/bmi_survey_groups.csv",
+        "1000 SMEs, small and medium (column size), 46 items as bmi_survey; SYNTHETIC: the "
+        "path TI -> BMI is 0.10 in small and 0.45 in medium firms (data/ground_truth_groups.json)",
+        "simulated by bayes-bmi (scripts/generate_survey.py --groups, seed 20261202); see "
+        "data/README.md",
+    ),
+    Dataset(
         "bmi_codebook",
         "data/codebook.csv",
         "one row per item of bmi_survey: item, construct, construct name, English and "

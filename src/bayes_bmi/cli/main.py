@@ -514,6 +514,14 @@ def study(  # over 80 lines only because typer declares the seventeen options in
             "probit) and show its verdicts beside the continuous model's.",
         ),
     ] = False,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            help="A data column that splits the firms into groups (e.g. size): adds measurement "
+            "invariance by group and the hypothesised drivers' paths by group.",
+        ),
+    ] = None,
     rerun: Annotated[
         Path | None,
         typer.Option(
@@ -577,6 +585,7 @@ def study(  # over 80 lines only because typer declares the seventeen options in
             missing_codes=codes,
             sheet=sheet,
             ordinal=ordinal,
+            group=group,
         )
         provenance = record_provenance(
             ctx,

@@ -21,6 +21,7 @@ from bayes_bmi.study.hypotheses import DEFAULT_RULE, hdi, parameter_rows
 __all__ = [
     "dominance_heatmap",
     "forest_plot",
+    "group_forest_plot",
     "indirect_posteriors",
     "path_diagram",
     "rank_plot",
@@ -78,6 +79,60 @@ def forest_plot(
         ax.grid(axis="x", color="#edf2f7")
     axes[0].legend(loc="lower right", fontsize="small", frameon=False)
     fig.suptitle(title or "Key drivers of business model innovation")
+    return fig
+
+
+_GROUP_COLOURS = ("#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c")
+
+
+def group_forest_plot(table: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Each driver's path by group (median, 95% HDI) and its difference from the reference.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`bayes_bmi.study.groups.drivers_by_group`'s table (``driver, group,
+        std_median, std_hdi_lower, std_hdi_upper, reference, diff_*``; ``true_std`` and
+        ``true_diff`` drawn as crosses when present).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    drivers = list(pd.unique(table["driver"]))
+    groups = list(pd.unique(table["group"]))
+    ref = str(table["reference"].iloc[0])
+    fig = Figure(figsize=(9.5, 0.5 * len(drivers) * max(1, len(groups) / 2) + 1.8))
+    fig.set_layout_engine("constrained")
+    left, right = fig.subplots(1, 2, sharey=True)
+    y = np.arange(len(drivers))[::-1].astype(float)
+    width = 0.6 / max(len(groups) - 1, 1)
+    has_truth = "true_std" in table
+    for k, g in enumerate(groups):
+        sub = table[table["group"] == g].set_index("driver").loc[drivers]
+        yy = y + 0.3 - k * width
+        colour = _GROUP_COLOURS[k % len(_GROUP_COLOURS)]
+        left.hlines(yy, sub["std_hdi_lower"], sub["std_hdi_upper"], colors=colour, linewidth=2)
+        left.scatter(sub["std_median"], yy, color=colour, s=24, label=str(g), zorder=3)
+        if has_truth:
+            left.scatter(sub["true_std"], yy, marker="x", color="black", s=22, zorder=4)
+        if g == ref:
+            continue
+        right.hlines(yy, sub["diff_hdi_lower"], sub["diff_hdi_upper"], colors=colour, linewidth=2)
+        right.scatter(sub["diff_median"], yy, color=colour, s=24, zorder=3, label=f"{g} - {ref}")
+        if has_truth:
+            right.scatter(sub["true_diff"], yy, marker="x", color="black", s=22, zorder=4)
+    for ax in (left, right):
+        ax.axvline(0, color="#4a5568", linewidth=0.8)
+        ax.grid(axis="x", color="#edf2f7")
+        ax.legend(loc="lower right", fontsize="small", frameon=False)
+    left.set_yticks(y, drivers)
+    left.set_xlabel("Standardized path by group (median, 95% HDI)")
+    right.set_xlabel(f"Difference from {ref} (median, 95% HDI)")
+    if has_truth:
+        left.set_title("x: true value", fontsize="small", loc="left")
+    fig.suptitle(title or "Drivers by group")
     return fig
 
 

@@ -93,6 +93,11 @@ def study_tables(results: StudyResults) -> dict[str, pd.DataFrame]:
     out["driver_rank_probabilities.csv"] = _by_driver(r.drivers.dominance.rank_probs)
     if r.recovery is not None:
         out["truth_recovery.csv"] = r.recovery.table
+    if (grp := r.groups) is not None:
+        if grp.invariance is not None:
+            out["invariance.csv"] = grp.invariance
+        out["drivers_by_group.csv"] = grp.table
+        out["drivers_by_group_ranks.csv"] = grp.ranks
     return out
 
 
@@ -187,6 +192,10 @@ def study_figures(results: StudyResults) -> dict[str, Callable[[], Figure]]:
         out["figures/indirect_effects.png"] = lambda: ps.indirect_posteriors(r.drivers.indirect)
     paths = [r.inputs.path_params[d] for d in r.inputs.drivers]
     out["figures/traces.png"] = lambda: ps.trace_plot(result, paths)
+    if (grp := r.groups) is not None:
+        out["figures/drivers_by_group.png"] = lambda: ps.group_forest_plot(
+            grp.table, title=f"Drivers of {r.inputs.focal} by {grp.column}"
+        )
     return out
 
 
@@ -443,6 +452,83 @@ def _recovery(rep: Report, n: int, r: StudyResults) -> None:
     rep.table(rec.table, "True vs estimated standardized effects")
 
 
+def _invariance(rep: Report, n: int, r: StudyResults) -> None:
+    grp = r.groups
+    assert grp is not None and grp.invariance is not None
+    sizes = ", ".join(f"{g} {k}" for g, k in grp.n.items())
+    rep.heading(f"{n}. Measurement invariance by {grp.column}")
+    rep.para(
+        f"Groups by `{grp.column}` ({sizes} cases). Comparing paths across groups assumes the "
+        "items measure the same constructs in each: the model's measurement part (its CFA) "
+        "fitted by ML with nothing equal across groups (configural), equal loadings (metric) "
+        "and equal loadings and intercepts (scalar). " + (grp.invariance_sentence or "")
+    )
+    rep.table(grp.invariance, f"Invariance by {grp.column} (ML)")
+
+
+def _groups(rep: Report, n: int, r: StudyResults) -> None:
+    grp = r.groups
+    assert grp is not None
+    t = grp.table
+    ref = str(t["reference"].iloc[0])
+    others = [g for g in grp.n if g != ref]
+    d = grp.diagnostics
+    rep.heading(f"{n}. Drivers by {grp.column}")
+    rep.para(
+        f"The hypothesised driver paths estimated in each group by the configural model (no "
+        f"parameter equal across groups, independent priors per group: its posterior is the "
+        f"product of the groups' posteriors, so each group is sampled alone), "
+        f"{grp.seconds:.0f} s; max R-hat "
+        + ", ".join(f"{g} {x['max_r_hat']:.3f}" for g, x in d.items())
+        + ("." if grp.converged else " - NOT converged in every group: read with care.")
+        + f" Differences are each group's standardized path minus the {ref} group's, draw by "
+        f"draw; P(larger) is the posterior probability that the path is larger than in {ref} "
+        "firms; ranks are the drivers' rank probabilities within each group (1 = largest "
+        "path). ML: each group's own ML fit (the configural ML model), standardized and raw "
+        "estimate with SE."
+    )
+    rows = t[t["group"] != ref].sort_values("p_larger", ascending=False)
+    sure = rows[(rows["p_larger"] > 0.95) | (rows["p_larger"] < 0.05)]
+    if sure.empty:
+        rep.para(f"No driver's path differs between {ref} and {', '.join(others)} with P > .95.")
+    else:
+        rep.para(
+            f"Paths that differ with P > .95 ({len(rows)} comparisons: about "
+            f"{0.1 * len(rows):.1f} would reach it by chance if no path differed):"
+        )
+    for _, row in sure.iterrows():
+        more = row["group"] if row["p_larger"] > 0.5 else ref
+        p = max(row["p_larger"], 1 - row["p_larger"])
+        rep.para(
+            f"- **{row['driver']}** matters more in {more} firms: difference "
+            f"{row['group']} - {ref} = {row['diff_median']:.2f} (95% HDI "
+            f"{row['diff_hdi_lower']:.2f} to {row['diff_hdi_upper']:.2f}), P = {p:.3f}."
+            + _truth_note(row)
+        )
+    rep.table(t, f"Driver paths by {grp.column} (standardized; posterior median, 95% HDI)")
+    rep.figure(
+        "figures/drivers_by_group.png",
+        f"Driver paths by {grp.column} and their difference from {ref} (95% HDI)",
+    )
+    leaders = grp.ranks[grp.ranks["rank"] == 1].sort_values("probability", ascending=False)
+    top = leaders.drop_duplicates("group")
+    rep.para(
+        "Most likely largest driver: "
+        + "; ".join(
+            f"{g}: {dr} (P = {p:.2f})"
+            for g, dr, p in top[["group", "driver", "probability"]].itertuples(index=False)
+        )
+        + ". Every rank probability is in `drivers_by_group_ranks.csv`."
+    )
+
+
+def _truth_note(row: pd.Series) -> str:
+    if "true_diff" not in row or not math.isfinite(float(row["true_diff"])):
+        return ""
+    inside = row["diff_hdi_lower"] <= row["true_diff"] <= row["diff_hdi_upper"]
+    return f" True difference {row['true_diff']:.2f}: {'inside' if inside else 'OUTSIDE'} the HDI."
+
+
 def _recommendations(rep: Report, n: int, r: StudyResults) -> None:
     rep.heading(f"{n}. Recommendations")
     rep.para(r.drivers.recommendations.text())
@@ -513,6 +599,8 @@ def study_report(
         (_drivers, True),
         (_comparison, r.comparison is not None),
         (_recovery, r.recovery is not None),
+        (_invariance, r.groups is not None and r.groups.invariance is not None),
+        (_groups, r.groups is not None),
         (_recommendations, True),
     ]
     shown = [section for section, present in sections if present]

@@ -86,6 +86,10 @@ class StudyConfig:
     ordinal : bool
         Also fit the main model with every item as an ordered category (``--ordinal``; a
         cumulative-probit model) and set its hypothesis verdicts beside the continuous ones.
+    group : str or None
+        A column of the data that splits the firms into groups (``--group``): the study then
+        adds measurement invariance by group and the hypothesised drivers' paths by group
+        (stage 11). None: one group.
     """
 
     data: Path
@@ -103,6 +107,7 @@ class StudyConfig:
     missing_codes: tuple[float, ...] = ()
     sheet: str | int | None = None
     ordinal: bool = False
+    group: str | None = None
 
     @classmethod
     def example(cls, sampler: SamplerConfig | None = None, **changes: Any) -> StudyConfig:
@@ -126,6 +131,8 @@ class StudyConfig:
     def __post_init__(self) -> None:
         if self.missing is not None and self.missing not in ("fiml", "listwise"):
             raise OptionError(f"unknown missing {self.missing!r}. Must be one of: fiml, listwise")
+        if self.group is not None and (not isinstance(self.group, str) or not self.group):
+            raise OptionError(f"--group: give a column name, not {self.group!r}")
 
     def input_files(self) -> dict[str, Path | tuple[Path, ...] | None]:
         """Every input file by role (None: a stage that is not run)."""
@@ -173,6 +180,8 @@ class StudyConfig:
             args += ["--missing", self.missing]
         if self.ordinal:
             args.append("--ordinal")
+        if self.group is not None:
+            args += ["--group", self.group]
         if self.missing_codes:
             args += ["--missing-codes", ",".join(str(c) for c in self.missing_codes)]
         if self.sheet is not None:

@@ -27,6 +27,7 @@ from bayes_bmi.study.stages import (
     Checking,
     DataChecks,
     ExpertScreening,
+    GroupComparison,
     Hypotheses,
     Inputs,
     KeyDrivers,
@@ -47,6 +48,7 @@ from bayes_bmi.study.stages import (
     step08_drivers,
     step09_comparison,
     step10_truth_recovery,
+    step11_groups,
 )
 
 __all__ = ["StudyConfig", "StudyResults", "run_study"]
@@ -73,6 +75,8 @@ class StudyResults:
         Time the stages took.
     ordinal : OrdinalVerdicts or None
         The ordinal model's verdicts beside the continuous ones (``--ordinal``).
+    groups : GroupComparison or None
+        Invariance and drivers by group (``--group``).
     """
 
     config: StudyConfig
@@ -89,6 +93,7 @@ class StudyResults:
     recovery: TruthRecovery | None
     seconds: float
     ordinal: OrdinalVerdicts | None = None
+    groups: GroupComparison | None = None
 
     @property
     def converged(self) -> bool:
@@ -143,6 +148,12 @@ def run_study(
     if ordinal is not None:
         changed = int(ordinal.side_by_side["differs"].sum())
         log(f"ordinal model done in {ordinal.seconds:.0f} s: {changed} verdict(s) differ")
+    groups = step11_groups(config, inputs, cache)
+    if groups is not None:
+        log(
+            f"groups by {groups.column} done in {groups.seconds:.0f} s: "
+            f"{groups.invariance_level} invariance holds"
+        )
     return StudyResults(
         config=config,
         inputs=inputs,
@@ -158,4 +169,5 @@ def run_study(
         recovery=step10_truth_recovery(config, inputs, sem),
         seconds=time.perf_counter() - t0,
         ordinal=ordinal,
+        groups=groups,
     )

@@ -16,7 +16,9 @@ inputs), then
 7. :func:`step07_hypotheses` - Bayesian and ML verdicts on every hypothesis;
 8. :func:`step08_drivers` - key-driver ranking, dominance and recommendations;
 9. :func:`step09_comparison` - the alternative driver models side by side;
-10. :func:`step10_truth_recovery` - which true effects of simulated data were recovered.
+10. :func:`step10_truth_recovery` - which true effects of simulated data were recovered;
+11. :func:`step11_groups` - with ``config.group``: measurement invariance by group and the
+    hypothesised drivers' paths by group (:mod:`bayes_bmi.study.groups`).
 
 ``bayes_bmi.study.pipeline.run_study`` calls them in this order; the report
 (:mod:`bayes_bmi.report.study`) is built from their results.
@@ -82,6 +84,7 @@ __all__ = [
     "MissingData",
     "ModelComparison",
     "Reliability",
+    "GroupComparison",
     "TruthRecovery",
     "data_checks",
     "missing_answers",
@@ -97,6 +100,7 @@ __all__ = [
     "step08_drivers",
     "step09_comparison",
     "step10_truth_recovery",
+    "step11_groups",
     "truth_recovery",
 ]
 
@@ -178,8 +182,12 @@ def read_inputs(config: StudyConfig) -> Inputs:
         config.data,
         sheet=config.sheet,
         missing_codes=config.missing_codes,
-        columns=list(model.ov_names),
+        columns=[*model.ov_names, *([config.group] if config.group else [])],
     )
+    if config.group is not None:
+        from bayes_bmi.study.groups import check_group_column
+
+        check_group_column(data, config.group, list(model.ov_names), str(config.data))
     warn_missing_codes(data, model.ov_names, str(config.data))
     focal, drivers, path_params, total_params = find_drivers(model)
     pt = model.partable
@@ -781,10 +789,18 @@ def step07b_ordinal(
 
 # ---------------------------------------------------------------- 10. truth recovery
 def truth_recovery(truth: SurveyTruth, std_draws: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Which true standardized paths lie inside the 95% HDI of their posterior."""
+    """Which true standardized paths lie inside the 95% HDI of their posterior.
+
+    A truth with groups (:class:`~bayes_bmi.study.survey.GroupDesign`) has no single value of
+    its group driver's path: that path and its indirect effect are left out (step 11 compares
+    them by group).
+    """
     true_vals: dict[str, float] = {f"g_{d}": float(v) for d, v in truth.paths.items()}
     true_vals["b"] = float(truth.b)
     true_vals.update({f"ind_{d}": float(v) for d, v in truth.indirect_effects().items()})
+    if truth.groups is not None:  # no single true value: it differs by group (step 11)
+        varying = {f"g_{truth.groups.driver}", f"ind_{truth.groups.driver}"}
+        true_vals = {k: v for k, v in true_vals.items() if k not in varying}
     rows = []
     for name, t in true_vals.items():
         if name not in std_draws:
@@ -826,3 +842,135 @@ def step10_truth_recovery(
     std = parameter_draws(sem.result, names, var="std_all")
     table = truth_recovery(truth, {n: std[:, j] for j, n in enumerate(names)})
     return TruthRecovery(truth_path=config.truth, table=table)
+
+
+# ------------------------------------------------------------------- 11. groups
+@dataclass(frozen=True, eq=False)
+class GroupComparison:
+    """Stage 11 (``--group``): invariance by group and the hypothesised drivers by group.
+
+    Attributes
+    ----------
+    column : str
+        The group column.
+    n : mapping of str to int
+        Cases per group, groups in order of first appearance (the first is the reference).
+    drivers : tuple of str
+        The hypothesised drivers compared.
+    invariance : pandas.DataFrame or None
+        :func:`~bayes_bmi.ml.invariance.invariance_table`'s (None when not run).
+    invariance_level, invariance_sentence : str or None
+        :func:`~bayes_bmi.study.groups.invariance_verdict`'s.
+    draws : pandas.DataFrame
+        Per-group path draws (:data:`~bayes_bmi.study.groups.DRAW_COLUMNS`).
+    table, ranks : pandas.DataFrame
+        :func:`~bayes_bmi.study.groups.drivers_by_group`'s, ``table`` with ``true_std`` and
+        ``true_diff`` when the truth documents the groups.
+    diagnostics : mapping of str to mapping
+        Each group's sampler diagnostics.
+    seconds : float
+    """
+
+    column: str
+    n: Mapping[str, int]
+    drivers: tuple[str, ...]
+    invariance: pd.DataFrame | None
+    invariance_level: str | None
+    invariance_sentence: str | None
+    draws: pd.DataFrame
+    table: pd.DataFrame
+    ranks: pd.DataFrame
+    diagnostics: Mapping[str, Mapping[str, Any]]
+    seconds: float
+
+    @property
+    def converged(self) -> bool:
+        """Whether every group's chains passed the convergence checks."""
+        return all(bool(d["converged"]) for d in self.diagnostics.values())
+
+
+def hypothesised_drivers(inputs: Inputs) -> tuple[str, ...]:
+    """Drivers whose path to the focal construct a hypothesis names (all drivers if none)."""
+    named = {h.parameter for h in inputs.hypotheses}
+    chosen = tuple(d for d in inputs.drivers if inputs.path_params[d] in named)
+    return chosen or inputs.drivers
+
+
+def _group_truth(table: pd.DataFrame, truth: SurveyTruth | None, column: str) -> pd.DataFrame:
+    """``true_std`` and ``true_diff`` columns from a truth that documents these groups."""
+    if truth is None or truth.groups is None or truth.groups.column != column:
+        return table
+    g = truth.groups
+    true = {(lab, d): float(truth.paths[d]) for lab in g.paths for d in truth.drivers}
+    true.update({(lab, g.driver): v for lab, v in g.paths.items()})
+    out = table.copy()
+    keys = list(zip(out["group"], out["driver"], strict=True))
+    out["true_std"] = [true.get(k, np.nan) for k in keys]
+    ref = str(out["reference"].iloc[0])
+    out["true_diff"] = [
+        np.nan if gr == ref else true.get((gr, d), np.nan) - true.get((ref, d), np.nan)
+        for gr, d in keys
+    ]
+    return out
+
+
+def step11_groups(
+    config: StudyConfig,
+    inputs: Inputs,
+    cache: CompileCache | None = None,
+    *,
+    invariance: bool = True,
+) -> GroupComparison | None:
+    """Invariance by group (ML) and the drivers' paths by group (None without ``config.group``).
+
+    ``invariance=False`` skips the ML invariance fits.
+    """
+    from bayes_bmi.study.groups import (
+        drivers_by_group,
+        group_invariance,
+        group_path_draws,
+        invariance_verdict,
+        ml_group_paths,
+    )
+
+    column = config.group
+    if column is None:
+        return None
+    t0 = time.perf_counter()
+    data = inputs.data
+    if config.missing == "listwise":
+        data = data.loc[complete_cases(data, list(inputs.model.ov_names), inputs.source).index]
+    drivers = hypothesised_drivers(inputs)
+    paths = {d: inputs.path_params[d] for d in drivers}
+    inv = level = sentence = None
+    if invariance:
+        inv = group_invariance(
+            inputs.model, data, column, source=inputs.source, missing=config.missing
+        )
+        level, sentence = invariance_verdict(inv)
+    draws, fits = group_path_draws(
+        inputs.model,
+        data,
+        column,
+        paths,
+        config=config.sampler,
+        cache=cache,
+        source=inputs.source,
+        missing=config.missing,
+    )
+    ml = ml_group_paths(fits, paths)
+    n = {g: int(f.stats.n) for g, f in fits.items()}
+    table, ranks = drivers_by_group(draws, drivers, ml=ml, n=n)
+    return GroupComparison(
+        column=column,
+        n=n,
+        drivers=drivers,
+        invariance=inv,
+        invariance_level=level,
+        invariance_sentence=sentence,
+        draws=draws,
+        table=_group_truth(table, inputs.truth, column),
+        ranks=ranks,
+        diagnostics={g: dict(f.diagnostics) for g, f in fits.items()},
+        seconds=time.perf_counter() - t0,
+    )

@@ -16,15 +16,20 @@ from bayes_bmi.lavaan.partable import ModelSpecError, partable_names, row_name
 __all__ = ["dimension_items", "find_drivers", "measurement_model"]
 
 
-def measurement_model(model: Model) -> Model:
-    """The CFA of a model: its ``=~`` statements only (latent covariances free)."""
+def measurement_syntax(model: Model) -> str:
+    """Lavaan syntax of the CFA of a model: its ``=~`` statements only, without labels."""
     pt = model.partable
     meas = pt[(pt["op"] == "=~") & (pt["user"] == 1)]
     lines = []
     for lv in dict.fromkeys(meas["lhs"]):
         rows = meas[meas["lhs"] == lv]
         lines.append(f"{lv} =~ " + " + ".join(rows["rhs"]))
-    text = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def measurement_model(model: Model) -> Model:
+    """The CFA of a model: its ``=~`` statements only (latent covariances free)."""
+    text = measurement_syntax(model)
     # latent variables that only predict others in the SEM must still covary in the CFA:
     # in a pure CFA every first-order factor not indicating another is exogenous (lv.x)
     return specify(text, filename=f"{model.filename or '<model>'} (measurement part)")

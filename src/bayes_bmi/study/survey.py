@@ -37,18 +37,23 @@ from bayes_bmi.lavaan.standardized import defined_values
 from bayes_bmi.simulate.normal import Seed, simulate_normal
 
 __all__ = [
+    "GROUPS_N",
+    "GROUPS_SEED",
     "SHIPPED_N",
     "SHIPPED_SEED",
     "TRUTH_FORMAT",
     "FirmProfile",
+    "GroupDesign",
     "MissingAnswers",
     "SurveyTruth",
     "add_missing_answers",
     "default_firm_profile",
     "default_truth",
+    "grouped_truth",
     "discretize",
     "read_truth",
     "simulate_firms",
+    "simulate_groups",
     "simulate_responses",
     "simulate_survey",
     "truth_model",
@@ -131,6 +136,65 @@ class MissingAnswers:
         d.pop("model", None)
         _check_keys("missing", d, {"rate", "anchor", "slope"})
         return cls(rate=float(d["rate"]), anchor=str(d["anchor"]), slope=float(d.get("slope", 1)))
+
+
+@dataclass(frozen=True)
+class GroupDesign:
+    """Two or more kinds of firms whose truth differs in ONE driver's path to the focal construct.
+
+    Each firm belongs to a group (the column ``column`` of the survey, drawn with the
+    probabilities ``shares`` from its own seeded stream). Within every group the truth is the
+    survey's truth with ``paths[group]`` as the standardized path of ``driver``; everything else
+    is the same in every group: loadings, thresholds and item intercepts (the measurement model
+    is invariant), driver correlations, the other paths and ``b``. Every latent variable keeps
+    total variance 1 in every group, so the focal construct's residual variance differs by
+    group (it absorbs the change in R^2).
+
+    Attributes
+    ----------
+    column : str
+        Name of the group column of the survey (e.g. ``size``).
+    shares : mapping of str to float
+        Group label -> probability, in group order.
+    driver : str
+        The driver whose path differs by group.
+    paths : mapping of str to float
+        Group label -> the driver's standardized path in that group.
+    """
+
+    column: str
+    shares: Mapping[str, float]
+    driver: str
+    paths: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shares", _frozen(self.shares))
+        object.__setattr__(self, "paths", _frozen({k: float(v) for k, v in self.paths.items()}))
+        if not self.column.isidentifier():
+            raise ValueError(f"group column {self.column!r} is not a valid variable name")
+        if len(self.shares) < 2:
+            raise ValueError("a group design needs at least two groups")
+        _check_probabilities("groups", self.shares)
+        if list(self.paths) != list(self.shares):
+            raise ValueError(
+                f"group paths must give one value per group, in order {list(self.shares)}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (the per-group raw values are added by :meth:`SurveyTruth.to_dict`)."""
+        return {
+            "column": self.column,
+            "shares": dict(self.shares),
+            "driver": self.driver,
+            "paths": dict(self.paths),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GroupDesign:
+        """Inverse of :meth:`to_dict` (``path_by_group`` and ``model`` skipped)."""
+        d = {k: v for k, v in d.items() if k not in ("path_by_group", "model")}
+        _check_keys("groups", d, {f.name for f in fields(cls)})
+        return cls(**d)
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -282,6 +346,9 @@ class SurveyTruth:
         Free text kept with the truth.
     missing : MissingAnswers or None
         Answers missing at random in the simulated survey (None: every item answered).
+    groups : GroupDesign or None
+        Kinds of firms whose truth differs in one driver's path (None: one population). The
+        driver's entry in ``paths`` is then unused: each group has its own value.
     """
 
     loadings: Mapping[str, Mapping[str, float]]
@@ -296,6 +363,7 @@ class SurveyTruth:
     firms: FirmProfile = field(default_factory=default_firm_profile)
     description: str = ""
     missing: MissingAnswers | None = None
+    groups: GroupDesign | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -359,6 +427,16 @@ class SurveyTruth:
             raise ValueError(
                 f"the missingness anchor {self.missing.anchor!r} is not an item of the survey"
             )
+        if self.groups is not None:
+            if self.groups.driver not in self.drivers:
+                raise ValueError(
+                    f"groups: unknown driver {self.groups.driver!r}. Must be one of: "
+                    f"{', '.join(self.drivers)}"
+                )
+            if self.groups.column in {*self.items, "firm_id", "city", "industry", "age_years"}:
+                raise ValueError(f"groups: column {self.groups.column!r} is taken")
+            for truth in self.group_truths().values():
+                truth._validate()
         r2 = self.r2_bmi
         if not r2 < 1:
             raise ValueError(
@@ -392,6 +470,42 @@ class SurveyTruth:
         """Share of the second-order factor's variance explained by the drivers: g' R g."""
         g = np.array([self.paths[d] for d in self.drivers])
         return float(g @ self.corr_matrix @ g)
+
+    def group_truths(self) -> dict[str, SurveyTruth]:
+        """Each group's truth (one population: empty): this truth with the group's path."""
+        if self.groups is None:
+            return {}
+        g = self.groups
+        return {
+            label: dataclasses.replace(
+                self, paths={**self.paths, g.driver: value}, groups=None, missing=None
+            )
+            for label, value in g.paths.items()
+        }
+
+    def raw_path_factor(self, driver: str) -> float:
+        """Standardized -> raw factor of ``driver``'s path to the focal construct.
+
+        Raw is the metric of the fitted model's default identification (each factor's first
+        loading fixed to 1) on the continuous latent responses: the focal construct's SD is
+        the product of its first dimension's first loading and that dimension's loading, the
+        driver's SD its first loading.
+        """
+        dim = self.dimensions[0]
+        sd_focal = next(iter(self.loadings[dim].values())) * self.dimension_loadings[dim]
+        return float(sd_focal / next(iter(self.loadings[driver].values())))
+
+    def path_by_group(self) -> dict[str, dict[str, float]]:
+        """Group -> ``{"std": ..., "raw": ..., "r2": ...}`` of the group-specific path."""
+        if self.groups is None:
+            return {}
+        factor = self.raw_path_factor(self.groups.driver)
+        return {
+            label: {"std": v, "raw": v * factor, "r2_" + self.second_order: t.r2_bmi}
+            for (label, v), t in zip(
+                self.groups.paths.items(), self.group_truths().values(), strict=True
+            )
+        }
 
     def indirect_effects(self) -> dict[str, float]:
         """Standardized indirect effect of each driver on the outcome: ``g_<driver> * b``."""
@@ -433,12 +547,29 @@ class SurveyTruth:
             "thresholds": {k: list(v) for k, v in self.thresholds.items()},
             "firms": self.firms.to_dict(),
             **({"missing": self.missing.to_dict()} if self.missing is not None else {}),
+            **({"groups": self._groups_dict()} if self.groups is not None else {}),
             "derived": {
                 "r2_" + self.second_order: self.r2_bmi,
                 "indirect_effects": self.indirect_effects(),
                 "residual_variances": self.residual_variances(),
                 "category_probabilities": self.category_probabilities(),
             },
+        }
+
+    def _groups_dict(self) -> dict[str, Any]:
+        assert self.groups is not None
+        g = self.groups
+        return {
+            **g.to_dict(),
+            "model": (
+                f"within group k the standardized path {self.second_order} ~ {g.driver} is "
+                f"paths[k]; loadings, thresholds (hence item intercepts), driver correlations, "
+                f"the other paths and b are the same in every group (invariant measurement); "
+                f"{self.second_order}'s residual variance is 1 - R^2 of its group. 'raw' is the "
+                "path in the marker metric (first loading of each factor fixed to 1) of the "
+                "continuous latent responses; the paths entry of this driver is unused"
+            ),
+            "path_by_group": self.path_by_group(),
         }
 
     @classmethod
@@ -461,6 +592,8 @@ class SurveyTruth:
             d["firms"] = FirmProfile.from_dict(d["firms"])
         if d.get("missing") is not None:
             d["missing"] = MissingAnswers.from_dict(d["missing"])
+        if d.get("groups") is not None:
+            d["groups"] = GroupDesign.from_dict(d["groups"])
         return cls(**d)
 
     def to_json(self) -> str:
@@ -620,6 +753,47 @@ def default_truth() -> SurveyTruth:
     )
 
 
+#: Seed of the shipped grouped survey (``data/bmi_survey_groups.csv``).
+GROUPS_SEED = 20261202
+#: Sample size of the shipped grouped survey (about 600 small and 400 medium firms).
+GROUPS_N = 1000
+
+
+def grouped_truth(
+    column: str = "size",
+    shares: Mapping[str, float] | None = None,
+    driver: str = "TI",
+    paths: Mapping[str, float] | None = None,
+    base: SurveyTruth | None = None,
+) -> SurveyTruth:
+    """The truth of the shipped grouped survey: technology matters more in medium firms.
+
+    Small firms (60%) and medium firms (40%) share the measurement model and every path but
+    technological innovation capability -> BMI: 0.10 in small firms, 0.45 in medium ones
+    (standardized; a difference of 0.35). Story: medium firms have the R&D staff and the
+    market reach to build a business model around their technology, small ones mostly adopt
+    others'. R^2 of BMI is 0.52 in small and 0.92 in medium firms. The driver's entry in
+    ``paths`` is set to the first group's value (it is not used to simulate).
+    """
+    base = base or default_truth()
+    shares = dict(shares or {"small": 0.6, "medium": 0.4})
+    paths = dict(paths or {"small": 0.10, "medium": 0.45})
+    design = GroupDesign(column=column, shares=shares, driver=driver, paths=paths)
+    if driver not in base.paths:
+        raise ValueError(f"unknown driver {driver!r}. Must be one of: {', '.join(base.paths)}")
+    return dataclasses.replace(
+        base,
+        paths={**base.paths, driver: next(iter(design.paths.values()))},
+        groups=design,
+        description=base.description
+        + f" Two kinds of firms ({column}: "
+        + ", ".join(f"{k} {100 * v:.0f}%" for k, v in design.shares.items())
+        + f") differ in the path {base.second_order} ~ {driver} only: "
+        + ", ".join(f"{k} {v:g}" for k, v in design.paths.items())
+        + " (standardized).",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Truth -> model and per-row values
 # ---------------------------------------------------------------------------------------------
@@ -770,6 +944,10 @@ def add_missing_answers(answers: pd.DataFrame, spec: MissingAnswers, seed: Seed)
 def simulate_responses(truth: SurveyTruth, n: int, seed: int) -> pd.DataFrame:
     """Continuous latent responses (before cutting into categories) of ``n`` firms.
 
+    With ``truth.groups`` each firm's responses come from its group's truth
+    (:meth:`SurveyTruth.group_truths`; group ``k`` from the ``k``-th child of the responses
+    stream); the labels are :func:`simulate_groups`'s.
+
     Parameters
     ----------
     truth : SurveyTruth
@@ -783,7 +961,17 @@ def simulate_responses(truth: SurveyTruth, n: int, seed: int) -> pd.DataFrame:
         One column per item (questionnaire order); every column is N(0, 1) in the population.
     """
     model = truth_model(truth)
-    return simulate_normal(model, truth_values(truth, model), n, _streams(seed)[0])
+    if truth.groups is None:
+        return simulate_normal(model, truth_values(truth, model), n, _streams(seed)[0])
+    labels = simulate_groups(truth.groups, n, seed)
+    out = pd.DataFrame(np.nan, index=range(n), columns=list(truth.items))
+    streams = _streams(seed)[0].spawn(len(truth.groups.shares))
+    for (label, t), stream in zip(truth.group_truths().items(), streams, strict=True):
+        rows = np.flatnonzero(labels == label)
+        if rows.size:
+            draws = simulate_normal(model, truth_values(t, model), rows.size, stream)
+            out.iloc[rows] = draws[list(truth.items)].to_numpy()
+    return out
 
 
 def discretize(responses: pd.DataFrame, thresholds: Mapping[str, Sequence[float]]) -> pd.DataFrame:
@@ -808,7 +996,35 @@ def discretize(responses: pd.DataFrame, thresholds: Mapping[str, Sequence[float]
     return pd.DataFrame(out, index=responses.index).astype("int64")
 
 
-def simulate_firms(profile: FirmProfile, n: int, seed: Seed) -> pd.DataFrame:
+def _groups_stream(seed: int) -> np.random.SeedSequence:
+    """A fourth independent stream, for the group labels (the first three are unchanged)."""
+    return np.random.SeedSequence(seed).spawn(4)[3]
+
+
+def simulate_groups(design: GroupDesign, n: int, seed: int) -> np.ndarray:
+    """The group label of each of ``n`` firms, drawn from ``design.shares``.
+
+    Parameters
+    ----------
+    design : GroupDesign
+    n : int
+    seed : int
+        The survey's seed; the labels use their own child stream.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n`` labels (str objects).
+    """
+    rng = np.random.default_rng(_groups_stream(int(seed)))
+    names = np.array(list(design.shares), dtype=object)
+    p = np.array(list(design.shares.values()), dtype=float)
+    return names[rng.choice(len(names), size=n, p=p / p.sum())]
+
+
+def simulate_firms(
+    profile: FirmProfile, n: int, seed: Seed, sizes: np.ndarray | None = None
+) -> pd.DataFrame:
     """Firm descriptors drawn independently of the survey answers.
 
     Parameters
@@ -816,6 +1032,10 @@ def simulate_firms(profile: FirmProfile, n: int, seed: Seed) -> pd.DataFrame:
     profile : FirmProfile
     n : int
     seed : int, numpy.random.SeedSequence or numpy.random.Generator
+
+    sizes : numpy.ndarray, optional
+        Given size classes (e.g. the group labels of a grouped survey) instead of drawn ones;
+        each must have a median age in ``profile.median_age``.
 
     Returns
     -------
@@ -832,7 +1052,10 @@ def simulate_firms(profile: FirmProfile, n: int, seed: Seed) -> pd.DataFrame:
 
     city = draw(profile.cities)
     industry = draw(profile.industries)
-    size = draw(profile.size_classes)
+    size = draw(profile.size_classes) if sizes is None else np.asarray(sizes, dtype=object)
+    unknown = sorted(set(size) - set(profile.median_age))
+    if unknown:
+        raise ValueError(f"no median firm age for size class(es) {', '.join(unknown)}")
     median = np.array([profile.median_age[s] for s in size], dtype=float)
     age = np.rint(median * np.exp(profile.age_sigma * rng.standard_normal(n)))
     return pd.DataFrame(
@@ -863,14 +1086,20 @@ def simulate_survey(truth: SurveyTruth, n: int, seed: int) -> pd.DataFrame:
         ``firm_id`` (``HLJ0001`` ...), ``city``, ``industry``, ``size_class``, ``age_years``,
         then every item as an integer 1 .. ``truth.n_categories`` in questionnaire order
         (missing answers empty when ``truth.missing`` is set; the answers given are those of
-        the same survey without missing answers).
+        the same survey without missing answers). With ``truth.groups`` the size class is
+        the group label (:func:`simulate_groups`), in the column ``truth.groups.column``.
     """
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
     answers = discretize(simulate_responses(truth, n, int(seed)), truth.thresholds)
     if truth.missing is not None:
         answers = add_missing_answers(answers, truth.missing, _missing_stream(int(seed)))
-    firms = simulate_firms(truth.firms, n, _streams(int(seed))[1])
+    sizes = None
+    if truth.groups is not None:
+        sizes = simulate_groups(truth.groups, n, int(seed))
+    firms = simulate_firms(truth.firms, n, _streams(int(seed))[1], sizes)
+    if truth.groups is not None:  # the group column replaces the drawn size class
+        firms = firms.rename(columns={"size_class": truth.groups.column})
     width = max(4, len(str(n)))
     ids = pd.DataFrame({"firm_id": [f"HLJ{i:0{width}d}" for i in range(1, n + 1)]})
     return pd.concat([ids, firms, answers], axis=1)
