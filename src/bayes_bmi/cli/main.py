@@ -465,7 +465,7 @@ def fit(  # over 80 lines only because typer declares the eighteen options in th
 
 @app.command()
 @_friendly
-def study(  # over 80 lines only because typer declares the seventeen options in the signature
+def study(  # over 80 lines only because typer declares the eighteen options in the signature
     ctx: typer.Context,
     data: Annotated[
         Path | None,
