@@ -51,8 +51,9 @@ def _simulate(m, rows, thresholds, n, seed, missing=0.0):
 def _box(code: np.ndarray, thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     obs = np.flatnonzero(code >= 0)
     lo = np.array([-np.inf if code[j] == 0 else thresholds[j][code[j] - 1] for j in obs])
-    top = [thresholds[j].size for j in obs]
-    hi = np.array([np.inf if code[j] == k else thresholds[j][code[j]] for j, k in zip(obs, top)])
+    hi = np.array(
+        [np.inf if code[j] == thresholds[j].size else thresholds[j][code[j]] for j in obs]
+    )
     return obs, lo, hi
 
 
