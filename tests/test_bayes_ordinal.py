@@ -381,7 +381,10 @@ def test_api_fit_with_few_draws_has_thresholds_and_latent_values(hs_ordinal, tmp
     psi = post["estimate"].sel(row="visual~~visual").values
     np.testing.assert_allclose(st, lam * np.sqrt(psi) / np.sqrt(lam**2 * psi + 1), rtol=1e-10)
     with pytest.raises(OptionError, match="ordered items"):
-        fit.check()
+        fit.check(baseline=True)  # the Bayesian fit indices are not defined for them
+    check = fit.check(ppp_draws=20)  # LOO and WAIC from the marginal likelihood, item-pair PPP
+    assert check.criteria["loo_draws"] == 120 and np.isfinite(check.criteria["elpd_loo"])
+    assert check.ppp.n_draws == 20 and 0.0 <= check.ppp.ppp <= 1.0 and not check.indices
     with pytest.raises(OptionError, match="mixed"):
         bb.sem(MODELS / "hs_cfa.lav", hs_ordinal, ordered=["x1"], draws=10, tune=10)
 

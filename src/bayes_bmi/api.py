@@ -301,17 +301,25 @@ class BayesFit:
         -------
         ModelCheck
             ``ppp`` (``.ppp.ppp`` the p-value), ``index_summary`` (a DataFrame: posterior mean,
-            median, SD and 90% HPD interval per index), ``residuals``, ``criteria``.
+            median, SD and 90% HPD interval per index), ``residuals``, ``criteria``. For
+            ordered items: LOO and WAIC from each case's marginal likelihood and the PPP of
+            the items' bivariate tables, no fit indices or residual correlations
+            (:func:`~bayes_bmi.checking.ordinal_loo.check_ordinal`).
         """
         from bayes_bmi.bayes.sampling import fit_bayes
         from bayes_bmi.checking.compare import independence_model
         from bayes_bmi.checking.ppc import MEANS, PD_SOURCES, check_model, resolve_means
 
         if self.result.ordinal is not None:
-            raise OptionError(
-                "for ordered items use fit.ordinal_check() (PPP from the items' bivariate "
-                "tables); LOO, WAIC and the Bayesian fit indices are not available for them yet"
-            )
+            if baseline:
+                raise OptionError(
+                    "the Bayesian fit indices (baseline=True) are not defined for ordered "
+                    "items; fit.check() gives their LOO, WAIC and item-pair PPP"
+                )
+            from bayes_bmi.checking.ordinal_loo import check_ordinal
+
+            seed = self.config.seed if seed is None else seed
+            return check_ordinal(self.result, seed=seed, ppp_draws=ppp_draws)[0]
         if self.result.group is not None:
             raise OptionError(
                 "check() of a multi-group fit is not available yet (PPP, fit indices, LOO); "
@@ -1110,6 +1118,7 @@ def comparison(
     cache: CompileCache | None = None,
     missing_codes: Sequence[float] = (),
     sheet: str | int | None = None,
+    ordered: bool | Sequence[str] | None = None,
     **sampler: Any,
 ) -> Comparison:
     """Fit and compare models of the same data (the full result; see :func:`compare`).
@@ -1117,6 +1126,12 @@ def comparison(
     ``missing`` (``"fiml"``, ``"listwise"`` or None, as in :func:`sem`) is one method for
     every model and the independence model; None picks ``"fiml"`` when the models' variables
     have missing cells. The table's ``missing`` column says which was used.
+
+    ``ordered`` (as in :func:`sem`): cumulative-probit models ranked by LOO from each case's
+    marginal likelihood, with the PPP of the items' bivariate tables
+    (:func:`~bayes_bmi.checking.compare.compare_ordinal_models`; no independence model,
+    Bayesian fit indices or ML columns; missing cells are left out of each case's
+    likelihood, ``missing="listwise"`` drops incomplete cases first).
 
     Returns
     -------
@@ -1131,6 +1146,9 @@ def comparison(
     specified = {str(name): specify(m, std_lv=std_lv) for name, m in models.items()}
     columns = list(dict.fromkeys(v for m in specified.values() for v in m.ov_names))
     df, source = _read(data, reading, columns)
+    names = _ordered(ordered, missing)
+    if names:
+        return _compare_ordinal(specified, df, source, names, missing, priors, cache, sampler)
     from bayes_bmi.bayes.parameters import param_spec
     from bayes_bmi.ml.fit import model_patterns, resolve_missing
 
@@ -1164,6 +1182,33 @@ def comparison(
     )
 
 
+def _compare_ordinal(
+    specified: dict[str, Model],
+    df: pd.DataFrame,
+    source: str,
+    ordered: bool | tuple[str, ...],
+    missing: str | None,
+    priors: Mapping[str, Prior] | None,
+    cache: CompileCache | None,
+    sampler: Mapping[str, Any],
+) -> Comparison:
+    """:func:`comparison` of ordinal models (``ordered`` checked)."""
+    from bayes_bmi.bayes.sampling import CompileCache
+    from bayes_bmi.checking.compare import compare_ordinal_models
+
+    if missing == "listwise":
+        df = df.dropna(subset=list(next(iter(specified.values())).ov_names))
+    return compare_ordinal_models(
+        specified,
+        df,
+        ordered=ordered if ordered is True else list(ordered),
+        config=_sampler_config(sampler),
+        cache=cache if cache is not None else CompileCache(),
+        priors=priors,
+        source=source,
+    )
+
+
 def compare(
     models: Mapping[str, str | os.PathLike[str] | Model],
     data: pd.DataFrame | str | os.PathLike[str],
@@ -1179,8 +1224,8 @@ def compare(
     **options
         ``std_lv``, ``baseline`` (fit the independence model, default True), ``means``,
         ``missing`` (one missing-data method for every model, see :func:`comparison`),
-        ``priors``, ``cache``, ``missing_codes``, ``sheet`` and the sampler options of
-        :func:`sem`.
+        ``priors``, ``cache``, ``missing_codes``, ``sheet``, ``ordered`` (ordinal models,
+        see :func:`comparison`) and the sampler options of :func:`sem`.
 
     Returns
     -------

@@ -25,8 +25,9 @@ for the data and the theta parameterisation). It returns the same :class:`BayesR
   both columns are empty (``diagnostics["wlsmv"]`` says why);
 * chains start at the WLSMV solution (jitter as for the continuous model) with each case's
   latent values at their regression factor scores (:func:`start_point`);
-* no ``log_likelihood`` or ``prior`` group yet (the marginal likelihood of a case needs the
-  latent variables integrated out: PPP, LOO and WAIC for ordinal models are still to come).
+* ``log_likelihood/y`` (chain, draw, case) is each case's *marginal* log-likelihood, the
+  latent variables integrated out (:mod:`bayes_bmi.bayes.ordinal_loglik`), computed when
+  read (arviz's LOO and WAIC read it); there is no ``prior`` group yet.
 """
 
 from __future__ import annotations
@@ -506,9 +507,17 @@ def _posterior(tm, spec, odata, base, zs, trace, latent, stats):
         ),
         np.nan,
     )
+    from bayes_bmi.bayes.ordinal_loglik import ordinal_loglik_variable  # numba: when fitting
+
+    ll_ds = xr.Dataset(
+        {"y": ordinal_loglik_variable(rep, rows, tau, odata)},  # computed when read
+        attrs={"computed_on_read": 1},
+        coords={"chain": coords["chain"], "draw": coords["draw"], "case": odata.case_index},
+    )
     groups = {
         "posterior": post,
         "sample_stats": trace["sample_stats"].to_dataset(),
+        "log_likelihood": ll_ds,
         "observed_data": xr.Dataset(
             {"y": (("case", "variable"), y)},
             coords={"case": odata.case_index, "variable": list(odata.names)},

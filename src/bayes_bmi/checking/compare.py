@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,12 +47,14 @@ from bayes_bmi.ml.fit import MLResult, resolve_missing, without_means
 
 if TYPE_CHECKING:
     from bayes_bmi.bayes.priors import Prior
+    from bayes_bmi.checking.ordinal_ppc import OrdinalCheck
 
 __all__ = [
     "COMPARISON_COLUMNS",
     "Comparison",
     "ComparisonError",
     "compare_models",
+    "compare_ordinal_models",
     "comparison_table",
     "independence_model",
 ]
@@ -117,6 +120,9 @@ class Comparison:
         Missing-data method of every fit: ``"listwise"`` or ``"fiml"``.
     warnings : tuple of str
         Plain-language problems: chains that disagree, unreliable LOO or WAIC.
+    ordinal : dict of str to OrdinalCheck or None
+        Ordinal models (:func:`compare_ordinal_models`): each model's bivariate-table PPP
+        with its worst-fitting item pairs.
     """
 
     table: pd.DataFrame
@@ -127,6 +133,7 @@ class Comparison:
     means: str
     warnings: tuple[str, ...] = field(default_factory=tuple)
     missing: str = "listwise"
+    ordinal: dict[str, OrdinalCheck] | None = None
 
     def fit_indices(self) -> pd.DataFrame:
         """Posterior summaries of the fit indices of every model (tidy, ``model`` first)."""
@@ -220,6 +227,7 @@ def compare_models(
     fitted: Mapping[str, BayesResult] | None = None,
     missing: str | None = None,
     ppp_draws: int | None = None,
+    ordered: bool | Sequence[str] | None = None,
 ) -> Comparison:
     """Fit and compare alternative models of the same data.
 
@@ -256,6 +264,9 @@ def compare_models(
         models' variables have missing cells in ``data``, else ``"listwise"``.
     ppp_draws : int, optional
         Draws replicated for each PPP (:func:`~bayes_bmi.checking.ppc.check_model`).
+    ordered : bool or sequence of str, optional
+        Ordered items: the models are cumulative-probit models compared by
+        :func:`compare_ordinal_models` (``baseline``, ``means`` and ``missing`` do not apply).
 
     Returns
     -------
@@ -267,6 +278,11 @@ def compare_models(
         When there is no model, the models explain different variables, or a given fit used
         another missing-data method.
     """
+    if ordered:
+        return compare_ordinal_models(
+            models, data, ordered=ordered, config=config, cache=cache, priors=priors,
+            seed=seed, source=source, fitted=fitted, ppp_draws=ppp_draws,
+        )  # fmt: skip
     if means not in MEANS:
         raise ValueError(f"unknown means {means!r}. Must be one of: {', '.join(MEANS)}")
     models = dict(models)
@@ -356,6 +372,92 @@ def compare_models(
         warnings=tuple(warnings),
         missing=method,
     )
+
+
+def compare_ordinal_models(
+    models: Mapping[str, Model],
+    data: pd.DataFrame,
+    *,
+    ordered: bool | Sequence[str] = True,
+    config: SamplerConfig | None = None,
+    cache: CompileCache | None = None,
+    priors: Mapping[str, Prior] | None = None,
+    seed: int | None = None,
+    source: str = "data",
+    fitted: Mapping[str, BayesResult] | None = None,
+    ppp_draws: int | None = None,
+    loo_draws: int | None = None,
+) -> Comparison:
+    """Fit ordinal (cumulative-probit) models of the same items and rank them by LOO.
+
+    Each model is fitted by :func:`~bayes_bmi.bayes.ordinal_sampling.fit_bayes_ordinal` and
+    checked by :func:`~bayes_bmi.checking.ordinal_loo.check_ordinal`: PSIS-LOO and WAIC from
+    each case's marginal likelihood (on at most ``loo_draws`` draws), the PPP from the items'
+    bivariate tables. The table's Bayesian fit indices and ML columns are empty (they rest on
+    the continuous model's discrepancy and likelihood); ``missing`` is ``"observed cells"``
+    (each case's observed items; cases with none are dropped).
+
+    Parameters
+    ----------
+    models, data, config, cache, priors, seed, source, fitted
+        As :func:`compare_models`.
+    ordered : bool or sequence of str
+        Ordered items (for now every observed variable).
+    ppp_draws : int, optional
+        Draws replicated for each PPP (default
+        :data:`~bayes_bmi.checking.ordinal_loo.PPP_DRAWS`).
+    loo_draws : int, optional
+        At most this many draws for LOO and WAIC (default
+        :data:`~bayes_bmi.checking.ordinal_loo.LOO_DRAWS`).
+
+    Returns
+    -------
+    Comparison
+        With ``ordinal`` (each model's :class:`~bayes_bmi.checking.ordinal_ppc.OrdinalCheck`)
+        and no baseline.
+    """
+    from bayes_bmi.bayes.ordinal_sampling import fit_bayes_ordinal
+    from bayes_bmi.checking.ordinal_loo import LOO_DRAWS, PPP_DRAWS, check_ordinal
+
+    models = dict(models)
+    _check_same_variables(models)
+    config = config or SamplerConfig()
+    cache = cache if cache is not None else CompileCache()
+    seed = config.seed if seed is None else seed
+    fitted = dict(fitted or {})
+    unknown = sorted(set(fitted) - set(models))
+    if unknown:
+        raise ComparisonError(f"fits given for models not compared: {', '.join(unknown)}")
+    results: dict[str, BayesResult] = {}
+    for name, model in models.items():
+        results[name] = fitted.get(name) or fit_bayes_ordinal(
+            model, data, ordered if ordered is True else list(ordered), config=config,
+            priors=dict(priors) if priors is not None else None, cache=cache, source=source,
+        )  # fmt: skip
+        if results[name].ordinal is None:
+            raise ComparisonError(f"the fit given for {name} is not an ordinal fit")
+    ns = {name: r.ordinal.n for name, r in results.items()}
+    if len(set(ns.values())) > 1:
+        raise ComparisonError(
+            f"the models use different numbers of cases ({ns}); compare them on the same cases"
+        )
+    checks, ordinal = {}, {}
+    for name, res in results.items():
+        checks[name], ordinal[name] = check_ordinal(
+            res, seed=seed, ppp_draws=ppp_draws or PPP_DRAWS, loo_draws=loo_draws or LOO_DRAWS
+        )
+    warnings: list[str] = []
+    for name in results:
+        warnings += _warnings(name, results[name], checks[name])
+    nan_fit = dict.fromkeys(("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "aic", "bic"),
+                            np.nan)  # fmt: skip
+    no_ml = {name: SimpleNamespace(fit=nan_fit) for name in results}
+    table = comparison_table(results, checks, no_ml, _elpd(checks))
+    table["missing"] = "observed cells"
+    return Comparison(
+        table=table, results=results, checks=checks, ml={}, baseline=None, means="model",
+        warnings=tuple(warnings), missing="observed cells", ordinal=ordinal,
+    )  # fmt: skip
 
 
 def _elpd(checks: Mapping[str, ModelCheck]) -> pd.DataFrame:

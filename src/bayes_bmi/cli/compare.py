@@ -39,6 +39,8 @@ from bayes_bmi.cli.common import (
     check_sheet,
     commit,
     missing_data,
+    ordinal_missing_data,
+    ordinal_option,
     output_folder,
     parse_missing_codes,
     png_bytes,
@@ -109,14 +111,29 @@ def compare(
     missing_codes: MissingCodes = None,
     sheet: Sheet = None,
     no_cache: NoCache = False,
+    ordinal: Annotated[
+        str | None,
+        typer.Option(
+            "--ordinal",
+            help="Ordered-category items: 'all' or names (x1,x2,...): cumulative-probit models "
+            "ranked by LOO (marginal likelihood per case) with the item-pair PPP.",
+        ),
+    ] = None,
 ) -> None:
     """Compare alternative models of the same data: LOO, WAIC, PPP and Bayesian fit indices."""
     check_inputs(models=models, data=data, out=out)
     missing = check_missing(missing)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
+    ordered = ordinal_option(ordinal)
     with output_folder(out) as folder:
         provenance = record_provenance(ctx, seed=seed, inputs={"model": models, "data": data})
+        if ordered:
+            _compare_ordinal(
+                models, data, folder, (draws, tune, chains, seed), ordinal, ordered,
+                (missing, codes), sheet, provenance, no_cache,
+            )  # fmt: skip
+            return
         _compare(
             models,
             data,
@@ -291,6 +308,123 @@ def _compare(
         atomic_write_bytes(stage / name, png)
     written = commit(folder)
     typer.echo(f"\nwrote {len(written)} files to {out}: {', '.join(p.name for p in written)}")
+
+
+def _compare_ordinal(
+    models: list[Path],
+    data: Path,
+    folder: OutputFolder,
+    sampler: tuple[int, int, int, int],
+    ordinal: str,
+    ordered: bool | list[str],
+    treatment: tuple[str | None, tuple[float, ...]],
+    sheet: str | None,
+    provenance: Provenance,
+    no_cache: bool = False,
+) -> None:
+    """``compare --ordinal``: rank cumulative-probit models by LOO; write and commit the files.
+
+    Files: ``comparison.csv`` (the Bayesian fit indices and ML columns empty),
+    ``item_pairs.csv`` (each model's item pairs, worst-fitting first: the observed and
+    replicated ``X^2`` and the pair's PPP), ``comparison_summary.json``, ``provenance.json``,
+    ``comparison.png`` and ``ppp_<model>.png``.
+    """
+    import pandas as pd
+
+    from bayes_bmi.api import comparison, specify
+    from bayes_bmi.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
+    from bayes_bmi.plots.checking import plot_comparison, plot_ppp
+
+    draws, tune, chains, seed = sampler
+    names = _model_names(models)
+    specified = {name: specify(path) for name, path in zip(names, models, strict=True)}
+    typer.echo(
+        f"fitting {len(specified)} ordinal model(s) ({chains} chains x {draws} draws after "
+        f"{tune} warm-up steps)..."
+    )
+    comp = comparison(
+        specified, data, cache=_compile_cache(), draws=draws, tune=tune, chains=chains,
+        seed=seed, disk_cache=not no_cache, progress=False, missing=treatment[0],
+        missing_codes=treatment[1], sheet=sheet, ordered=ordered,
+    )  # fmt: skip
+    assert comp.ordinal is not None
+    first = next(iter(comp.results.values()))
+    cases = ordinal_missing_data(
+        first.ordinal.n, first.diagnostics.get("n_dropped", 0), first.ordinal.codes
+    )
+    t = comp.table
+    pairs = pd.concat(
+        [oc.pairs.assign(model=name) for name, oc in comp.ordinal.items()], ignore_index=True
+    )
+    pairs = pairs[["model", *[c for c in pairs.columns if c != "model"]]]
+    images = {"comparison.png": png_bytes(plot_comparison(comp))}
+    for name, check in comp.checks.items():
+        images[f"ppp_{name}.png"] = png_bytes(
+            plot_ppp(check.ppp, title=f"Posterior predictive check (item pairs' X^2): {name}")
+        )
+    summary = {
+        "data": str(data),
+        "models": {name: str(path) for name, path in zip(names, models, strict=True)},
+        "ordinal": ordinal,
+        "n_obs": int(first.ordinal.n),
+        "missing_data": cases,
+        "sampler": {"draws": draws, "tune": tune, "chains": chains, "seed": seed},
+        "ppp": "Pearson X^2 of the items' bivariate tables",
+        "per_model": {
+            name: {
+                "ppp": check.ppp.ppp,
+                "ppp_draws": check.ppp.n_draws,
+                "criteria": check.criteria,
+                "converged": comp.results[name].converged,
+                "diagnostics": {
+                    k: comp.results[name].diagnostics.get(k)
+                    for k in (
+                        "max_r_hat",
+                        "min_ess_bulk",
+                        "divergences",
+                        "problems",
+                        "sampling_seconds",
+                    )  # fmt: skip
+                },
+            }
+            for name, check in comp.checks.items()
+        },
+        "warnings": list(comp.warnings),
+        "provenance": provenance.to_dict(),
+    }
+    show = t[["model", "rank", "elpd_loo", "se_elpd_loo", "elpd_diff", "se_diff", "p_loo",
+              "looic", "waic", "n_pareto_k_high", "ppp"]]  # fmt: skip
+    typer.echo(f"\nOrdinal model comparison on {data} (n = {summary['n_obs']})")
+    typer.echo(cases_line(cases))
+    typer.echo(_fmt_table(show))
+    best = t.iloc[0]
+    for _, row in t.iloc[1:].iterrows():
+        ratio = abs(row["elpd_diff"]) / row["se_diff"] if row["se_diff"] > 0 else float("inf")
+        typer.echo(
+            f"{row['model']}: elpd {row['elpd_diff']:.1f} (SE {row['se_diff']:.1f}) below "
+            f"{best['model']}, {ratio:.1f} standard errors"
+        )
+    for name, oc in comp.ordinal.items():
+        top = oc.pairs.iloc[0]
+        typer.echo(
+            f"{name}: PPP = {oc.ppp:.3f} (item pairs' X^2); worst pair {top['item_a']}-"
+            f"{top['item_b']} (pair PPP {top['ppp']:.3f}); LOO on "
+            f"{comp.checks[name].criteria['loo_draws']} draws"
+        )
+    for w in comp.warnings:
+        typer.echo(f"warning: {w}", err=True)
+
+    stage = folder.staging
+    atomic_write_csv(stage / "comparison.csv", t)
+    atomic_write_csv(stage / "item_pairs.csv", pairs)
+    atomic_write_json(stage / "comparison_summary.json", summary)
+    write_provenance(stage, provenance)
+    for name, png in images.items():
+        atomic_write_bytes(stage / name, png)
+    written = commit(folder)
+    typer.echo(
+        f"\nwrote {len(written)} files to {folder.path}: {', '.join(p.name for p in written)}"
+    )
 
 
 def register(app: typer.Typer) -> None:
