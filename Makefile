@@ -38,7 +38,7 @@ study: $(VENV)/.installed-study
 	$(BIN)/python scripts/run_study.py --out results
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests scripts
