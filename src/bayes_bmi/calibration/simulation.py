@@ -316,16 +316,13 @@ def _ranked(fit: Any, model: Model, spec: ParamSpec, rows: np.ndarray) -> tuple:
     ess = _ess(fit.summary, model, spec)
     defined = post["defined"].transpose("chain", "draw", "def_param").values
     if defined.shape[-1]:
-        import arviz as az
-
+        summary = fit.summary[fit.summary["op"] == ":="].set_index("lhs")
+        def_names = [str(v) for v in post["def_param"].values]
         truth = np.concatenate([truth, defined_draws(model.partable, rows[None, :])[0]])
         chains = np.concatenate([chains, defined], axis=-1)
-        names += [str(v) for v in post["def_param"].values]
-        d_ess = [
-            min(float(az.ess(defined[..., j], method=m)) for m in ("bulk", "tail"))
-            for j in range(defined.shape[-1])
-        ]
-        ess = np.concatenate([ess, d_ess])
+        names += def_names
+        d_ess = np.minimum(summary["ess_bulk"], summary["ess_tail"]).reindex(def_names)
+        ess = np.concatenate([ess, d_ess.to_numpy(dtype=float)])
     return names, truth, chains, ess
 
 
