@@ -273,14 +273,29 @@ def test_the_api_and_command_line_write_tables_and_figures(tmp_path):
     model.write_text(ONE_FACTOR + "\n")
     out = tmp_path / "cli"
     args = ["calibrate", str(model), "--sims", "3", "--n", "60", "--workers", "1"]
-    args += ["--draws", "100", "--tune", "150", "--out", str(out)]
+    args += ["--draws", "100", "--tune", "150", "--out", str(out), "--priors", "weak"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "3 simulations (3 fitted now" in r.output and "uniformity of ranks" in r.output
+    design = json.loads((out / "calibration.json").read_text())
+    assert design["priors"]["lambda"] == "normal(0.8, 0.3)" and design["extend"] == 1
     for name in ("rank_histograms.png", "ecdf_difference.png", "provenance.json", "ranks.csv"):
         assert (out / name).is_file(), name
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "(0 fitted now" in again.output
+
+
+def test_an_unknown_prior_set_is_a_friendly_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from bayes_bmi.cli.main import app
+
+    model = tmp_path / "one.lav"
+    model.write_text(ONE_FACTOR + "\n")
+    args = ["calibrate", str(model), "--out", str(tmp_path / "o"), "--priors", "vague"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code != 0 and "neither a prior set" in r.output
+    assert "Traceback" not in r.output
 
 
 def test_the_api_refuses_bad_counts():

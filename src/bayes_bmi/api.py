@@ -1248,7 +1248,8 @@ def calibrate(
     seed: int = 1,
     ndraws: int = 99,
     std_lv: bool = False,
-    priors: Mapping[str, Prior] | None = None,
+    priors: Mapping[str, Prior] | str | os.PathLike[str] | None = None,
+    extend: int = 1,
     progress: bool = True,
     **sampler: Any,
 ) -> CalibrationResult:
@@ -1283,8 +1284,13 @@ def calibrate(
         effective sample size, at most this many).
     std_lv : bool
         As in :func:`specify`.
-    priors : mapping, optional
-        Default priors per kind, for drawing the truth and fitting.
+    priors : mapping, str or path, optional
+        Default priors per kind, for drawing the truth and fitting: a mapping, a named set
+        (``"weak"``: :data:`bayes_bmi.calibration.prior_sets.WEAKLY_INFORMATIVE`;
+        ``"default"``: blavaan's) or a TOML/JSON file of ``kind = "prior"`` lines.
+    extend : int
+        Longer reruns of a fit with a convergence warning (2, 4, ... times the draws); every
+        fit is ranked.
     progress : bool
         Print a counter of finished simulations to stderr.
     **sampler
@@ -1305,6 +1311,10 @@ def calibrate(
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise OptionError(f"{name} must be a positive integer, not {value!r}")
     spec = specify(model, std_lv=std_lv)
+    if isinstance(priors, str | os.PathLike):
+        from bayes_bmi.calibration.prior_sets import read_priors
+
+        priors = read_priors(priors)
     from bayes_bmi.calibration.runner import CALIBRATION_CONFIG
     from bayes_bmi.calibration.runner import calibrate as run_calibration
 
@@ -1323,6 +1333,7 @@ def calibrate(
         config=_sampler_config(options),
         ndraws=int(ndraws),
         priors=priors,
+        extend=int(extend),
         client=scheduler,
         workers=workers,
         out=out,

@@ -67,6 +67,7 @@ SIM_COLUMNS = (
     "min_ess_bulk",
     "divergences",
     "converged",
+    "draws",
     "seconds",
 )
 
@@ -142,6 +143,7 @@ def _check_folder(out: Path, model: Model, settings: CalibrationSettings) -> Non
             },
             "priors": {k: str(v) for k, v in (settings.priors or {}).items()},
             "truth": dict(settings.truth) if settings.truth else None,
+            "extend": settings.extend,
         },
         CalibrationError,
         "calibration",
@@ -150,7 +152,12 @@ def _check_folder(out: Path, model: Model, settings: CalibrationSettings) -> Non
 
 
 def rank_table(records: Mapping[int, dict]) -> pd.DataFrame:
-    """The tidy rank table of a set of simulation records (sorted; failed fits left out)."""
+    """The tidy rank table of a set of simulation records (sorted).
+
+    Every fitted simulation is in it, converged or not (an unconverged fit was rerun longer
+    first, :class:`CalibrationSettings`); only simulations whose sampler never started
+    (``failed``) have no ranks.
+    """
     frames = [
         pd.DataFrame(
             {
@@ -184,6 +191,7 @@ def calibrate(
     workers: int | None = None,
     out: str | os.PathLike[str] | None = None,
     seed: int = 1,
+    extend: int = 1,
     progress: bool | Callable[[int, int, float], None] = True,
 ) -> CalibrationResult:
     """Simulation-based calibration of a model's posterior, its fits run on Dask.
@@ -217,6 +225,10 @@ def calibrate(
         and ``calibration.json``. Without it nothing is written and nothing resumes.
     seed : int
         Seed of the calibration.
+    extend : int
+        Longer reruns (2, 4, ... times the draws and warm-up) of a fit with a convergence
+        warning; the last fit is ranked either way, so no simulation leaves the ranks for
+        being hard to sample (:class:`CalibrationSettings`).
     progress : bool or callable
         Print a counter to stderr, or call ``progress(done, total, seconds)``.
 
@@ -242,6 +254,7 @@ def calibrate(
         seed=seed,
         priors=dict(priors) if priors else None,
         truth=dict(truth) if truth else None,
+        extend=extend,
     )
     fingerprint = settings.fingerprint(model)
     folder = Path(out) if out is not None else None

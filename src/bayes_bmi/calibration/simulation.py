@@ -13,13 +13,13 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z
-from bayes_bmi.bayes.posterior import align_signs
+from bayes_bmi.bayes.posterior import align_signs, defined_draws
 from bayes_bmi.bayes.priors import FAMILIES, Prior, sample_prior
 from bayes_bmi.bayes.sampling import CompileCache, SamplerConfig, bayesian_model, fit_bayes
 from bayes_bmi.calibration.ranks import rank_of, thin_indices
@@ -69,6 +69,12 @@ class CalibrationSettings:
         A fixed true value per free parameter (by name) instead of prior draws: every
         simulation then shares one truth, the coverage is frequentist coverage at that point,
         and the ranks need not be uniform (they are only under prior draws).
+    extend : int
+        Longer reruns of a fit with a convergence warning (R-hat, ESS, divergences, E-BFMI):
+        rerun ``j`` has ``2**j`` times the draws and warm-up steps and a fresh seed; the last
+        fit is ranked whether or not it converged, so every simulation stays in the ranks
+        (dropping unconverged fits would condition the ranks on the truth being easy to
+        sample, and bias them).
     """
 
     n: int
@@ -77,8 +83,11 @@ class CalibrationSettings:
     seed: int = 1
     priors: Mapping[str, Prior] | None = None
     truth: Mapping[str, float] | None = None
+    extend: int = 1
 
     def __post_init__(self) -> None:
+        if self.extend < 0:
+            raise CalibrationError(f"extend must be at least 0, got {self.extend}")
         if self.n < 2:
             raise CalibrationError(f"n must be at least 2, got {self.n}")
         if self.ndraws < 1:
@@ -104,6 +113,7 @@ class CalibrationSettings:
             "config": cfg,
             "priors": {k: str(v) for k, v in sorted((self.priors or {}).items())},
             "truth": dict(sorted((self.truth or {}).items())),
+            "extend": self.extend,
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -235,10 +245,12 @@ def run_simulation(
         JSON-ready record: ``sim``, ``parameters``, ``truth``, ``rank``, ``pit`` (share of
         every posterior draw below the truth), ``ess`` (the smaller of bulk and tail ESS) and
         ``ndraws`` (draws the rank is taken among: :func:`thinned_sizes`), per parameter;
-        ``max_r_hat``, ``min_ess_bulk``, ``divergences``, ``converged``, ``seconds``,
-        ``attempts``, ``fingerprint``. A simulation whose every fit attempt failed
-        (:data:`MAX_ATTEMPTS`) gives ``sim``, ``failed`` (the sampler's message),
-        ``attempts``, ``seconds`` and ``fingerprint`` only.
+        ``max_r_hat``, ``min_ess_bulk``, ``divergences``, ``converged`` (of the fit ranked),
+        ``draws`` (its draws per chain: more when it was extended), ``seconds``, ``attempts``
+        (sampler runs), ``fingerprint``; the ``:=`` parameters are ranked after the free
+        ones. A simulation whose every fit attempt failed (:data:`MAX_ATTEMPTS`) gives
+        ``sim``, ``failed`` (the sampler's message), ``attempts``, ``seconds`` and
+        ``fingerprint`` only.
     """
     t0 = time.perf_counter()
     spec = param_spec(model, dict(settings.priors) if settings.priors else None)
@@ -249,7 +261,10 @@ def run_simulation(
     else:
         rows = truth_rows(model, spec, settings.truth)
     data = simulate_normal(model, np.nan_to_num(rows), settings.n, np.random.default_rng(data_seq))
-    fit, attempts = fit_attempts(model, data, settings, sampler_seq, cache, f"simulation {sim}")
+    fit, attempts = fit_attempts(
+        model, data, settings, sampler_seq, cache, f"simulation {sim}", settings.extend,
+        settings.ndraws,
+    )  # fmt: skip
     if isinstance(fit, str):
         return {
             "sim": int(sim),
@@ -260,10 +275,8 @@ def run_simulation(
         }
     if model.options.std_lv:  # the posterior's signs are aligned: align the truth's the same way
         rows = align_signs(model.partable, model.representation, rows[None, :])[0]
-    truth = _theta(spec, rows)
-    pooled = fit.idata["posterior"]["theta"].transpose("chain", "draw", "param").values
-    pooled = pooled.reshape(-1, spec.size)
-    ess = _ess(fit.summary, model, spec)
+    names, truth, chains, ess = _ranked(fit, model, spec, rows)
+    pooled = chains.reshape(-1, truth.size)
     kept = thinned_sizes(ess, settings.ndraws, len(pooled))
     rank = [
         int(rank_of(pooled[thin_indices(len(pooled), size), k][:, None], truth[k : k + 1])[0])
@@ -272,7 +285,7 @@ def run_simulation(
     diag = fit.diagnostics
     return {
         "sim": int(sim),
-        "parameters": list(spec.names),
+        "parameters": names,
         "truth": truth.tolist(),
         "rank": rank,
         "pit": (pooled < truth[None, :]).mean(axis=0).tolist(),
@@ -282,10 +295,35 @@ def run_simulation(
         "min_ess_bulk": float(diag.get("min_ess_bulk", np.nan)),
         "divergences": int(diag.get("divergences", 0)),
         "converged": bool(fit.converged),
+        "draws": int(chains.shape[1]),
         "attempts": attempts,
         "seconds": time.perf_counter() - t0,
         "fingerprint": settings.fingerprint(model),
     }
+
+
+def _ranked(fit: Any, model: Model, spec: ParamSpec, rows: np.ndarray) -> tuple:
+    """Names, truths, draws (chain, draw, param) and ESS of the free and ``:=`` parameters.
+
+    A ``:=`` parameter (an indirect effect, say) is a function of the free ones, so its rank
+    is uniform too when the posterior is right: it is ranked like them, its ESS the smaller
+    of bulk and tail ESS of its draws.
+    """
+    post = fit.idata["posterior"]
+    chains = post["theta"].transpose("chain", "draw", "param").values
+    truth = _theta(spec, rows)
+    names = list(spec.names)
+    ess = _ess(fit.summary, model, spec)
+    defined = post["defined"].transpose("chain", "draw", "def_param").values
+    if defined.shape[-1]:
+        summary = fit.summary[fit.summary["op"] == ":="].set_index("lhs")
+        def_names = [str(v) for v in post["def_param"].values]
+        truth = np.concatenate([truth, defined_draws(model.partable, rows[None, :])[0]])
+        chains = np.concatenate([chains, defined], axis=-1)
+        names += def_names
+        d_ess = np.minimum(summary["ess_bulk"], summary["ess_tail"]).reindex(def_names)
+        ess = np.concatenate([ess, d_ess.to_numpy(dtype=float)])
+    return names, truth, chains, ess
 
 
 #: Sampler runs tried per simulation (each with a fresh seed, so fresh jittered starts)
@@ -300,8 +338,10 @@ def fit_attempts(
     seq: np.random.SeedSequence,
     cache: CompileCache | None,
     source: str,
+    extend: int = 0,
+    min_ess: float = 100.0,
 ) -> tuple[Any, int]:
-    """The fit, or the sampler's last error message when every attempt failed; attempts.
+    """The fit, or the sampler's last error message when every attempt failed; sampler runs.
 
     ``settings`` needs ``config`` (a :class:`SamplerConfig`) and ``priors`` (as
     :class:`CalibrationSettings` and the power analysis's settings have); each attempt's
@@ -311,23 +351,64 @@ def fit_attempts(
     almost pure noise); when the ML start leaves nutpie no finite initial point, a new seed
     jitters the starts differently. A simulation that still fails is recorded as failed:
     dropping it conditions the ranks on a successful fit, so the number is reported.
+
+    With ``extend > 0``, an unsettled fit (:func:`unsettled`: R-hat above the config's limit,
+    divergences, or an ESS below ``min_ess``) is rerun up to ``extend`` times, rerun ``j`` with
+    ``2**j`` times the draws and warm-up steps (fresh seed), until one is settled; the last
+    fit is returned either way (a rerun that fails to start keeps the fit before).
+    The count returned is every sampler run, extensions included.
     """
     message = ""
-    for attempt, child in enumerate(seq.spawn(MAX_ATTEMPTS), start=1):
-        config = _replace_seed(settings.config, int(child.generate_state(1)[0] % 2**31))
+    children = seq.spawn(MAX_ATTEMPTS + extend)
+    priors = dict(settings.priors) if settings.priors else None
+    for attempt, child in enumerate(children[:MAX_ATTEMPTS], start=1):
+        config = _replace_seed(settings.config, _seed_of(child))
         try:
-            return fit_bayes(
-                model,
-                data,
-                config=config,
-                priors=dict(settings.priors) if settings.priors else None,
-                cache=cache,
-                source=source,
+            fit = fit_bayes(
+                model, data, config=config, priors=priors, cache=cache, source=source,
                 missing="listwise",
-            ), attempt
+            )  # fmt: skip
         except RuntimeError as exc:  # nutpie: "All initialization points failed", ...
             message = str(exc).splitlines()[0]
+            continue
+        runs = attempt
+        for j, grandchild in enumerate(children[MAX_ATTEMPTS:], start=1):
+            if not unsettled(fit, settings.config.rhat_max, min_ess):
+                break
+            base = settings.config
+            longer = replace(
+                _replace_seed(base, _seed_of(grandchild)),
+                draws=base.draws * 2**j,
+                tune=base.tune * 2**j,
+            )
+            runs += 1
+            try:
+                fit = fit_bayes(
+                    model, data, config=longer, priors=priors, cache=cache, source=source,
+                    missing="listwise",
+                )  # fmt: skip
+            except RuntimeError:
+                break
+        return fit, runs
     return message, MAX_ATTEMPTS
+
+
+def unsettled(fit: Any, rhat_max: float, min_ess: float) -> bool:
+    """Whether a fit's chains disagree, diverged, or give fewer than ``min_ess`` effective draws.
+
+    Unlike ``fit.converged`` this ignores the sampler's ESS target (400 by default): ranks
+    are taken among at most ``ndraws`` draws thinned to the ESS, so an ESS above that suffices.
+    """
+    diag = fit.diagnostics
+    ess = min(diag.get("min_ess_bulk", np.nan), diag.get("min_ess_tail", np.nan))
+    rhat = diag.get("max_r_hat", np.nan)  # NaN with one chain: nothing to compare
+    return not (
+        (np.isnan(rhat) or rhat <= rhat_max) and diag.get("divergences", 0) == 0 and ess >= min_ess
+    )
+
+
+def _seed_of(seq: np.random.SeedSequence) -> int:
+    return int(seq.generate_state(1)[0] % 2**31)
 
 
 #: Fewest draws a rank is taken among, however small the effective sample size.
@@ -360,6 +441,4 @@ def _row_key(model: Model, spec: ParamSpec, k: int) -> str:
 
 
 def _replace_seed(config: SamplerConfig, seed: int) -> SamplerConfig:
-    from dataclasses import replace
-
     return replace(config, seed=seed, progress=False)

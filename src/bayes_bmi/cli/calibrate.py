@@ -62,18 +62,35 @@ def calibrate(
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of the calibration.")
     ] = 1,
+    priors: Annotated[
+        str,
+        typer.Option(
+            "--priors",
+            help="Priors to draw truths from and to fit with: 'default' (blavaan's), 'weak' "
+            '(weakly informative) or a TOML/JSON file of kind = "prior" lines.',
+        ),
+    ] = "default",
+    extend: Annotated[
+        int,
+        typer.Option(
+            "--extend", min=0, help="Longer reruns (2x, 4x draws) of a fit that did not converge."
+        ),
+    ] = 1,
 ) -> None:
     """Simulation-based calibration: ranks of true values among posterior draws, on Dask."""
     check_inputs(models=[model], out=out)
     if scheduler is not None and workers is not None:
         typer.echo("warning: --workers applies to the local cluster; ignored with --scheduler")
     from bayes_bmi.api import calibrate as run
+    from bayes_bmi.calibration.prior_sets import read_priors
+
+    prior_set = read_priors(priors)
 
     provenance = record_provenance(ctx, seed=seed, inputs={"model": model})
     where = scheduler or f"a local cluster of {workers or 'one worker per CPU'}"
     typer.echo(
         f"calibrating {model} on {where}: {sims} simulations of n = {n} "
-        f"({chains} chains x {draws} draws after {tune} warm-up steps)"
+        f"({chains} chains x {draws} draws after {tune} warm-up steps; priors: {priors})"
     )
     try:
         res = run(
@@ -88,6 +105,8 @@ def calibrate(
             draws=draws,
             tune=tune,
             chains=chains,
+            priors=prior_set,
+            extend=extend,
         )
     except KeyboardInterrupt:
         typer.echo(
