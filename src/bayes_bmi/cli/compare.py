@@ -50,6 +50,8 @@ from bayes_bmi.cli.common import (
 from bayes_bmi.cli.common import friendly as _friendly
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from bayes_bmi.bayes.sampling import CompileCache
     from bayes_bmi.io import OutputFolder
     from bayes_bmi.provenance import Provenance
@@ -282,13 +284,7 @@ def _compare(
     typer.echo(f"\nModel comparison on {data} (n = {summary['n_obs']}, means: {comp.means})")
     typer.echo(cases_line(cases))
     typer.echo(_fmt_table(show))
-    best = t.iloc[0]
-    for _, row in t.iloc[1:].iterrows():
-        ratio = abs(row["elpd_diff"]) / row["se_diff"] if row["se_diff"] > 0 else float("inf")
-        typer.echo(
-            f"{row['model']}: elpd {row['elpd_diff']:.1f} (SE {row['se_diff']:.1f}) below "
-            f"{best['model']}, {ratio:.1f} standard errors"
-        )
+    _echo_elpd_gaps(t)
     for name, check in comp.checks.items():
         top = check.residuals.iloc[0]
         typer.echo(
@@ -397,13 +393,7 @@ def _compare_ordinal(
     typer.echo(f"\nOrdinal model comparison on {data} (n = {summary['n_obs']})")
     typer.echo(cases_line(cases))
     typer.echo(_fmt_table(show))
-    best = t.iloc[0]
-    for _, row in t.iloc[1:].iterrows():
-        ratio = abs(row["elpd_diff"]) / row["se_diff"] if row["se_diff"] > 0 else float("inf")
-        typer.echo(
-            f"{row['model']}: elpd {row['elpd_diff']:.1f} (SE {row['se_diff']:.1f}) below "
-            f"{best['model']}, {ratio:.1f} standard errors"
-        )
+    _echo_elpd_gaps(t)
     for name, oc in comp.ordinal.items():
         top = oc.pairs.iloc[0]
         typer.echo(
@@ -436,3 +426,14 @@ def register(app: typer.Typer) -> None:
         Usually :data:`bayes_bmi.cli.main.app`.
     """
     app.command("compare")(compare)
+
+
+def _echo_elpd_gaps(table: pd.DataFrame) -> None:
+    """Print each model's elpd gap to the best (first) row, in standard errors."""
+    best = table.iloc[0]
+    for _, row in table.iloc[1:].iterrows():
+        ratio = abs(row["elpd_diff"]) / row["se_diff"] if row["se_diff"] > 0 else float("inf")
+        typer.echo(
+            f"{row['model']}: elpd {row['elpd_diff']:.1f} (SE {row['se_diff']:.1f}) below "
+            f"{best['model']}, {ratio:.1f} standard errors"
+        )
