@@ -2,7 +2,7 @@
 
 * The simulator's prior draws (``_prior_z``) follow, parameter by parameter, the density the
   sampler's kernel puts on ``z`` (its prior terms and the transforms' log-Jacobians): a
-  Kolmogorov-Smirnov test of 4000 draws against the kernel's density integrated on a grid.
+  Kolmogorov-Smirnov test of 1000 draws against the kernel's density integrated on a grid.
 * Named prior sets and prior files (``--priors weak|FILE``).
 * A fit with a convergence problem is rerun longer (2x draws) and ranked, not dropped.
 * ``:=`` parameters are ranked beside the free ones.
@@ -48,7 +48,7 @@ def _kernel_logprior(grid, code, fam, a, b, c, on_var):
     return out
 
 
-def _kernel_cdf_pvalues(priors, draw=_prior_z, seed=11, ndraw=4000) -> dict[str, float]:
+def _kernel_cdf_pvalues(priors, draw=_prior_z, seed=11, ndraw=1000) -> dict[str, float]:
     """KS p-value per parameter of ``draw``'s draws against the kernel's prior on ``z``."""
     spec = param_spec(calibration_model(specify(HS)), priors)
     rng = np.random.default_rng(seed)
@@ -73,13 +73,6 @@ def test_prior_draws_follow_the_kernels_prior_on_z(priors):
     pvalues = _kernel_cdf_pvalues(priors, ndraw=1000)
     assert len(pvalues) == 30
     # Bonferroni over the 30 parameters at family-wise 0.01
-    assert min(pvalues.values()) > 0.01 / 30, pvalues
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("priors", [None, dict(WEAKLY_INFORMATIVE)], ids=["default", "weak"])
-def test_4000_prior_draws_follow_the_kernels_prior_on_z(priors):
-    pvalues = _kernel_cdf_pvalues(priors, seed=12, ndraw=4000)
     assert min(pvalues.values()) > 0.01 / 30, pvalues
 
 
