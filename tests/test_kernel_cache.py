@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -65,6 +66,19 @@ def case(tmp_path_factory):
     return path, value, grad
 
 
+@pytest.fixture
+def filled(tmp_path):
+    """A cache folder with one complete entry, copied from the session's cache.
+
+    The session's entry (see conftest) is compiled at most once per test session; a copy
+    gives each test a filled cache without compiling again (numba checks its index against
+    the kernel's source file, which the copy shares).
+    """
+    source = compiled.load_kernel().cache_dir
+    shutil.copytree(source, tmp_path / source.name, ignore=shutil.ignore_patterns(compiled.LOCK))
+    return tmp_path
+
+
 def _child(root, case_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.Popen(
@@ -118,45 +132,45 @@ def test_an_empty_cache_is_filled_by_the_first_process(tmp_path, case):
     _assert_correct(first, case)
 
 
-def test_a_changed_key_compiles_into_another_folder(tmp_path, case, monkeypatch):
-    old = compiled.load_kernel(root=tmp_path)
+def test_a_changed_key_compiles_into_another_folder(filled, case, monkeypatch):
+    old = compiled.load_kernel(root=filled)
+    assert old.from_cache
     monkeypatch.setattr(compiled, "_version", lambda package: "99.0.0")
-    new = compiled.load_kernel(root=tmp_path)
+    new = compiled.load_kernel(root=filled)
     assert new.cache_dir != old.cache_dir
     assert not new.from_cache
     assert "99.0.0" in new.cache_dir.name
-    assert len(_entries(tmp_path)) == 2
+    assert len(_entries(filled)) == 2
     assert (new.cache_dir / compiled.MANIFEST).exists()
 
 
 @pytest.mark.slow  # compiles the kernel again in new processes
 @pytest.mark.parametrize("target", ["nbc", "nbi"])
-def test_corrupt_files_are_rebuilt_with_a_warning(tmp_path, case, target):
-    first = _run(tmp_path, case[0])
-    entry = first["cache_dir"]
-    files = [p for p in tmp_path.rglob(f"*.{target}") if "logp_callback" in p.name]
+def test_corrupt_files_are_rebuilt_with_a_warning(filled, case, target):
+    (entry,) = (str(p) for p in _entries(filled))
+    files = [p for p in filled.rglob(f"*.{target}") if "logp_callback" in p.name]
     assert files
     for path in files:
         data = bytearray(path.read_bytes())
         data[len(data) // 2 : len(data) // 2 + 64] = os.urandom(64)
         path.write_bytes(bytes(data))
-    report = _run(tmp_path, case[0])
+    report = _run(filled, case[0])
     assert any("corrupt" in w for w in report["warnings"]), report["warnings"]
     assert not report["from_cache"]
     _assert_correct(report, case)
     # rebuilt: the next process loads it again without a warning
-    again = _run(tmp_path, case[0])
+    again = _run(filled, case[0])
     assert again["from_cache"] and again["warnings"] == [] and again["cache_dir"] == entry
     _assert_correct(again, case)
 
 
 @pytest.mark.slow  # compiles the kernel again in new processes
-def test_an_unreadable_entry_without_manifest_is_bypassed_with_a_warning(tmp_path, case):
-    first = _run(tmp_path, case[0])
-    (tmp_path / first["cache_dir"] / compiled.MANIFEST).unlink()
-    for path in tmp_path.rglob("*.nbi"):
+def test_an_unreadable_entry_without_manifest_is_bypassed_with_a_warning(filled, case):
+    (entry,) = _entries(filled)
+    (entry / compiled.MANIFEST).unlink()
+    for path in filled.rglob("*.nbi"):
         path.write_bytes(b"not a pickle")
-    report = _run(tmp_path, case[0])
+    report = _run(filled, case[0])
     assert report["warnings"], "a broken index must be reported"
     _assert_correct(report, case)
 
@@ -177,34 +191,37 @@ def test_two_processes_filling_the_cache_at_once(tmp_path, case):
     assert len(_entries(tmp_path)) == 1
 
 
-def test_a_stale_entry_is_rebuilt_with_a_warning(tmp_path, case):
-    entry = compiled.load_kernel(root=tmp_path).cache_dir
+def test_a_stale_entry_is_rebuilt_with_a_warning(filled, case):
+    (entry,) = _entries(filled)
     manifest = entry / compiled.MANIFEST
     recorded = json.loads(manifest.read_text())
     recorded["key"]["numba"] = "0.0.1"  # as if written by another numba for this folder
     manifest.write_text(json.dumps(recorded))
     with pytest.warns(compiled.KernelCacheWarning, match="stale"):
-        again = compiled.load_kernel(root=tmp_path)
+        again = compiled.load_kernel(root=filled)
     assert again.cache_dir == entry
     assert json.loads(manifest.read_text())["key"] == compiled.cache_key()
 
 
-def test_temporary_files_of_a_writer_do_not_count_as_corruption(tmp_path, case):
-    entry = compiled.load_kernel(root=tmp_path).cache_dir
+def test_temporary_files_of_a_writer_do_not_count_as_corruption(filled, case):
+    (entry,) = _entries(filled)
     # what a concurrent writer leaves for a moment: numba's and our temporary files
     (entry / ".manifest.json.abc123.tmp").write_text("{}")
     next(entry.rglob("*.nbi")).with_name("x.nbi.tmp.0123456789abcdef").write_bytes(b"partial")
     with warnings.catch_warnings():
         warnings.simplefilter("error", compiled.KernelCacheWarning)
-        again = compiled.load_kernel(root=tmp_path)
+        again = compiled.load_kernel(root=filled)
     assert again.from_cache and again.cache_dir == entry
 
 
 def test_cache_off_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv(compiled.CACHE_ENV, str(tmp_path / "cache"))
+    calls = []  # numba is asked to compile without a cache folder (cache=False)
+    monkeypatch.setattr(compiled, "_compile", lambda d, kind: calls.append(d) or (1, 2, False))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         k = compiled.load_kernel(cache=False)
+    assert calls == [None]
     assert k.cache_dir is None and not k.from_cache
     assert not (tmp_path / "cache").exists()
 
