@@ -2,16 +2,59 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 MODELS = ROOT / "models"
+
+
+@functools.cache
+def _compiled_kernel(kind: str):
+    from bayes_bmi.bayes.compiled import load_kernel
+
+    return load_kernel(kind=kind)  # the session's kernel cache (kernel_cache_dir below)
+
+
+def kernel_callback(
+    z: np.ndarray, ints: np.ndarray, floats: np.ndarray, kind: str = "continuous"
+) -> tuple[int, float, np.ndarray]:
+    """(return code, log density, gradient) of the compiled kernel's C callback at ``z``.
+
+    The callback nutpie calls, loaded from the session's kernel cache: the program users run,
+    and no second (in-process, uncached) compilation of ``kernel.logp_grad`` for the tests.
+    """
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    ints = np.ascontiguousarray(ints, dtype=np.int64)
+    floats = np.ascontiguousarray(floats, dtype=np.float64)
+    grad = np.zeros(z.size)
+    value = np.zeros(1)
+    header = np.array([ints.ctypes.data, ints.size, floats.ctypes.data, floats.size], np.int64)
+    dbl = ctypes.POINTER(ctypes.c_double)
+    code = _compiled_kernel(kind).logp.ctypes(
+        z.size,
+        z.ctypes.data_as(dbl),
+        grad.ctypes.data_as(dbl),
+        value.ctypes.data_as(dbl),
+        ctypes.c_void_p(header.ctypes.data),
+    )
+    return int(code), float(value[0]), grad
+
+
+def kernel_logp_grad(
+    z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndarray, kind: str = "continuous"
+) -> float:
+    """:func:`kernel_callback` with ``kernel.logp_grad``'s interface (gradient into ``grad``)."""
+    _, value, grad[:] = kernel_callback(z, ints, floats, kind)
+    return value
 
 
 def lavaan_key(lhs: str, op: str, rhs: str) -> tuple[str, str, str]:

@@ -11,7 +11,6 @@ from scipy import stats
 from typer.testing import CliRunner
 
 import bayes_bmi as bb
-from bayes_bmi.bayes import kernel
 from bayes_bmi.bayes.bsem import (
     BsemError,
     CrossLoadings,
@@ -30,6 +29,7 @@ from bayes_bmi.errors import OptionError
 from bayes_bmi.lavaan.model import specify
 from bayes_bmi.lavaan.partable import ModelOptions
 from bayes_bmi.ml.fit import fit_ml, model_stats
+from conftest import kernel_logp_grad
 
 MODEL = """
 f1 =~ x1 + x2 + x3 + x4
@@ -118,7 +118,7 @@ def _kernel_logp(model, data, z):
     spec = param_spec(model)
     kd = pack(model, spec, model_data(model, spec, stats_))
     grad = np.zeros(z.size)
-    return kernel.logp_grad(np.ascontiguousarray(z), kd.ints, kd.floats, grad), spec
+    return kernel_logp_grad(z, kd.ints, kd.floats, grad), spec
 
 
 def test_kernel_log_density_includes_the_small_variance_priors(data):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_bmi.bayes import compiled, kernel
+from bayes_bmi.bayes import compiled
 from bayes_bmi.bayes.inputs import model_data
 from bayes_bmi.bayes.kernel_data import pack
 from bayes_bmi.bayes.parameters import param_spec, z_from_rows
@@ -22,7 +22,7 @@ from bayes_bmi.bayes.sampling import bayesian_model
 from bayes_bmi.lavaan.model import read_model
 from bayes_bmi.lavaan.start import start_values
 from bayes_bmi.ml.fit import model_stats
-from conftest import DATA, MODELS, ROOT
+from conftest import DATA, MODELS, ROOT, kernel_callback
 
 # load the kernel in a new process, evaluate it through its C callback, report as JSON
 CHILD = textwrap.dedent(
@@ -59,8 +59,7 @@ def case(tmp_path_factory):
     spec = param_spec(model)
     kd = pack(model, spec, model_data(model, spec, stats))
     z = z_from_rows(spec, start_values(model.partable, model.representation, stats))
-    grad = np.zeros(z.size)
-    value = kernel.logp_grad(z, kd.ints, kd.floats, grad)
+    _, value, grad = kernel_callback(z, kd.ints, kd.floats)  # from the session's cache
     path = tmp_path_factory.mktemp("case") / "hs.npz"
     np.savez(path, ints=kd.ints, floats=kd.floats, z=z)
     return path, value, grad

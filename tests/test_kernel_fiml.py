@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_bmi.bayes import kernel
 from bayes_bmi.bayes.inputs import model_data
 from bayes_bmi.bayes.kernel_data import pack
 from bayes_bmi.bayes.parameters import param_spec, rows_from_z, z_from_rows
@@ -23,6 +22,7 @@ from bayes_bmi.lavaan.representation import fill_matrices, implied_moments
 from bayes_bmi.lavaan.start import start_values
 from bayes_bmi.ml.fiml import fiml_loglik
 from bayes_bmi.ml.fit import model_patterns, model_stats
+from conftest import kernel_logp_grad
 
 DATA = Path(__file__).parent / "data"
 MISSING = DATA / "missing"
@@ -45,7 +45,7 @@ ind := a*b
 
 def _at(kd, z):
     grad = np.zeros(z.size)
-    value = kernel.logp_grad(np.ascontiguousarray(z, dtype=float), kd.ints, kd.floats, grad)
+    value = kernel_logp_grad(z, kd.ints, kd.floats, grad)
     return value, grad
 
 

@@ -146,18 +146,28 @@ def _base(model: Model) -> np.ndarray:
 
 def _prior_z(spec: ParamSpec, rng: np.random.Generator) -> np.ndarray:
     """One draw of ``z`` from the priors (as ``fit_bayes`` draws its ``prior`` group)."""
-    z = np.empty(spec.size)
+    return prior_z_draws(spec, rng, 1)[0]
+
+
+def prior_z_draws(spec: ParamSpec, rng: np.random.Generator, size: int) -> np.ndarray:
+    """``size`` draws of ``z`` from the priors, shape ``(size, spec.size)``.
+
+    Parameter by parameter, ``size`` values from its prior on its own scale, carried to the
+    kernel's unconstrained ``z`` (log sd, atanh of a correlation). With ``size=1`` the random
+    stream is that of one draw per parameter in order, so :func:`_prior_z` is this with one row.
+    """
+    z = np.empty((size, spec.size))
     for k, prior in enumerate(spec.priors):
-        x = float(np.asarray(sample_prior(prior, 1, rng), dtype=float)[0])
+        x = np.asarray(sample_prior(prior, size, rng), dtype=float).reshape(size)
         tr = spec.transforms[k]
         if tr == "var":
             sd = np.sqrt(x) if prior.on == "var" else x
-            z[k] = np.log(max(sd, 1e-300))
+            z[:, k] = np.log(np.maximum(sd, 1e-300))
         elif tr == "corr":
             r = 2.0 * x - 1.0 if FAMILIES[prior.family][2] == "unit" else x
-            z[k] = np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))
+            z[:, k] = np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))
         else:
-            z[k] = x
+            z[:, k] = x
     return z
 
 
