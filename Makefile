@@ -40,8 +40,9 @@ $(VENV)/.installed-test: $(VENV)/.locked pyproject.toml
 study: $(VENV)/.installed-study
 	$(BIN)/python scripts/run_study.py --out results
 
+# one test process per core (at most 4), a test file's tests on one process (README: why)
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q --durations=25 tests
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile --durations=25 tests
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests scripts
