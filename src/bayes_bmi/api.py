@@ -320,12 +320,6 @@ class BayesFit:
 
             seed = self.config.seed if seed is None else seed
             return check_ordinal(self.result, seed=seed, ppp_draws=ppp_draws)[0]
-        if self.result.group is not None:
-            raise OptionError(
-                "check() of a multi-group fit is not available yet (PPP, fit indices, LOO); "
-                "compare the groups with group_differences() or approx_invariance()"
-            )
-
         _one_of("means", means, MEANS)
         _one_of("pd_source", pd_source, PD_SOURCES)
         if ppp_draws is not None and (
@@ -334,6 +328,8 @@ class BayesFit:
             or ppp_draws < 1
         ):
             raise OptionError(f"ppp_draws must be a positive whole number, not {ppp_draws!r}")
+        if self.result.group is not None:
+            return self._check_groups(baseline, means, pd_source, seed, ppp_draws)
         # refuse means="saturated" with missing cells before fitting the baseline
         resolve_means(self.result.model, means, fiml=self.result.missing == "fiml")
         base = None
@@ -351,6 +347,39 @@ class BayesFit:
             self.result,
             base,
             means=means,
+            pd_source=pd_source,
+            seed=seed,
+            ppp_draws=None if ppp_draws is None else int(ppp_draws),
+        )
+
+    def _check_groups(
+        self, baseline: bool, means: str, pd_source: str, seed: int | None, ppp_draws: int | None
+    ):
+        """:meth:`check` of a multi-group fit (:func:`bayes_bmi.checking.groups_check`)."""
+        from bayes_bmi.bayes.sampling import fit_bayes
+        from bayes_bmi.checking.compare import independence_model
+        from bayes_bmi.checking.groups_check import check_groups
+
+        if means == "saturated":
+            raise OptionError(
+                "means='saturated' is not available with groups: a multi-group model models "
+                "every group's means; use means='auto' or 'model'"
+            )
+        base = None
+        if baseline:
+            base = fit_bayes(
+                independence_model(self.result.stats.names),
+                self.data,
+                config=self.config,
+                priors=self.priors,
+                cache=self.cache,
+                missing=self.result.missing,
+                group=self.result.group,
+            )
+        seed = self.config.seed if seed is None else _seed(seed)
+        return check_groups(
+            self.result,
+            base,
             pd_source=pd_source,
             seed=seed,
             ppp_draws=None if ppp_draws is None else int(ppp_draws),

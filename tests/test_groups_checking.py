@@ -1,0 +1,116 @@
+"""Checks of multi-group Bayesian fits: discrepancy, casewise log-likelihood, PPP, LOO, WAIC,
+hypotheses per group, and ``compare`` with groups."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_bmi.bayes.groups import GroupCasewiseLoglik
+from bayes_bmi.checking.groups_check import (
+    group_discrepancy,
+    group_moment_draws,
+    group_n_moments,
+)
+from bayes_bmi.lavaan.model import specify
+from bayes_bmi.lavaan.partable import ModelOptions
+from bayes_bmi.ml.groups import fit_ml_groups, split_groups
+from conftest import DATA
+
+HS = DATA / "HolzingerSwineford1939.csv"
+HS_MISSING = DATA / "missing" / "HolzingerSwineford1939_mcar10.csv"
+REF = DATA / "groups"
+HS3 = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+QUICK = {"chains": 2, "draws": 200, "tune": 200, "seed": 5, "progress": False}
+
+CASES = [
+    ("hs_mg_configural", HS, (), "listwise"),
+    ("hs_mg_metric", HS, ("loadings",), "listwise"),
+    ("hs_mg_scalar", HS, ("loadings", "intercepts"), "listwise"),
+    ("hs_mg_fiml_scalar", HS_MISSING, ("loadings", "intercepts"), "fiml"),
+]
+
+
+def _ml(data, equal, missing):
+    df = pd.read_csv(data)
+    model = specify(HS3, options=ModelOptions(ngroups=2, group_equal=equal))
+    return df, model, fit_ml_groups(model, df, "school", missing=missing)
+
+
+@pytest.mark.parametrize(("name", "data", "equal", "missing"), CASES)
+def test_discrepancy_at_the_ml_estimate_is_lavaans_chisq(name, data, equal, missing):
+    ref = json.loads((REF / f"{name}_fit.json").read_text())
+    _, model, ml = _ml(data, equal, missing)
+    result = SimpleNamespace(model=model, ml=ml, missing=missing, stats=ml.stats)
+    moments = group_moment_draws(result, ml.values[None, None, :])
+    t = group_discrepancy(result, moments)
+    assert t.shape == (1, 1)
+    assert t[0, 0] == pytest.approx(ref["fit_measures"]["chisq"], rel=1e-6)
+    # per group too: lavaan's chisq.group
+    for g, (sigma, mu) in enumerate(moments):
+        one = SimpleNamespace(
+            model=model,
+            ml=SimpleNamespace(
+                group_stats=(ml.group_stats[g],),
+                group_patterns=(ml.group_patterns[g],) if missing == "fiml" else None,
+            ),
+            missing=missing,
+        )
+        part = group_discrepancy(one, [(sigma, mu)])
+        assert part[0, 0] == pytest.approx(ref["chisq_group"][g], rel=1e-6)
+    # p*: 2 groups x (9 * 10 / 2 + 9) moments; df = p* - npar as lavaan's
+    assert group_n_moments(result) - ref["fit_measures"]["npar"] == ref["fit_measures"]["df"]
+
+
+@pytest.mark.parametrize(("name", "data", "equal", "missing"), [CASES[0], CASES[3]])
+def test_casewise_loglik_sums_to_lavaans_logl(name, data, equal, missing):
+    ref = json.loads((REF / f"{name}_fit.json").read_text())
+    df, model, ml = _ml(data, equal, missing)
+    grouped = split_groups(df, "school")
+    names = list(model.ov_names)
+    ys = [f[names].to_numpy(dtype=float) for f in grouped.frames]
+    if missing == "listwise":
+        ys = [y[~np.isnan(y).any(axis=1)] for y in ys]
+    rows = np.broadcast_to(ml.values, (2, 3, ml.values.size))
+    ll = GroupCasewiseLoglik(model, rows, ys)._raw((slice(None),) * 3)
+    assert ll.shape == (2, 3, sum(y.shape[0] for y in ys))
+    assert ll[0, 0].sum() == pytest.approx(ref["fit_measures"]["logl"], rel=1e-7)
+    assert np.allclose(ll[1, 2], ll[0, 0])
+
+
+@pytest.fixture(scope="module")
+def configural_fit():
+    import bayes_bmi as bb
+
+    return bb.sem(HS3, HS, group="school", **QUICK)
+
+
+def test_check_of_a_multigroup_fit(configural_fit):
+    fit = configural_fit
+    check = fit.check()
+    crit = check.criteria
+    assert np.isfinite(crit["elpd_loo"]) and np.isfinite(crit["elpd_waic"])
+    # LOO on every case of both groups
+    assert check.loo.n_data_points == 301
+    assert 0.0 <= check.ppp.ppp <= 1.0
+    assert check.ppp.n_moments == 108
+    assert check.ppp.t_obs.shape == (2, 200)
+    # the discrepancy exceeds lavaan's minimum at the ML estimate in every draw
+    assert np.all(check.ppp.t_obs > 115.85)
+    means = check.index_means()
+    assert 0.0 < means["BRMSEA"] < 0.3
+    assert set(check.residuals["group_label"]) == {"Pasteur", "Grant-White"}
+    assert len(check.residuals) == 2 * 36
+    # the effective number of parameters is near the 60 free ones
+    assert 45 < crit["p_loo"] < 75
+
+
+def test_saturated_means_are_refused_with_groups(configural_fit):
+    from bayes_bmi.errors import OptionError
+
+    with pytest.raises(OptionError, match="saturated"):
+        configural_fit.check(means="saturated")
