@@ -82,11 +82,16 @@ def test_casewise_loglik_sums_to_lavaans_logl(name, data, equal, missing):
     assert np.allclose(ll[1, 2], ll[0, 0])
 
 
+# configural HS with speed ~ visual in place of their covariance (the same fit: lavaan's
+# configural chisq) and a group-specific label and a := parameter for the hypotheses
+CONFIGURAL = HS3 + "\nspeed ~ c(b1, b2)*visual\nd := b1 - b2\n"
+
+
 @pytest.fixture(scope="module")
 def configural_fit():
     import bayes_bmi as bb
 
-    return bb.sem(HS3, HS, group="school", **QUICK)
+    return bb.sem(CONFIGURAL, HS, group="school", **QUICK)
 
 
 def test_check_of_a_multigroup_fit(configural_fit):
@@ -114,3 +119,55 @@ def test_saturated_means_are_refused_with_groups(configural_fit):
 
     with pytest.raises(OptionError, match="saturated"):
         configural_fit.check(means="saturated")
+
+
+HYPOTHESES = """
+[[hypothesis]]
+id = "L2"
+parameter = "visual=~x2"
+direction = "positive"
+wording = "x2 loads on visual."
+
+[[hypothesis]]
+id = "B1"
+parameter = "b1"
+direction = "positive"
+wording = "visual raises speed in group 1."
+
+[[hypothesis]]
+id = "D"
+parameter = "d"
+direction = "nonzero"
+wording = "the groups' paths differ."
+"""
+
+
+def test_hypotheses_per_group(configural_fit, tmp_path):
+    from bayes_bmi.checking.hypotheses import HYPOTHESIS_COLUMNS, HypothesisError
+
+    path = tmp_path / "h.toml"
+    path.write_text(HYPOTHESES)
+    table = configural_fit.hypotheses(path)
+    assert list(table.columns[:3]) == ["id", "group", "group_label"]
+    assert set(HYPOTHESIS_COLUMNS) <= set(table.columns)
+    assert list(zip(table["id"], table["group"], strict=True)) == [
+        ("L2", 1), ("L2", 2), ("B1", 1), ("D", 0),
+    ]  # fmt: skip
+    assert list(table["group_label"]) == ["Pasteur", "Grant-White", "Pasteur", ""]
+    summary = configural_fit.summary()
+    for _, row in table.iterrows():
+        if row["id"] == "L2":
+            want = summary[(summary["lhs"] == "visual") & (summary["rhs"] == "x2")
+                           & (summary["group"] == row["group"])]  # fmt: skip
+        else:
+            want = summary[summary["label"] == {"B1": "b1", "D": "d"}[row["id"]]]
+        assert row["post_median"] == pytest.approx(float(want["median"].iloc[0]))
+    # each group's ML estimate beside its own verdict
+    ml = configural_fit.result.ml.estimates
+    ml_x2 = ml[(ml["lhs"] == "visual") & (ml["rhs"] == "x2") & (ml["op"] == "=~")]
+    assert list(table["ml_est"][:2]) == pytest.approx(list(ml_x2["est"]))
+    assert table["ml_est"].iloc[0] != pytest.approx(table["ml_est"].iloc[1])
+    assert table["bayes_verdict"].iloc[1] == "supported"  # x2 in Grant-White: 0.74 (se 0.14)
+    path.write_text(HYPOTHESES.replace('"b1"', '"b3"'))
+    with pytest.raises(HypothesisError, match="b3"):
+        configural_fit.hypotheses(path)

@@ -401,11 +401,20 @@ class BayesFit:
         -------
         pandas.DataFrame
             One row per hypothesis, :data:`bayes_bmi.study.hypotheses.HYPOTHESIS_COLUMNS`.
+            With groups: one row per hypothesis and group, ``group`` and ``group_label``
+            columns after ``id`` (:func:`bayes_bmi.checking.hypotheses.group_hypothesis_table`).
         """
-        if self.result.group is not None:
-            raise OptionError("hypotheses() of a multi-group fit is not available yet")
         from bayes_bmi.study.hypotheses import DEFAULT_RULE, hypothesis_table, read_hypotheses
 
+        if self.result.group is not None:
+            from bayes_bmi.checking.hypotheses import group_hypothesis_table
+
+            return group_hypothesis_table(
+                read_hypotheses(path),
+                self.result,
+                self.result.group_labels,
+                rule=rule or DEFAULT_RULE,
+            )
         return hypothesis_table(read_hypotheses(path), self.result, rule=rule or DEFAULT_RULE)
 
 
