@@ -19,7 +19,7 @@ from bayes_bmi.checking.groups_check import (
 from bayes_bmi.lavaan.model import specify
 from bayes_bmi.lavaan.partable import ModelOptions
 from bayes_bmi.ml.groups import fit_ml_groups, split_groups
-from conftest import DATA
+from conftest import DATA, MODELS
 
 HS = DATA / "HolzingerSwineford1939.csv"
 HS_MISSING = DATA / "missing" / "HolzingerSwineford1939_mcar10.csv"
@@ -171,3 +171,61 @@ def test_hypotheses_per_group(configural_fit, tmp_path):
     path.write_text(HYPOTHESES.replace('"b1"', '"b3"'))
     with pytest.raises(HypothesisError, match="b3"):
         configural_fit.hypotheses(path)
+
+
+METRIC_BY_LABELS = """
+visual =~ x1 + c(a2, a2)*x2 + c(a3, a3)*x3
+textual =~ x4 + c(a5, a5)*x5 + c(a6, a6)*x6
+speed =~ x7 + c(a8, a8)*x8 + c(a9, a9)*x9
+"""
+
+
+def test_compare_configural_and_metric_by_group():
+    import bayes_bmi as bb
+
+    comp = bb.comparison(
+        {"configural": HS3, "metric": HS3},
+        HS,
+        group="school",
+        group_equal={"metric": "loadings"},
+        baseline=False,
+        **QUICK,
+    )
+    t = comp.table.set_index("model")
+    assert np.isfinite(t["elpd_loo"]).all() and t["ppp"].between(0, 1).all()
+    # the ML columns are the multi-group fits': lavaan's chisq
+    for name in ("configural", "metric"):
+        ref = json.loads((REF / f"hs_mg_{name}_fit.json").read_text())["fit_measures"]
+        assert t.loc[name, "ml_chisq"] == pytest.approx(ref["chisq"], rel=1e-6)
+        assert t.loc[name, "ml_df"] == ref["df"]
+    assert comp.means == "model"
+    assert {"group", "group_label"} <= set(comp.residuals().columns)
+    assert comp.results["metric"].model.options.group_equal == ("loadings",)
+
+
+def test_compare_group_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from bayes_bmi.cli.main import app
+
+    metric = tmp_path / "metric.lav"
+    metric.write_text(METRIC_BY_LABELS)
+    out = tmp_path / "out"
+    args = [
+        "compare", str(MODELS / "hs_cfa.lav"), str(metric),
+        "--data", str(HS), "--out", str(out), "--group", "school", "--no-baseline",
+        "--draws", "150", "--tune", "150", "--chains", "2", "--seed", "2",
+    ]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "2 groups by 'school'" in res.output
+    table = pd.read_csv(out / "comparison.csv")
+    assert set(table["model"]) == {"hs_cfa", "metric"}
+    summary = json.loads((out / "comparison_summary.json").read_text())
+    assert summary["group_labels"] == ["Pasteur", "Grant-White"]
+    assert summary["n_obs"] == 301
+    assert summary["per_model"]["metric"]["n_moments"] == 108
+    for g in (1, 2):
+        assert (out / f"residuals_metric_g{g}.png").is_file()
+    resid = pd.read_csv(out / "residual_correlations.csv")
+    assert set(resid["group_label"]) == {"Pasteur", "Grant-White"}

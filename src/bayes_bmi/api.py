@@ -1157,9 +1157,18 @@ def comparison(
     missing_codes: Sequence[float] = (),
     sheet: str | int | None = None,
     ordered: bool | Sequence[str] | None = None,
+    group: str | None = None,
+    group_equal: Sequence[str] | str | Mapping[str, Sequence[str] | str] = (),
+    group_partial: Sequence[str] | str | Mapping[str, Sequence[str] | str] = (),
     **sampler: Any,
 ) -> Comparison:
     """Fit and compare models of the same data (the full result; see :func:`compare`).
+
+    ``group`` (as in :func:`sem`): every model is fitted as a multi-group model and checked
+    with the discrepancy summed over groups
+    (:func:`~bayes_bmi.checking.groups_check.check_groups`); ``group_equal`` and
+    ``group_partial`` apply to every model, or, as a mapping of model names, to each its own
+    (``{"configural": (), "metric": "loadings"}`` compares invariance levels by LOO).
 
     ``missing`` (``"fiml"``, ``"listwise"`` or None, as in :func:`sem`) is one method for
     every model and the independence model; None picks ``"fiml"`` when the models' variables
@@ -1181,6 +1190,11 @@ def comparison(
         raise OptionError("models must be a non-empty mapping of names to models")
     reading = _reading(sheet, missing_codes)
     _check_data(data)
+    if group is not None or group_equal or group_partial:
+        return _comparison_groups(
+            models, data, std_lv, baseline, means, missing, priors, cache, reading, ordered,
+            (group, group_equal, group_partial), sampler,
+        )  # fmt: skip
     specified = {str(name): specify(m, std_lv=std_lv) for name, m in models.items()}
     columns = list(dict.fromkeys(v for m in specified.values() for v in m.ov_names))
     df, source = _read(data, reading, columns)
@@ -1217,6 +1231,68 @@ def comparison(
         means=means,
         source=source,
         missing=method,
+    )
+
+
+def _per_model(value: object, name: str, models: Mapping[str, object], what: str) -> object:
+    """``value`` for model ``name``: its entry when ``value`` maps model names."""
+    if not isinstance(value, Mapping):
+        return value
+    unknown = sorted(str(k) for k in value if k not in models)
+    if unknown:
+        raise OptionError(
+            f"{what}: {', '.join(map(repr, unknown))} is not a compared model; models: "
+            f"{', '.join(map(str, models))}"
+        )
+    return value.get(name, ())
+
+
+def _comparison_groups(
+    models, data, std_lv, baseline, means, missing, priors, cache, reading, ordered, groups,
+    sampler,
+) -> Comparison:  # fmt: skip
+    """:func:`comparison` of multi-group models (``group`` given)."""
+    from bayes_bmi.bayes.sampling import CompileCache
+    from bayes_bmi.checking.compare import compare_models
+    from bayes_bmi.checking.ppc import MEANS
+    from bayes_bmi.ml.groups import split_groups
+
+    group, equal, partial = groups
+    if group is None:
+        raise OptionError("group_equal and group_partial need group= (a grouping column)")
+    if _ordered(ordered, missing):
+        raise OptionError("compare with group= and ordered items is not available")
+    _one_of("means", means, MEANS)
+    opts = {
+        str(name): _group_options(
+            group,
+            _per_model(equal, name, models, "group_equal"),
+            _per_model(partial, name, models, "group_partial"),
+        )
+        for name in models
+    }
+    columns = list(dict.fromkeys(v for m in models.values() for v in _ov_names(m)))
+    df, source = _read(data, reading, [*columns, group])
+    if group in columns:
+        raise OptionError(
+            f"group: {group!r} is a variable of the models; the grouping column must be "
+            "another column of the data"
+        )
+    ngroups = len(split_groups(df, group, source).labels)
+    specified = {
+        str(name): _group_model(m, std_lv, ngroups, opts[str(name)]) for name, m in models.items()
+    }
+    return compare_models(
+        specified,
+        df,
+        config=_sampler_config(sampler),
+        cache=cache if cache is not None else CompileCache(),
+        priors=priors,
+        baseline=baseline,
+        means=means,
+        source=source,
+        missing=missing,
+        group=group,
     )
 
 
@@ -1263,7 +1339,8 @@ def compare(
         ``std_lv``, ``baseline`` (fit the independence model, default True), ``means``,
         ``missing`` (one missing-data method for every model, see :func:`comparison`),
         ``priors``, ``cache``, ``missing_codes``, ``sheet``, ``ordered`` (ordinal models,
-        see :func:`comparison`) and the sampler options of :func:`sem`.
+        see :func:`comparison`), ``group``, ``group_equal``, ``group_partial`` (multi-group
+        models, see :func:`comparison`) and the sampler options of :func:`sem`.
 
     Returns
     -------
