@@ -214,7 +214,7 @@ def test_compare_group_cli(tmp_path):
     args = [
         "compare", str(MODELS / "hs_cfa.lav"), str(metric),
         "--data", str(HS), "--out", str(out), "--group", "school", "--no-baseline",
-        "--draws", "150", "--tune", "150", "--chains", "2", "--seed", "2",
+        "--draws", "100", "--tune", "100", "--chains", "2", "--seed", "2",
     ]  # fmt: skip
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
@@ -229,3 +229,13 @@ def test_compare_group_cli(tmp_path):
         assert (out / f"residuals_metric_g{g}.png").is_file()
     resid = pd.read_csv(out / "residual_correlations.csv")
     assert set(resid["group_label"]) == {"Pasteur", "Grant-White"}
+
+
+def test_incremental_indices_with_the_independence_model_by_group(configural_fit):
+    ref = json.loads((REF / "hs_mg_configural_fit.json").read_text())["fit_measures"]
+    check = configural_fit.check(baseline=True)
+    means = check.index_means()
+    # the Bayesian analogues sit near lavaan's multi-group CFI, TLI and RMSEA (sqrt(G) scaled)
+    assert means["BCFI"] == pytest.approx(ref["cfi"], abs=0.03)
+    assert means["BTLI"] == pytest.approx(ref["tli"], abs=0.05)
+    assert means["BRMSEA"] == pytest.approx(ref["rmsea"], abs=0.02)
