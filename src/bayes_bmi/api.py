@@ -320,12 +320,6 @@ class BayesFit:
 
             seed = self.config.seed if seed is None else seed
             return check_ordinal(self.result, seed=seed, ppp_draws=ppp_draws)[0]
-        if self.result.group is not None:
-            raise OptionError(
-                "check() of a multi-group fit is not available yet (PPP, fit indices, LOO); "
-                "compare the groups with group_differences() or approx_invariance()"
-            )
-
         _one_of("means", means, MEANS)
         _one_of("pd_source", pd_source, PD_SOURCES)
         if ppp_draws is not None and (
@@ -334,6 +328,8 @@ class BayesFit:
             or ppp_draws < 1
         ):
             raise OptionError(f"ppp_draws must be a positive whole number, not {ppp_draws!r}")
+        if self.result.group is not None:
+            return self._check_groups(baseline, means, pd_source, seed, ppp_draws)
         # refuse means="saturated" with missing cells before fitting the baseline
         resolve_means(self.result.model, means, fiml=self.result.missing == "fiml")
         base = None
@@ -356,6 +352,39 @@ class BayesFit:
             ppp_draws=None if ppp_draws is None else int(ppp_draws),
         )
 
+    def _check_groups(
+        self, baseline: bool, means: str, pd_source: str, seed: int | None, ppp_draws: int | None
+    ):
+        """:meth:`check` of a multi-group fit (:func:`bayes_bmi.checking.groups_check`)."""
+        from bayes_bmi.bayes.sampling import fit_bayes
+        from bayes_bmi.checking.compare import independence_model
+        from bayes_bmi.checking.groups_check import check_groups
+
+        if means == "saturated":
+            raise OptionError(
+                "means='saturated' is not available with groups: a multi-group model models "
+                "every group's means; use means='auto' or 'model'"
+            )
+        base = None
+        if baseline:
+            base = fit_bayes(
+                independence_model(self.result.stats.names),
+                self.data,
+                config=self.config,
+                priors=self.priors,
+                cache=self.cache,
+                missing=self.result.missing,
+                group=self.result.group,
+            )
+        seed = self.config.seed if seed is None else _seed(seed)
+        return check_groups(
+            self.result,
+            base,
+            pd_source=pd_source,
+            seed=seed,
+            ppp_draws=None if ppp_draws is None else int(ppp_draws),
+        )
+
     def hypotheses(
         self, path: str | os.PathLike[str], *, rule: DecisionRule | None = None
     ) -> pd.DataFrame:
@@ -372,11 +401,20 @@ class BayesFit:
         -------
         pandas.DataFrame
             One row per hypothesis, :data:`bayes_bmi.study.hypotheses.HYPOTHESIS_COLUMNS`.
+            With groups: one row per hypothesis and group, ``group`` and ``group_label``
+            columns after ``id`` (:func:`bayes_bmi.checking.hypotheses.group_hypothesis_table`).
         """
-        if self.result.group is not None:
-            raise OptionError("hypotheses() of a multi-group fit is not available yet")
         from bayes_bmi.study.hypotheses import DEFAULT_RULE, hypothesis_table, read_hypotheses
 
+        if self.result.group is not None:
+            from bayes_bmi.checking.hypotheses import group_hypothesis_table
+
+            return group_hypothesis_table(
+                read_hypotheses(path),
+                self.result,
+                self.result.group_labels,
+                rule=rule or DEFAULT_RULE,
+            )
         return hypothesis_table(read_hypotheses(path), self.result, rule=rule or DEFAULT_RULE)
 
 
@@ -1119,9 +1157,18 @@ def comparison(
     missing_codes: Sequence[float] = (),
     sheet: str | int | None = None,
     ordered: bool | Sequence[str] | None = None,
+    group: str | None = None,
+    group_equal: Sequence[str] | str | Mapping[str, Sequence[str] | str] = (),
+    group_partial: Sequence[str] | str | Mapping[str, Sequence[str] | str] = (),
     **sampler: Any,
 ) -> Comparison:
     """Fit and compare models of the same data (the full result; see :func:`compare`).
+
+    ``group`` (as in :func:`sem`): every model is fitted as a multi-group model and checked
+    with the discrepancy summed over groups
+    (:func:`~bayes_bmi.checking.groups_check.check_groups`); ``group_equal`` and
+    ``group_partial`` apply to every model, or, as a mapping of model names, to each its own
+    (``{"configural": (), "metric": "loadings"}`` compares invariance levels by LOO).
 
     ``missing`` (``"fiml"``, ``"listwise"`` or None, as in :func:`sem`) is one method for
     every model and the independence model; None picks ``"fiml"`` when the models' variables
@@ -1143,6 +1190,11 @@ def comparison(
         raise OptionError("models must be a non-empty mapping of names to models")
     reading = _reading(sheet, missing_codes)
     _check_data(data)
+    if group is not None or group_equal or group_partial:
+        return _comparison_groups(
+            models, data, std_lv, baseline, means, missing, priors, cache, reading, ordered,
+            (group, group_equal, group_partial), sampler,
+        )  # fmt: skip
     specified = {str(name): specify(m, std_lv=std_lv) for name, m in models.items()}
     columns = list(dict.fromkeys(v for m in specified.values() for v in m.ov_names))
     df, source = _read(data, reading, columns)
@@ -1179,6 +1231,68 @@ def comparison(
         means=means,
         source=source,
         missing=method,
+    )
+
+
+def _per_model(value: object, name: str, models: Mapping[str, object], what: str) -> object:
+    """``value`` for model ``name``: its entry when ``value`` maps model names."""
+    if not isinstance(value, Mapping):
+        return value
+    unknown = sorted(str(k) for k in value if k not in models)
+    if unknown:
+        raise OptionError(
+            f"{what}: {', '.join(map(repr, unknown))} is not a compared model; models: "
+            f"{', '.join(map(str, models))}"
+        )
+    return value.get(name, ())
+
+
+def _comparison_groups(
+    models, data, std_lv, baseline, means, missing, priors, cache, reading, ordered, groups,
+    sampler,
+) -> Comparison:  # fmt: skip
+    """:func:`comparison` of multi-group models (``group`` given)."""
+    from bayes_bmi.bayes.sampling import CompileCache
+    from bayes_bmi.checking.compare import compare_models
+    from bayes_bmi.checking.ppc import MEANS
+    from bayes_bmi.ml.groups import split_groups
+
+    group, equal, partial = groups
+    if group is None:
+        raise OptionError("group_equal and group_partial need group= (a grouping column)")
+    if _ordered(ordered, missing):
+        raise OptionError("compare with group= and ordered items is not available")
+    _one_of("means", means, MEANS)
+    opts = {
+        str(name): _group_options(
+            group,
+            _per_model(equal, name, models, "group_equal"),
+            _per_model(partial, name, models, "group_partial"),
+        )
+        for name in models
+    }
+    columns = list(dict.fromkeys(v for m in models.values() for v in _ov_names(m)))
+    df, source = _read(data, reading, [*columns, group])
+    if group in columns:
+        raise OptionError(
+            f"group: {group!r} is a variable of the models; the grouping column must be "
+            "another column of the data"
+        )
+    ngroups = len(split_groups(df, group, source).labels)
+    specified = {
+        str(name): _group_model(m, std_lv, ngroups, opts[str(name)]) for name, m in models.items()
+    }
+    return compare_models(
+        specified,
+        df,
+        config=_sampler_config(sampler),
+        cache=cache if cache is not None else CompileCache(),
+        priors=priors,
+        baseline=baseline,
+        means=means,
+        source=source,
+        missing=missing,
+        group=group,
     )
 
 
@@ -1225,7 +1339,8 @@ def compare(
         ``std_lv``, ``baseline`` (fit the independence model, default True), ``means``,
         ``missing`` (one missing-data method for every model, see :func:`comparison`),
         ``priors``, ``cache``, ``missing_codes``, ``sheet``, ``ordered`` (ordinal models,
-        see :func:`comparison`) and the sampler options of :func:`sem`.
+        see :func:`comparison`), ``group``, ``group_equal``, ``group_partial`` (multi-group
+        models, see :func:`comparison`) and the sampler options of :func:`sem`.
 
     Returns
     -------

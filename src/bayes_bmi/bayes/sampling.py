@@ -811,6 +811,8 @@ def _fit_groups(model, data, grouped, config, priors, cache, source, missing, cl
     cache = cache if cache is not None else CompileCache()
     t0 = time.perf_counter()
     _import_sampler(config)
+    import_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
     compiled, reused = _compiled(cache, config, model, spec_x, None)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -821,9 +823,12 @@ def _fit_groups(model, data, grouped, config, priors, cache, source, missing, cl
     idata, sum_idx = grp.idata_groups(
         model, spec, spec_x, dev, z, base, ml, grouped, pats, trace, config
     )
+    post_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
     names = list(idata["posterior"]["row"].values)  # with the group: x1~1.g2
     summary, diag = _summarise(idata, model.partable, sum_idx, ml, config, names)
     summary = grp.with_group_columns(summary, model.partable, sum_idx, grouped.labels)
+    summary_s = time.perf_counter() - t0
     diag.update(
         {
             "sampler": config.sampler,
@@ -838,8 +843,10 @@ def _fit_groups(model, data, grouped, config, priors, cache, source, missing, cl
             "compiled_model_reused": reused,
             **_kernel_info(compiled, config),
             "sampling_seconds": sample_s,
-            "postprocess_seconds": time.perf_counter() - t0,
+            "postprocess_seconds": post_s,
             "ml_seconds": ml_s,
+            "sampler_import_seconds": import_s,
+            "summary_seconds": summary_s,
             "n_obs": int(sum(st.n for st in ml.group_stats)),
             "n_obs_group": [int(st.n) for st in ml.group_stats],
             "group": grouped.column,

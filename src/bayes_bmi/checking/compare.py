@@ -228,6 +228,7 @@ def compare_models(
     missing: str | None = None,
     ppp_draws: int | None = None,
     ordered: bool | Sequence[str] | None = None,
+    group: str | None = None,
 ) -> Comparison:
     """Fit and compare alternative models of the same data.
 
@@ -267,6 +268,11 @@ def compare_models(
     ordered : bool or sequence of str, optional
         Ordered items: the models are cumulative-probit models compared by
         :func:`compare_ordinal_models` (``baseline``, ``means`` and ``missing`` do not apply).
+    group : str, optional
+        The grouping column: every model is a multi-group model (specified for the groups of
+        ``data[group]``, e.g. configural against metric) fitted with ``group=``, checked by
+        :func:`~bayes_bmi.checking.groups_check.check_groups` (means modelled), the
+        independence model fitted by group too.
 
     Returns
     -------
@@ -292,9 +298,16 @@ def compare_models(
     seed = config.seed if seed is None else seed
     prior_dict = dict(priors) if priors is not None else None
     # one method for every model: the models share their variables, so the first one decides
-    method = resolve_missing(next(iter(models.values())), data, missing, source)
+    first = next(iter(models.values()))
+    if group is not None:
+        from bayes_bmi.ml.groups import group_views
+
+        if means == "saturated":
+            raise ComparisonError("means='saturated' is not available with groups")
+        first = group_views(first)[0]
+    method = resolve_missing(first, data, missing, source)
     if method == "fiml":
-        resolve_means(next(iter(models.values())), means, fiml=True)  # before any fit
+        resolve_means(first, means, fiml=True)  # before any fit
 
     fitted = dict(fitted or {})
     unknown = sorted(set(fitted) - set(models))
@@ -320,16 +333,20 @@ def compare_models(
                 cache=cache,
                 source=source,
                 missing=method,
+                group=group,
             )
-        # full-information ML always models the means (lavaan's missing = "ml")
+        # full-information ML always models the means (lavaan's missing = "ml"), as groups do
         res_ml = results[name].ml
-        ml[name] = res_ml if method == "fiml" else without_means(res_ml, model)
-    ns = {name: r.stats.n for name, r in results.items()}
+        ml[name] = res_ml if method == "fiml" or group else without_means(res_ml, model)
+    ns = {name: _n_cases(r) for name, r in results.items()}
     if len(set(ns.values())) > 1:
         raise ComparisonError(
             f"the models use different numbers of cases ({ns}); compare them on the same cases"
         )
 
+    if group is not None:
+        return _compare_groups(results, ml, data, config, prior_dict, cache, source, method,
+                               group, baseline, pd_source, seed, ppp_draws)  # fmt: skip
     resolved = {resolve_means(r.model, means, fiml=method == "fiml") for r in results.values()}
     shared = "saturated" if resolved == {"saturated"} else "model"
 
@@ -458,6 +475,53 @@ def compare_ordinal_models(
         table=table, results=results, checks=checks, ml={}, baseline=None, means="model",
         warnings=tuple(warnings), missing="observed cells", ordinal=ordinal,
     )  # fmt: skip
+
+
+def _n_cases(result: BayesResult) -> int:
+    """Cases fitted (over every group of a multi-group fit)."""
+    if result.ml.group_stats:
+        return int(sum(st.n for st in result.ml.group_stats))
+    return int(result.stats.n)
+
+
+def _compare_groups(
+    results, ml, data, config, priors, cache, source, method, group, baseline, pd_source, seed,
+    ppp_draws,
+) -> Comparison:  # fmt: skip
+    """The checks and table of :func:`compare_models` with ``group`` (fits made)."""
+    from bayes_bmi.checking.groups_check import check_groups, group_baseline
+
+    base_res: BayesResult | None = None
+    base: Baseline | None = None
+    names = next(iter(results.values())).stats.names
+    if baseline and len(names) > 1:
+        base_res = fit_bayes(
+            independence_model(names), data, config=config, priors=priors, cache=cache,
+            source=source, missing=method, group=group,
+        )  # fmt: skip
+        base = group_baseline(base_res, pd_source)
+    checks = {
+        name: check_groups(res, base, pd_source=pd_source, seed=seed, ppp_draws=ppp_draws)
+        for name, res in results.items()
+    }
+    warnings: list[str] = []
+    for name in results:
+        warnings += _warnings(name, results[name], checks[name])
+    if base_res is not None and not base_res.converged:
+        warnings.append(
+            "independence model: "
+            + "; ".join(base_res.diagnostics.get("problems", ["did not converge"]))
+        )
+    return Comparison(
+        table=comparison_table(results, checks, ml, _elpd(checks)),
+        results=results,
+        checks=checks,
+        ml=ml,
+        baseline=base_res,
+        means="model",
+        warnings=tuple(warnings),
+        missing=method,
+    )
 
 
 def _elpd(checks: Mapping[str, ModelCheck]) -> pd.DataFrame:

@@ -25,6 +25,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 import numpy as np
@@ -49,6 +50,7 @@ __all__ = [
     "assess_hypothesis",
     "check_hypotheses",
     "hdi",
+    "group_hypothesis_table",
     "hypothesis_table",
     "parameter_draws",
     "parameter_rows",
@@ -737,6 +739,75 @@ def hypothesis_table(
     table = pd.DataFrame.from_records(records, columns=list(HYPOTHESIS_COLUMNS))
     table["agree"] = table["agree"].astype("boolean")
     return table
+
+
+def group_hypothesis_table(
+    hyps: Sequence[Hypothesis],
+    result: FittedLike,
+    labels: Sequence[str],
+    *,
+    rule: DecisionRule = DEFAULT_RULE,
+) -> pd.DataFrame:
+    """:func:`hypothesis_table` of a multi-group fit: one verdict per hypothesis and group.
+
+    A hypothesis is judged in every group whose rows carry its parameter (a row name such as
+    ``y~x`` is in every group; a group-specific label of ``c(a1, a2)*x`` in one), with the
+    same rule as a single-group fit; a label shared by the groups (an equality) gives the same
+    draws in each. A ``:=`` parameter (one value for the whole model) is judged once, with
+    group 0 and an empty label.
+
+    Parameters
+    ----------
+    hyps : sequence of Hypothesis
+    result : BayesResult
+        A multi-group fit: its summary and ``ml.estimates`` have a ``group`` column.
+    labels : sequence of str
+        Group ``g`` is ``labels[g - 1]``.
+    rule : DecisionRule
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`HYPOTHESIS_COLUMNS` with ``group`` and ``group_label`` after ``id``; rows in
+        the order of the hypotheses, then of the groups.
+
+    Raises
+    ------
+    HypothesisError
+        When a hypothesis names a parameter of no group.
+    """
+    summary = result.summary
+    check_hypotheses(hyps, parameter_rows(summary))
+    sgroup = summary["group"].to_numpy()
+    egroup = result.ml.estimates["group"].to_numpy()
+    eop = result.ml.estimates["op"].to_numpy()
+    parts = []
+    for g in range(len(labels) + 1):
+        idx = np.flatnonzero(sgroup == g)
+        if not idx.size:
+            continue
+        sub = summary.iloc[idx].reset_index(drop=True)
+        names = parameter_rows(sub)
+        mine = [h for h in hyps if h.parameter in names]
+        if not mine:
+            continue
+        idata = {
+            k: result.idata[k].to_dataset().isel(row=idx)
+            for k in ("posterior", "prior")
+            if k in result.idata
+        }
+        keep = (egroup == g) if g else (eop == ":=")
+        view = SimpleNamespace(
+            summary=sub, idata=idata, ml=SimpleNamespace(estimates=result.ml.estimates[keep])
+        )
+        table = hypothesis_table(mine, view, rule=rule)
+        table.insert(1, "group", g)
+        table.insert(2, "group_label", labels[g - 1] if g else "")
+        table["_order"] = [next(i for i, h in enumerate(hyps) if h is m) for m in mine]
+        parts.append(table)
+    out = pd.concat(parts, ignore_index=True)
+    out = out.sort_values(["_order", "group"], kind="stable").drop(columns="_order")
+    return out.reset_index(drop=True)
 
 
 def _flat(da: Any) -> np.ndarray:

@@ -444,6 +444,7 @@ def bayes_fit_indices(
     n: int,
     chisq_null: np.ndarray | None = None,
     p_d_null: float | None = None,
+    ngroups: int = 1,
 ) -> dict[str, np.ndarray]:
     """Bayesian fit indices of Garnier-Villarreal & Jorgensen (2020), blavaan's ``devM``.
 
@@ -462,6 +463,9 @@ def bayes_fit_indices(
     chisq_null, p_d_null : optional
         The same for the independence (baseline) model; draws are paired in order, so both
         arrays must have the same shape. Adds ``BCFI``, ``BTLI`` and ``BNFI``.
+    ngroups : int
+        Groups of a multi-group model (``chisq`` and ``n_moments`` summed over them, ``n``
+        the total): BRMSEA is multiplied by ``sqrt(ngroups)``, as blavaan's ``BayesChiFit``.
 
     Returns
     -------
@@ -474,7 +478,9 @@ def bayes_fit_indices(
     nonc = np.maximum(chisq - n_moments, 0.0)
     out: dict[str, np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["BRMSEA"] = np.sqrt(nonc / (df * n)) if df > 0 else np.full_like(chisq, np.nan)
+        out["BRMSEA"] = (
+            np.sqrt(nonc / (df * n)) * math.sqrt(ngroups) if df > 0 else np.full_like(chisq, np.nan)
+        )
         gamma = nvar / (nvar + 2.0 * nonc / n)
         out["BGammaHat"] = gamma
         out["adjBGammaHat"] = (

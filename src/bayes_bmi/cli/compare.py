@@ -12,7 +12,12 @@ into ``--out``, every file atomically and only after everything has been compute
   95% interval and posterior predictive p-value, largest misfit first;
 * ``comparison_summary.json``: settings, treatment of the means, LOO/WAIC/PPP per model,
   convergence diagnostics, warnings, provenance (also in ``provenance.json``);
-* ``comparison.png``, ``ppp_<model>.png``, ``residuals_<model>.png``.
+* ``comparison.png``, ``ppp_<model>.png``, ``residuals_<model>.png`` (with ``--group``:
+  ``residuals_<model>_g<group>.png``, one per group).
+
+``--group COL`` (``--group-equal``, ``--group-partial`` for every model) fits every model by
+group and compares them with the multi-group discrepancy and casewise log-likelihood
+(:func:`bayes_bmi.checking.groups_check.check_groups`).
 
 On bad input it prints ``error: ...`` to stderr, exits with code 2 and writes nothing.
 """
@@ -64,6 +69,50 @@ def _compile_cache() -> CompileCache:
     from bayes_bmi.bayes.sampling import CompileCache
 
     return CompileCache()
+
+
+GroupColumn = Annotated[
+    str | None,
+    typer.Option(
+        help="Grouping column: every model fitted by group (lavaan's group =) and checked "
+        "with the discrepancy summed over groups."
+    ),
+]
+GroupEqual = Annotated[
+    str | None,
+    typer.Option(
+        help="With --group: parameters equal across groups in every model, comma-separated "
+        "(loadings, intercepts, ...), as lavaan's group.equal."
+    ),
+]
+GroupPartial = Annotated[
+    str | None,
+    typer.Option(help="With --group: rows left free across groups (f=~x2,x3~1)."),
+]
+
+
+def _group_kwargs(group: str | None, equal: str | None, partial: str | None) -> dict:
+    """The API's group options from the command line's (errors name the option)."""
+    from bayes_bmi.errors import OptionError
+
+    if group is None:
+        if equal or partial:
+            raise OptionError("--group-equal and --group-partial need --group COLUMN")
+        return {}
+    return {"group": group, "group_equal": equal or (), "group_partial": partial or ()}
+
+
+def _cases(result: Any) -> dict[str, Any]:
+    """:func:`missing_data` of a fit, summed over the groups of a multi-group fit."""
+    stats = result.ml.group_stats
+    if not stats:
+        return missing_data(result.stats.n, result.stats.n_dropped, result.patterns)
+    pats = result.ml.group_patterns or (None,) * len(stats)
+    parts = [missing_data(st.n, st.n_dropped, p) for st, p in zip(stats, pats, strict=True)]
+    return {
+        k: parts[0][k] if isinstance(parts[0][k], str) else sum(p[k] for p in parts)
+        for k in parts[0]
+    }
 
 
 def _model_names(paths: list[Path]) -> list[str]:
@@ -121,6 +170,9 @@ def compare(
             "ranked by LOO (marginal likelihood per case) with the item-pair PPP.",
         ),
     ] = None,
+    group: GroupColumn = None,
+    group_equal: GroupEqual = None,
+    group_partial: GroupPartial = None,
 ) -> None:
     """Compare alternative models of the same data: LOO, WAIC, PPP and Bayesian fit indices."""
     check_inputs(models=models, data=data, out=out)
@@ -128,6 +180,11 @@ def compare(
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     ordered = ordinal_option(ordinal)
+    groups = _group_kwargs(group, group_equal, group_partial)
+    if groups and ordered:
+        from bayes_bmi.errors import OptionError
+
+        raise OptionError("--group with --ordinal is not available")
     with output_folder(out) as folder:
         provenance = record_provenance(ctx, seed=seed, inputs={"model": models, "data": data})
         if ordered:
@@ -149,6 +206,7 @@ def compare(
             sheet,
             provenance,
             no_cache,
+            groups,
         )
 
 
@@ -165,10 +223,13 @@ def _compare(
     sheet: str | None,
     provenance: Provenance,
     no_cache: bool = False,
+    groups: dict | None = None,
 ) -> None:
     """Fit, check and rank the models; write every file into ``folder`` and commit it.
 
-    ``treatment`` is ``(--missing, --missing-codes)``.
+    ``treatment`` is ``(--missing, --missing-codes)``; ``groups`` the API's ``group``,
+    ``group_equal`` and ``group_partial`` (every model fitted by group; the residual
+    correlations then have a figure per group).
     """
     from bayes_bmi.api import comparison, specify
     from bayes_bmi.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
@@ -176,7 +237,10 @@ def _compare(
 
     out = folder.path
     names = _model_names(models)
-    specified = {name: specify(path) for name, path in zip(names, models, strict=True)}
+    # with groups the models are specified for the data's groups (c(...) modifiers need them)
+    specified = {
+        name: path if groups else specify(path) for name, path in zip(names, models, strict=True)
+    }
     typer.echo(
         f"fitting {len(specified)} model(s){' and the independence model' if baseline else ''} "
         f"({chains} chains x {draws} draws after {tune} warm-up steps)..."
@@ -195,9 +259,10 @@ def _compare(
         missing=treatment[0],
         missing_codes=treatment[1],
         sheet=sheet,
+        **(groups or {}),
     )
     first = next(iter(comp.results.values()))
-    cases = missing_data(first.stats.n, first.stats.n_dropped, first.patterns)
+    cases = _cases(first)
 
     # everything computed and rendered before the first file is written
     t = comp.table
@@ -211,18 +276,27 @@ def _compare(
         images[f"ppp_{name}.png"] = png_bytes(
             plot_ppp(check.ppp, title=f"Posterior predictive check: {name}")
         )
-        images[f"residuals_{name}.png"] = png_bytes(
-            plot_residual_correlations(
-                check.residuals,
-                comp.results[name].model.ov_names,
-                title=f"Residual correlations: {name} (posterior mean; * 95% interval excludes 0)",
+        labels = comp.results[name].group_labels
+        for g, label in enumerate(labels or ("",), start=1):
+            resid = check.residuals
+            suffix, where = "", ""
+            if labels:
+                resid = resid[resid["group"] == g]
+                suffix, where = f"_g{g}", f", group {label}"
+            images[f"residuals_{name}{suffix}.png"] = png_bytes(
+                plot_residual_correlations(
+                    resid,
+                    comp.results[name].model.ov_names,
+                    title=f"Residual correlations: {name}{where} (posterior mean; * 95% "
+                    "interval excludes 0)",
+                )
             )
-        )
     summary = {
         "data": str(data),
         "models": {name: str(path) for name, path in zip(names, models, strict=True)},
-        "n_obs": int(first.stats.n),
+        "n_obs": int(cases["n_used"]),
         "missing_data": cases,
+        **({"group": first.group, "group_labels": list(first.group_labels)} if first.group else {}),
         "sampler": {"draws": draws, "tune": tune, "chains": chains, "seed": seed},
         "means": comp.means,
         "pd": "loo",
@@ -281,15 +355,18 @@ def _compare(
             "ml_bic",
         ]
     ]
-    typer.echo(f"\nModel comparison on {data} (n = {summary['n_obs']}, means: {comp.means})")
+    by = f", {len(first.group_labels)} groups by {first.group!r}" if first.group else ""
+    typer.echo(f"\nModel comparison on {data} (n = {summary['n_obs']}{by}, means: {comp.means})")
     typer.echo(cases_line(cases))
     typer.echo(_fmt_table(show))
     _echo_elpd_gaps(t)
     for name, check in comp.checks.items():
-        top = check.residuals.iloc[0]
+        resid = check.residuals
+        top = resid.iloc[int(resid["residual"].abs().to_numpy().argmax())]
+        where = f" (group {top['group_label']})" if "group_label" in resid else ""
         typer.echo(
             f"{name}: PPP = {check.ppp.ppp:.3f}; largest residual correlation "
-            f"{top['var1']}-{top['var2']} = {top['residual']:.3f} "
+            f"{top['var1']}-{top['var2']}{where} = {top['residual']:.3f} "
             f"[{top['lower']:.3f}, {top['upper']:.3f}]"
         )
     for w in comp.warnings:

@@ -26,7 +26,8 @@ def label_env(pt: pd.DataFrame, values: np.ndarray) -> dict[str, np.ndarray]:
     ``values`` has one entry per row in its last dimension; leading dimensions are kept.
     """
     env: dict[str, np.ndarray] = {}
-    for i, (lab, op) in enumerate(zip(pt["label"], pt["op"], strict=True)):
+    labels, ops = pt["label"].tolist(), pt["op"].tolist()
+    for i, (lab, op) in enumerate(zip(labels, ops, strict=True)):
         if lab and op != ":=" and lab not in env:
             env[lab] = values[..., i]
     return env
