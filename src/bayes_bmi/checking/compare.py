@@ -371,24 +371,7 @@ def compare_models(
         )
         for name, res in results.items()
     }
-    warnings: list[str] = []
-    for name in results:
-        warnings += _warnings(name, results[name], checks[name])
-    if base_res is not None and not base_res.converged:
-        warnings.append(
-            "independence model: "
-            + "; ".join(base_res.diagnostics.get("problems", ["did not converge"]))
-        )
-    return Comparison(
-        table=comparison_table(results, checks, ml, _elpd(checks)),
-        results=results,
-        checks=checks,
-        ml=ml,
-        baseline=base_res,
-        means=shared,
-        warnings=tuple(warnings),
-        missing=method,
-    )
+    return _comparison(results, checks, ml, base_res, shared, method)
 
 
 def compare_ordinal_models(
@@ -504,24 +487,7 @@ def _compare_groups(
         name: check_groups(res, base, pd_source=pd_source, seed=seed, ppp_draws=ppp_draws)
         for name, res in results.items()
     }
-    warnings: list[str] = []
-    for name in results:
-        warnings += _warnings(name, results[name], checks[name])
-    if base_res is not None and not base_res.converged:
-        warnings.append(
-            "independence model: "
-            + "; ".join(base_res.diagnostics.get("problems", ["did not converge"]))
-        )
-    return Comparison(
-        table=comparison_table(results, checks, ml, _elpd(checks)),
-        results=results,
-        checks=checks,
-        ml=ml,
-        baseline=base_res,
-        means="model",
-        warnings=tuple(warnings),
-        missing=method,
-    )
+    return _comparison(results, checks, ml, base_res, "model", method)
 
 
 def _elpd(checks: Mapping[str, ModelCheck]) -> pd.DataFrame:
@@ -601,3 +567,25 @@ def comparison_table(
         )
     table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
     return table.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
+
+
+def _comparison(results, checks, ml, base_res, means: str, method: str) -> Comparison:
+    """The :class:`Comparison` of checked fits, with each fit's and the baseline's warnings."""
+    warnings: list[str] = []
+    for name in results:
+        warnings += _warnings(name, results[name], checks[name])
+    if base_res is not None and not base_res.converged:
+        warnings.append(
+            "independence model: "
+            + "; ".join(base_res.diagnostics.get("problems", ["did not converge"]))
+        )
+    return Comparison(
+        table=comparison_table(results, checks, ml, _elpd(checks)),
+        results=results,
+        checks=checks,
+        ml=ml,
+        baseline=base_res,
+        means=means,
+        warnings=tuple(warnings),
+        missing=method,
+    )
