@@ -17,6 +17,31 @@ DATA = Path(__file__).resolve().parent / "data"
 MODELS = ROOT / "models"
 
 
+# The files with the longest tests, run first: `make test` hands whole files to its worker
+# processes in collection order (pytest-xdist --dist loadfile), so a long file collected last
+# would run alone at the end while the other worker sits idle.
+LONG_FILES_FIRST = (
+    "test_bayes_ordinal.py",
+    "test_kernel_cache.py",
+    "test_wheel.py",
+    "test_kernel_build.py",
+    "test_calibration.py",
+    "test_provenance.py",
+    "test_ordinal_loglik.py",
+    "test_cli_missing.py",
+    "test_bad_input.py",
+    "test_study.py",
+    "test_api.py",
+    "test_bayes_groups.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Collect :data:`LONG_FILES_FIRST` first (a stable sort: each file keeps its order)."""
+    rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @functools.cache
 def _compiled_kernel(kind: str):
     from bayes_bmi.bayes.compiled import load_kernel

@@ -269,7 +269,7 @@ def test_bsem_flags_the_one_true_cross_loading_and_no_other(tmp_path, data):
 @pytest.mark.slow
 def test_bsem_with_residual_correlations_flags_only_the_cross_loading(data):
     fit = bb.sem(
-        MODEL, data, bsem_sd=0.1, bsem_residuals=True, draws=500, tune=500, chains=4, seed=1
+        MODEL, data, bsem_sd=0.1, bsem_residuals=True, draws=1000, tune=1000, chains=4, seed=1
     )
     assert fit.converged, fit.diagnostics["problems"]
     table = fit.cross_loadings()

@@ -135,7 +135,11 @@ def test_a_changed_key_compiles_into_another_folder(filled, case, monkeypatch):
     old = compiled.load_kernel(root=filled)
     assert old.from_cache
     monkeypatch.setattr(compiled, "_version", lambda package: "99.0.0")
+    # what numba compiles is tested in new processes above; here only where it goes
+    compiles = []
+    monkeypatch.setattr(compiled, "_compile", lambda d, kind: compiles.append(d) or (1, 2, False))
     new = compiled.load_kernel(root=filled)
+    assert compiles == [new.cache_dir]
     assert new.cache_dir != old.cache_dir
     assert not new.from_cache
     assert "99.0.0" in new.cache_dir.name
@@ -190,15 +194,17 @@ def test_two_processes_filling_the_cache_at_once(tmp_path, case):
     assert len(_entries(tmp_path)) == 1
 
 
-def test_a_stale_entry_is_rebuilt_with_a_warning(filled, case):
+def test_a_stale_entry_is_rebuilt_with_a_warning(filled, case, monkeypatch):
     (entry,) = _entries(filled)
+    compiles = []  # the rebuild's compilation itself is tested in new processes above
+    monkeypatch.setattr(compiled, "_compile", lambda d, kind: compiles.append(d) or (1, 2, False))
     manifest = entry / compiled.MANIFEST
     recorded = json.loads(manifest.read_text())
     recorded["key"]["numba"] = "0.0.1"  # as if written by another numba for this folder
     manifest.write_text(json.dumps(recorded))
     with pytest.warns(compiled.KernelCacheWarning, match="stale"):
         again = compiled.load_kernel(root=filled)
-    assert again.cache_dir == entry
+    assert again.cache_dir == entry and compiles == [entry]
     assert json.loads(manifest.read_text())["key"] == compiled.cache_key()
 
 
