@@ -70,6 +70,7 @@ __all__ = [
     "commit",
     "deferred_interrupts",
     "friendly",
+    "group_kwargs",
     "missing_data",
     "ordinal_missing_data",
     "ordinal_option",
@@ -317,6 +318,15 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
                 raise typer.Exit(code=3) from None
 
     return wrapper
+
+
+def group_kwargs(group: str | None, equal: str | None, partial: str | None) -> dict:
+    """The API's group options from the command line's (errors name the option)."""
+    if group is None:
+        if equal or partial:
+            raise OptionError("--group-equal and --group-partial need --group COLUMN")
+        return {}
+    return {"group": group, "group_equal": equal or (), "group_partial": partial or ()}
 
 
 # ------------------------------------------------------------------------------- output

@@ -43,6 +43,7 @@ from bayes_bmi.cli.common import (
     check_missing,
     check_sheet,
     commit,
+    group_kwargs,
     missing_data,
     ordinal_missing_data,
     ordinal_option,
@@ -89,17 +90,6 @@ GroupPartial = Annotated[
     str | None,
     typer.Option(help="With --group: rows left free across groups (f=~x2,x3~1)."),
 ]
-
-
-def _group_kwargs(group: str | None, equal: str | None, partial: str | None) -> dict:
-    """The API's group options from the command line's (errors name the option)."""
-    from bayes_bmi.errors import OptionError
-
-    if group is None:
-        if equal or partial:
-            raise OptionError("--group-equal and --group-partial need --group COLUMN")
-        return {}
-    return {"group": group, "group_equal": equal or (), "group_partial": partial or ()}
 
 
 def _cases(result: Any) -> dict[str, Any]:
@@ -180,7 +170,7 @@ def compare(
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
     ordered = ordinal_option(ordinal)
-    groups = _group_kwargs(group, group_equal, group_partial)
+    groups = group_kwargs(group, group_equal, group_partial)
     if groups and ordered:
         from bayes_bmi.errors import OptionError
 

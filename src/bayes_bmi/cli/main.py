@@ -39,6 +39,7 @@ from bayes_bmi.cli.common import (  # noqa: E402
     check_sheet,
     commit,
     deferred_interrupts,
+    group_kwargs,
     missing_data,
     ordinal_missing_data,
     ordinal_option,
@@ -178,7 +179,7 @@ def ml(
             missing_codes=codes,
             sheet=sheet,
             ordered=ordered,
-            **_group_kwargs(group, group_equal, group_partial),
+            **group_kwargs(group, group_equal, group_partial),
         )
         table = fitted.estimates()
         f = fitted.fit_measures()
@@ -242,15 +243,6 @@ def _group_tables(fitted, folder: Path) -> list[str]:
     for name, table in tables.items():
         atomic_write_csv(folder / name, table)
     return list(tables)
-
-
-def _group_kwargs(group: str | None, equal: str | None, partial: str | None) -> dict:
-    """The API's group options from the command line's (errors name the option)."""
-    if group is None:
-        if equal or partial:
-            raise OptionError("--group-equal and --group-partial need --group COLUMN")
-        return {}
-    return {"group": group, "group_equal": equal or (), "group_partial": partial or ()}
 
 
 @app.command()
@@ -374,7 +366,7 @@ def fit(  # over 80 lines only because typer declares the eighteen options in th
     missing = check_missing(missing)
     codes = parse_missing_codes(missing_codes)
     check_sheet(data, sheet)
-    groups = _group_kwargs(group, group_equal, group_partial)
+    groups = group_kwargs(group, group_equal, group_partial)
     if approx_invariance and group is None:
         raise OptionError("--approx-invariance needs --group COLUMN")
     if group is not None:
