@@ -93,9 +93,7 @@ class MLFit:
 
         With groups: the total over groups.
         """
-        if self.result.group_stats:
-            return sum(st.n for st in self.result.group_stats)
-        return self.result.stats.n
+        return self.result.n_cases
 
     @property
     def missing(self) -> str:
@@ -169,9 +167,7 @@ class BayesFit:
 
         With groups: the total over groups.
         """
-        if self.result.ml.group_stats:
-            return sum(st.n for st in self.result.ml.group_stats)
-        return self.result.stats.n
+        return self.result.n_cases
 
     @property
     def missing(self) -> str:
@@ -328,45 +324,17 @@ class BayesFit:
             or ppp_draws < 1
         ):
             raise OptionError(f"ppp_draws must be a positive whole number, not {ppp_draws!r}")
-        if self.result.group is not None:
-            return self._check_groups(baseline, means, pd_source, seed, ppp_draws)
-        # refuse means="saturated" with missing cells before fitting the baseline
-        resolve_means(self.result.model, means, fiml=self.result.missing == "fiml")
-        base = None
-        if baseline and self.result.stats.p > 1:
-            base = fit_bayes(
-                independence_model(self.result.stats.names),
-                self.data,
-                config=self.config,
-                priors=self.priors,
-                cache=self.cache,
-                missing=self.result.missing,
-            )
-        seed = self.config.seed if seed is None else _seed(seed)
-        return check_model(
-            self.result,
-            base,
-            means=means,
-            pd_source=pd_source,
-            seed=seed,
-            ppp_draws=None if ppp_draws is None else int(ppp_draws),
-        )
-
-    def _check_groups(
-        self, baseline: bool, means: str, pd_source: str, seed: int | None, ppp_draws: int | None
-    ):
-        """:meth:`check` of a multi-group fit (:func:`bayes_bmi.checking.groups_check`)."""
-        from bayes_bmi.bayes.sampling import fit_bayes
-        from bayes_bmi.checking.compare import independence_model
-        from bayes_bmi.checking.groups_check import check_groups
-
-        if means == "saturated":
+        groups = self.result.group is not None
+        if groups and means == "saturated":
             raise OptionError(
                 "means='saturated' is not available with groups: a multi-group model models "
                 "every group's means; use means='auto' or 'model'"
             )
+        if not groups:
+            # refuse means="saturated" with missing cells before fitting the baseline
+            resolve_means(self.result.model, means, fiml=self.result.missing == "fiml")
         base = None
-        if baseline:
+        if baseline and (groups or self.result.stats.p > 1):
             base = fit_bayes(
                 independence_model(self.result.stats.names),
                 self.data,
@@ -377,12 +345,15 @@ class BayesFit:
                 group=self.result.group,
             )
         seed = self.config.seed if seed is None else _seed(seed)
-        return check_groups(
-            self.result,
-            base,
-            pd_source=pd_source,
-            seed=seed,
-            ppp_draws=None if ppp_draws is None else int(ppp_draws),
+        ppp_draws = None if ppp_draws is None else int(ppp_draws)
+        if groups:
+            from bayes_bmi.checking.groups_check import check_groups
+
+            return check_groups(
+                self.result, base, pd_source=pd_source, seed=seed, ppp_draws=ppp_draws
+            )
+        return check_model(
+            self.result, base, means=means, pd_source=pd_source, seed=seed, ppp_draws=ppp_draws
         )
 
     def hypotheses(

@@ -255,6 +255,11 @@ class BayesResult:
         """Whether every convergence check passed."""
         return bool(self.diagnostics.get("converged", False))
 
+    @property
+    def n_cases(self) -> int:
+        """Cases fitted: ``stats.n``, or with groups the total over groups."""
+        return self.ml.n_cases if self.ml.group_stats else int(self.stats.n)
+
     def draw_rows(self, group: str = "posterior") -> np.ndarray:
         """Per-row parameter values of every draw, shape (chain, draw, nrow).
 
@@ -847,7 +852,7 @@ def _fit_groups(model, data, grouped, config, priors, cache, source, missing, cl
             "ml_seconds": ml_s,
             "sampler_import_seconds": import_s,
             "summary_seconds": summary_s,
-            "n_obs": int(sum(st.n for st in ml.group_stats)),
+            "n_obs": ml.n_cases,
             "n_obs_group": [int(st.n) for st in ml.group_stats],
             "group": grouped.column,
             "group_labels": list(grouped.labels),

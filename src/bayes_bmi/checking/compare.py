@@ -338,7 +338,7 @@ def compare_models(
         # full-information ML always models the means (lavaan's missing = "ml"), as groups do
         res_ml = results[name].ml
         ml[name] = res_ml if method == "fiml" or group else without_means(res_ml, model)
-    ns = {name: _n_cases(r) for name, r in results.items()}
+    ns = {name: r.n_cases for name, r in results.items()}
     if len(set(ns.values())) > 1:
         raise ComparisonError(
             f"the models use different numbers of cases ({ns}); compare them on the same cases"
@@ -458,13 +458,6 @@ def compare_ordinal_models(
         table=table, results=results, checks=checks, ml={}, baseline=None, means="model",
         warnings=tuple(warnings), missing="observed cells", ordinal=ordinal,
     )  # fmt: skip
-
-
-def _n_cases(result: BayesResult) -> int:
-    """Cases fitted (over every group of a multi-group fit)."""
-    if result.ml.group_stats:
-        return int(sum(st.n for st in result.ml.group_stats))
-    return int(result.stats.n)
 
 
 def _compare_groups(

@@ -114,7 +114,7 @@ def _group_ppp(
     lead = t_obs.shape
     n_draws = int(np.prod(lead, dtype=int))
     idx = ppp_draw_index(n_draws, ppp_draws)
-    t_rep = np.zeros(n_draws)
+    t_rep = np.full(n_draws, np.nan)
     t_rep_idx = np.zeros(idx.size)
     covs = []
     views = group_views(result.model)
@@ -137,7 +137,6 @@ def _group_ppp(
             t_rep_idx += lr_chisq(st.n, c_rep, m_rep, sig_f, mu_f)
             cov_rep[idx] = c_rep
         covs.append(cov_rep.reshape(*lead, p, p))
-    t_rep[:] = np.nan
     t_rep[idx] = t_rep_idx
     used = t_obs.ravel()[idx], t_rep_idx
     invalid = int(np.sum(~(np.isfinite(used[0]) & np.isfinite(used[1]))))
@@ -205,7 +204,7 @@ def check_groups(
         _p_d(crit, pd_source),
         ppp.n_moments,
         result.stats.p,
-        int(sum(st.n for st in stats)),
+        result.n_cases,
         None if baseline is None else baseline.chisq,
         None if baseline is None else baseline.p_d,
         ngroups=len(stats),

@@ -146,6 +146,13 @@ class MLResult:
     group_stats: tuple[SampleStats, ...] = ()
     group_patterns: tuple[MissingPatterns, ...] = ()
 
+    @property
+    def n_cases(self) -> int:
+        """Cases fitted: ``stats.n``, or with groups the total over groups."""
+        if self.group_stats:
+            return int(sum(st.n for st in self.group_stats))
+        return int(self.stats.n)
+
     def table(self) -> pd.DataFrame:
         """The estimates with lavaan's ``parameterEstimates`` columns (underscored).
 
