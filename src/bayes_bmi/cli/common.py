@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DRAWS",
+    "GroupEqual",
+    "GroupPartial",
     "NoCache",
     "TUNE",
     "DATA_SUFFIXES",
@@ -318,6 +320,23 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
                 raise typer.Exit(code=3) from None
 
     return wrapper
+
+
+GroupEqual = Annotated[
+    str | None,
+    typer.Option(
+        help="With --group: parameters equal across groups, comma-separated (loadings, "
+        "intercepts, means, regressions, residuals, residual.covariances, lv.variances, "
+        "lv.covariances), as lavaan's group.equal."
+    ),
+]
+GroupPartial = Annotated[
+    str | None,
+    typer.Option(
+        help="With --group: rows left free across groups, comma-separated (f=~x2,x3~1), as "
+        "lavaan's group.partial."
+    ),
+]
 
 
 def group_kwargs(group: str | None, equal: str | None, partial: str | None) -> dict:

@@ -34,6 +34,8 @@ from bayes_bmi.cli.common import (
     DRAWS,
     MAX_SEED,
     TUNE,
+    GroupEqual,
+    GroupPartial,
     MissingCodes,
     MissingMethod,
     NoCache,
@@ -78,17 +80,6 @@ GroupColumn = Annotated[
         help="Grouping column: every model fitted by group (lavaan's group =) and checked "
         "with the discrepancy summed over groups."
     ),
-]
-GroupEqual = Annotated[
-    str | None,
-    typer.Option(
-        help="With --group: parameters equal across groups in every model, comma-separated "
-        "(loadings, intercepts, ...), as lavaan's group.equal."
-    ),
-]
-GroupPartial = Annotated[
-    str | None,
-    typer.Option(help="With --group: rows left free across groups (f=~x2,x3~1)."),
 ]
 
 

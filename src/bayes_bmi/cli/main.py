@@ -27,6 +27,8 @@ from bayes_bmi.cli.common import (  # noqa: E402
     MAX_SEED,
     SAMPLERS,
     TUNE,
+    GroupEqual,
+    GroupPartial,
     MissingCodes,
     MissingMethod,
     NoCache,
@@ -206,23 +208,6 @@ def ml(
 GroupColumn = Annotated[
     str | None,
     typer.Option(help="Grouping column: one block of the model per group (lavaan's group =)."),
-]
-GroupPartial = Annotated[
-    str | None,
-    typer.Option(
-        help="With --group: rows left free across groups, comma-separated (f=~x2,x3~1), as "
-        "lavaan's group.partial."
-    ),
-]
-
-
-GroupEqual = Annotated[
-    str | None,
-    typer.Option(
-        help="With --group: parameters equal across groups, comma-separated (loadings, "
-        "intercepts, means, regressions, residuals, residual.covariances, lv.variances, "
-        "lv.covariances), as lavaan's group.equal."
-    ),
 ]
 
 
