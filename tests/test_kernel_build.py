@@ -74,10 +74,33 @@ def test_a_background_build_fills_the_cache_and_a_loader_waits_for_it(tmp_path, 
 
 def test_the_setup_step_loads_a_filled_cache(capsys):
     compiled.load_kernel()  # the session's cache (conftest), filled if it was not
-    assert compiled.main([]) == 0
-    assert "kernel loaded from" in capsys.readouterr().out
+    assert compiled.main(["--kind", "continuous"]) == 0
+    assert capsys.readouterr().out.startswith("continuous kernel loaded from")
     assert compiled.entry_ready()
     assert compiled.start_build() is None
+
+
+@pytest.mark.slow  # compiles the ordinal kernel when the session's cache lacks it
+def test_the_setup_step_fills_both_kernels_by_default(capsys):
+    assert compiled.main([]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(" kernel ")[0] for line in out] == ["continuous", "ordinal"]
+    for kind in compiled.KERNELS:
+        assert compiled.entry_ready(kind=kind)
+        assert compiled.start_build(kind=kind) is None
+
+
+def test_an_entry_of_one_kind_is_not_ready_for_the_other(tmp_path):
+    """The cheap readiness check looks for each kind's own entry name."""
+    name = compiled._entry_name(compiled.cache_key("continuous"))
+    (tmp_path / name).mkdir()
+    (tmp_path / name / compiled.MANIFEST).write_text("{}")
+    assert compiled.entry_ready(tmp_path, "continuous")
+    assert not compiled.entry_ready(tmp_path, "ordinal")
+    name = compiled._entry_name(compiled.cache_key("ordinal"))
+    (tmp_path / name).mkdir()
+    (tmp_path / name / compiled.MANIFEST).write_text("{}")
+    assert compiled.entry_ready(tmp_path, "ordinal")
 
 
 class _Process:
@@ -113,7 +136,7 @@ def test_commands_that_sample_start_the_build_and_end_it_with_the_command(
 ):
     started = []
 
-    def fake_start(root=None):
+    def fake_start(root=None, kind="continuous"):
         started.append(_Process())
         return started[-1]
 
@@ -127,6 +150,31 @@ def test_commands_that_sample_start_the_build_and_end_it_with_the_command(
             assert not started[0].terminated  # runs while the command runs
     if starts:
         assert started[0].terminated and started[0].waited  # ended with the command
+
+
+@pytest.mark.parametrize(
+    ("command", "ordinal", "kinds"),
+    [
+        ("fit", None, ["continuous"]),
+        ("fit", "all", ["ordinal"]),
+        ("compare", "x1,x2", ["ordinal"]),
+        ("study", None, ["continuous"]),
+        ("study", True, ["continuous", "ordinal"]),  # study fits both models
+    ],
+)
+def test_an_ordinal_command_builds_the_ordinal_kernel(monkeypatch, command, ordinal, kinds):
+    started = []
+
+    def fake_start(root=None, kind="continuous"):
+        started.append(kind)
+        return _Process()
+
+    monkeypatch.setattr(compiled, "start_build", fake_start)
+    ctx = typer.Context(typer.main.get_command(app), info_name=command)
+    ctx.params = {"no_cache": False, "ordinal": ordinal}
+    with ctx:
+        common.record_provenance(ctx, seed=1, inputs={})
+    assert started == kinds
 
 
 def test_importing_the_cli_loads_no_numerical_stack():

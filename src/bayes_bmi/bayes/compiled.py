@@ -163,15 +163,16 @@ def _entry_name(key: dict[str, str]) -> str:
     return _entry_prefix(key["bayes_bmi"], key["kernel_sha256"], prefix) + digest
 
 
-def entry_ready(root: Path | None = None) -> bool:
-    """Whether the cache holds a complete entry for this version of the kernel.
+def entry_ready(root: Path | None = None, kind: str = "continuous") -> bool:
+    """Whether the cache holds a complete entry for this version of a kernel kind.
 
     A cheap check (no numba import): an entry of this bayes-bmi version and kernel source with
     a manifest. It does not look at the numba version or the CPU, which :func:`load_kernel`
     checks; it only decides whether a background build is worth starting.
     """
-    kernel_sha = hashlib.sha256(_KERNEL_SOURCE.read_bytes()).hexdigest()
-    prefix = _entry_prefix(_version("bayes-bmi"), kernel_sha)
+    prefix = _entry_prefix(
+        _version("bayes-bmi"), _source_sha256(kind), "kernel" if kind == "continuous" else kind
+    )
     root = root or cache_root()
     try:
         return any((p / MANIFEST).is_file() for p in root.glob(prefix + "*"))
@@ -348,15 +349,15 @@ def _load_entry(entry: Path, key: dict[str, str], t0: float) -> CompiledKernel:
     return CompiledKernel(logp, expand, entry, from_cache, time.perf_counter() - t0)
 
 
-def start_build(root: Path | None = None) -> subprocess.Popen | None:
-    """Compile the kernel into the cache in a background process, unless it is there already.
+def start_build(root: Path | None = None, kind: str = "continuous") -> subprocess.Popen | None:
+    """Compile a kernel into the cache in a background process, unless it is there already.
 
-    The process runs ``python -m bayes_bmi.bayes.compiled --quiet`` (the same interpreter and
-    environment) and holds the entry's lock while it compiles, so a later :func:`load_kernel`
-    in this process waits for it and loads its result: the compilation overlaps whatever this
-    process does meanwhile (reading data, the ML fit, importing the sampler). Nothing is
-    started when :func:`entry_ready` says the cache is filled, or without ``fcntl`` (no lock
-    to wait on).
+    The process runs ``python -m bayes_bmi.bayes.compiled --quiet --kind KIND`` (the same
+    interpreter and environment) and holds the entry's lock while it compiles, so a later
+    :func:`load_kernel` in this process waits for it and loads its result: the compilation
+    overlaps whatever this process does meanwhile (reading data, the ML or WLSMV fit that gives
+    the start values, importing the sampler). Nothing is started when :func:`entry_ready` says
+    the cache is filled, or without ``fcntl`` (no lock to wait on).
 
     Returns
     -------
@@ -365,9 +366,10 @@ def start_build(root: Path | None = None) -> subprocess.Popen | None:
         ``None`` when none was started.
     """
     root = root or cache_root()
-    if fcntl is None or entry_ready(root):
+    if fcntl is None or entry_ready(root, kind):
         return None
     command = [sys.executable, "-m", "bayes_bmi.bayes.compiled", "--quiet", "--root", str(root)]
+    command += ["--kind", kind]
     try:
         return subprocess.Popen(
             command,
@@ -381,7 +383,10 @@ def start_build(root: Path | None = None) -> subprocess.Popen | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bayes_bmi.bayes.compiled``: fill the kernel cache (e.g. at install time)."""
+    """``python -m bayes_bmi.bayes.compiled``: fill the kernel cache (e.g. at install time).
+
+    Both kernels by default (``--kind continuous|ordinal`` for one), one after the other.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m bayes_bmi.bayes.compiled",
         description="Compile the sampler's kernel into the on-disk cache (once per machine "
@@ -393,12 +398,19 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=f"cache folder (default: the user cache folder, or ${CACHE_ENV})",
     )
+    parser.add_argument(
+        "--kind",
+        choices=[*KERNELS, "all"],
+        default="all",
+        help="which kernel: continuous items, ordinal items, or both (default)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing")
     args = parser.parse_args(argv)
-    kernel = load_kernel(root=args.root)
-    if not args.quiet:
-        verb = "loaded from" if kernel.from_cache else "compiled into"
-        print(f"kernel {verb} {kernel.cache_dir} in {kernel.seconds:.1f} s")
+    for kind in KERNELS if args.kind == "all" else [args.kind]:
+        kernel = load_kernel(root=args.root, kind=kind)
+        if not args.quiet:
+            verb = "loaded from" if kernel.from_cache else "compiled into"
+            print(f"{kind} kernel {verb} {kernel.cache_dir} in {kernel.seconds:.1f} s")
     return 0
 
 

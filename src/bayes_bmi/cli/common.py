@@ -461,18 +461,30 @@ def record_provenance(
     )
 
 
-def start_kernel_build(ctx: typer.Context) -> None:
-    """Compile the sampler's kernel in a background process if the cache lacks it.
+def kernel_kinds(command: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The compiled kernels a sampling command will load.
 
-    :func:`bayes_bmi.bayes.compiled.start_build`; the process is ended when the command ends
-    before it finished (an error, Ctrl-C); after a fit it has finished, as loading the kernel
-    waits for it.
+    With ``--ordinal`` the ordinal kernel; ``study`` also fits the continuous model then (its
+    verdicts sit beside the ordinal ones), the other commands fit only the ordinal one.
+    """
+    if not params.get("ordinal"):
+        return ("continuous",)
+    return ("continuous", "ordinal") if command == "study" else ("ordinal",)
+
+
+def start_kernel_build(ctx: typer.Context) -> None:
+    """Compile the kernels the command needs in background processes if the cache lacks them.
+
+    :func:`bayes_bmi.bayes.compiled.start_build`, one process per kernel
+    (:func:`kernel_kinds`); each is ended when the command ends before it finished (an error,
+    Ctrl-C); after a fit it has finished, as loading the kernel waits for it.
     """
     from bayes_bmi.bayes.compiled import start_build
 
-    process = start_build()
-    if process is not None:
-        ctx.call_on_close(lambda: _stop(process))
+    for kind in kernel_kinds(ctx.info_name or "", ctx.params):
+        process = start_build(kind=kind)
+        if process is not None:
+            ctx.call_on_close(lambda p=process: _stop(p))
 
 
 def _stop(process: Any) -> None:
