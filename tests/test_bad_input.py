@@ -945,6 +945,7 @@ CATALOGUE = [
         2,
         "group: 'shcool' is not a column",
         "did you mean 'school'",
+        absent=("fitting",),  # refused before the fits are announced
     ),
     case(
         "compare-group-is-a-model-variable",

@@ -61,6 +61,7 @@ __all__ = [
     "MissingMethod",
     "Sheet",
     "cases_line",
+    "check_group_column",
     "check_inputs",
     "check_missing",
     "check_number",
@@ -346,6 +347,24 @@ def group_kwargs(group: str | None, equal: str | None, partial: str | None) -> d
             raise OptionError("--group-equal and --group-partial need --group COLUMN")
         return {}
     return {"group": group, "group_equal": equal or (), "group_partial": partial or ()}
+
+
+def check_group_column(
+    data: Path, group: str, sheet: str | None = None, missing_codes: Iterable[float] = ()
+) -> None:
+    """Refuse a ``--group`` that is not a column of the data file, before a command announces
+    its fits (the fit itself checks it again on the data it reads).
+
+    Raises
+    ------
+    OptionError
+        :func:`bayes_bmi.ml.groups.split_groups`'s message, naming the file and the nearest
+        column names.
+    """
+    from bayes_bmi.data import read_data
+    from bayes_bmi.ml.groups import split_groups
+
+    split_groups(read_data(data, sheet=sheet, missing_codes=missing_codes), group, str(data))
 
 
 # ------------------------------------------------------------------------------- output

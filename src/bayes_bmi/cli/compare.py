@@ -41,6 +41,7 @@ from bayes_bmi.cli.common import (
     NoCache,
     Sheet,
     cases_line,
+    check_group_column,
     check_inputs,
     check_missing,
     check_sheet,
@@ -222,6 +223,8 @@ def _compare(
     specified = {
         name: path if groups else specify(path) for name, path in zip(names, models, strict=True)
     }
+    if groups:
+        check_group_column(data, groups["group"], sheet, treatment[1])
     typer.echo(
         f"fitting {len(specified)} model(s){' and the independence model' if baseline else ''} "
         f"({chains} chains x {draws} draws after {tune} warm-up steps)..."
