@@ -34,6 +34,7 @@ from bayes_bmi.bayes.parameters import rows_from_z  # noqa: E402
 from bayes_bmi.bayes.posterior import std_all_draws  # noqa: E402
 from bayes_bmi.bayes.sampling import SamplerConfig  # noqa: E402
 from bayes_bmi.lavaan.model import read_model  # noqa: E402
+from bayes_bmi.lavaan.partable import ModelOptions  # noqa: E402
 from bayes_bmi.ml.ordinal.wlsmv import fit_wlsmv  # noqa: E402
 
 
@@ -110,9 +111,24 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--model", type=Path, default=ROOT / "models" / "bmi_drivers.lav", help="model file"
+    )
+    parser.add_argument(
+        "--no-marginal",
+        action="store_true",
+        help="sample BMI's values too (eta = (I - B)^-1 (alpha + chol(Psi) u)) instead of "
+        "integrating them out",
+    )
+    parser.add_argument(
+        "--std-lv",
+        action="store_true",
+        help="identify every latent variable by its (residual) variance fixed to 1",
+    )
     args = parser.parse_args()
 
-    model = read_model(ROOT / "models" / "bmi_drivers.lav")
+    options = ModelOptions(std_lv=True) if args.std_lv else None
+    model = read_model(args.model, options=options)
     data = pd.read_csv(ROOT / "data" / "bmi_survey.csv")
     truth = truth_rows(json.loads((ROOT / "data" / "ground_truth.json").read_text()))
     config = SamplerConfig(
@@ -121,7 +137,10 @@ def main() -> None:
     )  # fmt: skip
     t0 = time.perf_counter()
     fit = SimpleNamespace(
-        result=fit_bayes_ordinal(model, data, True, config=config, source="bmi_survey.csv")
+        result=fit_bayes_ordinal(
+            model, data, True, config=config, source="bmi_survey.csv",
+            marginal=not args.no_marginal,
+        )  # fmt: skip
     )
     fit.idata, fit.diagnostics = fit.result.idata, fit.result.diagnostics
     wall = time.perf_counter() - t0
@@ -135,7 +154,10 @@ def main() -> None:
         f"min ESS bulk {d['min_ess_bulk']:.0f}, tail {d['min_ess_tail']:.0f}, "
         f"divergences {d['divergences']}, mean tree depth {depth.mean():.2f}"
     )
+    slow = fit.result.summary.sort_values("r_hat", ascending=False).head(8)
     with pd.option_context("display.width", 120, "display.precision", 3):
+        print("slowest parameters:")
+        print(slow[["lhs", "op", "rhs", "mean", "sd", "ess_bulk", "r_hat"]].to_string(index=False))
         print(table[table["kind"] != "loading"].to_string(index=False))
     for kind, part in table.groupby("kind", sort=False):
         print(f"{kind}: {part['inside'].sum()}/{len(part)} true values in their 95% HDI")

@@ -13,6 +13,7 @@ from bayes_bmi.bayes.inputs import model_data
 from bayes_bmi.bayes.ordinal import (
     DEFAULT_TAU_PRIOR,
     from_sampler,
+    itemless_latents,
     ordered_names,
     ordinal_data,
     pack_ordinal,
@@ -54,7 +55,7 @@ f5 ~ g
 """
 
 
-def _setup(model, df, centred=False):
+def _setup(model, df, centred=False, marginal=True):
     """Model in the theta parameterisation, its spec and its kernel buffers."""
     model = bayesian_model(model)
     names = ordered_names(model, True)
@@ -63,11 +64,11 @@ def _setup(model, df, centred=False):
     odata = ordinal_data(df, names, "test")
     stats_ = model_stats(tm, df[list(names)].astype(float), "test")
     mdata = model_data(tm, spec, stats_)
-    kd = pack_ordinal(tm, spec, mdata, odata, DEFAULT_TAU_PRIOR, centred)
+    kd = pack_ordinal(tm, spec, mdata, odata, DEFAULT_TAU_PRIOR, centred, marginal)
     return tm, spec, odata, mdata, kd
 
 
-def _reference_logp(tm, spec, odata, mdata, z, centred=False):
+def _reference_logp(tm, spec, odata, mdata, z, centred=False, marginal=True):
     """The log posterior by scipy: priors, thresholds, u and the CDF differences."""
     base = mdata.values["fixed_values"]
     npar = spec.size
@@ -107,6 +108,15 @@ def _reference_logp(tm, spec, odata, mdata, z, centred=False):
     if centred:
         eta = latent
         lp += stats.multivariate_normal(a_inv @ mats.alpha, cov).logpdf(eta).sum()
+    elif itemless_latents(tm) and marginal:  # eta[perm] = mu[perm] + chol(Cov[perm, perm]) u
+        lp += stats.norm.logpdf(latent).sum()
+        measured = [
+            k for k, f in enumerate(tm.representation.lv_names) if f not in itemless_latents(tm)
+        ]
+        perm = np.array(measured + [k for k in range(m) if k not in measured])
+        chol = np.linalg.cholesky(cov[np.ix_(perm, perm)])
+        eta = np.empty_like(latent)
+        eta[:, perm] = (a_inv @ mats.alpha)[perm] + latent @ chol.T
     else:
         lp += stats.norm.logpdf(latent).sum()
         lo = np.linalg.cholesky(mats.psi)
@@ -157,17 +167,21 @@ def _cases(hs_ordinal):
     ]
 
 
-@pytest.mark.parametrize("centred", [False, True])
-def test_kernel_equals_scipy_reference_and_finite_differences(hs_ordinal, centred):
+@pytest.mark.parametrize(
+    ("centred", "marginal"),
+    [(False, True), (False, False), (True, False)],
+    ids=["non-centred-marginal", "non-centred", "centred"],
+)
+def test_kernel_equals_scipy_reference_and_finite_differences(hs_ordinal, centred, marginal):
     from bayes_bmi.bayes import ordinal_kernel
 
     for case, (model, df) in enumerate(_cases(hs_ordinal)):
-        tm, spec, odata, mdata, kd = _setup(model, df, centred)
+        tm, spec, odata, mdata, kd = _setup(model, df, centred, marginal)
         for point in range(2):
             z = _random_z(spec, kd, odata, seed=10 * case + point)
             grad = np.empty(kd.nparam)
             value = ordinal_kernel.logp_grad(z, kd.ints, kd.floats, grad)
-            ref = _reference_logp(tm, spec, odata, mdata, z, centred)
+            ref = _reference_logp(tm, spec, odata, mdata, z, centred, marginal)
             assert value == pytest.approx(ref, rel=1e-10, abs=1e-8)
             rng = np.random.default_rng(point)
             # every model parameter and threshold, and a sample of the latent values

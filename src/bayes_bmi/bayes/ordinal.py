@@ -43,6 +43,9 @@ __all__ = [
     "ordinal_data",
     "ThetaStart",
     "from_sampler",
+    "itemless_latents",
+    "latent_mode",
+    "marginal_order",
     "pack_ordinal",
     "rescaled_coefficients",
     "theta_model",
@@ -305,6 +308,34 @@ def tau_prior(priors: dict[str, Prior] | None) -> Prior:
     return prior
 
 
+def itemless_latents(model: Model) -> list[str]:
+    """Latent variables that no observed item loads on (higher-order factors)."""
+    pt = model.partable
+    ov = set(model.ov_names)
+    measured = set(pt.loc[(pt["op"] == "=~") & pt["rhs"].isin(ov), "lhs"])
+    return [f for f in model.representation.lv_names if f not in measured]
+
+
+def latent_mode(model: Model, centred: bool = False, marginal: bool = True) -> int:
+    """How the kernel samples the latent values (its flag).
+
+    ``1``: centred, ``eta_i`` itself. ``2``: non-centred through the Cholesky factor of
+    ``Cov(eta)`` with the latent variables measured by items first, so that the values of
+    higher-order factors, which no item sees, are integrated out (used when the model has such
+    a factor and ``marginal``; see :func:`~bayes_bmi.bayes.ordinal_kernel._case_loop_marginal`).
+    ``0``: non-centred, ``eta_i = (I - B)^-1 (alpha + chol(Psi) u_i)``.
+    """
+    if centred:
+        return 1
+    return 2 if marginal and itemless_latents(model) else 0
+
+
+def marginal_order(lam: np.ndarray) -> np.ndarray:
+    """The kernel's order of mode 2: columns of ``lam`` with a non-zero loading first."""
+    has_items = (lam != 0.0).any(axis=0)
+    return np.concatenate([np.flatnonzero(has_items), np.flatnonzero(~has_items)])
+
+
 def pack_ordinal(
     model: Model,
     spec: ParamSpec,
@@ -312,11 +343,13 @@ def pack_ordinal(
     odata: OrdinalData,
     prior: Prior,
     centred: bool = False,
+    marginal: bool = True,
 ) -> KernelData:
     """The ordinal kernel's buffers (see :mod:`bayes_bmi.bayes.ordinal_kernel`).
 
     ``KernelData.nparam`` is the length of ``z``: the model's parameters, the thresholds and
-    ``n * m`` latent values (standardised ``u``, or ``eta`` itself when ``centred``).
+    ``n * m`` latent values (standardised ``u``, or ``eta`` itself when ``centred``; the
+    coordinates are :func:`latent_mode`'s).
     """
     if tuple(odata.names) != tuple(model.ov_names):
         raise ValueError("the ordinal data are not in the model's variable order")
@@ -333,7 +366,7 @@ def pack_ordinal(
             np.array([odata.n, nthr], dtype=np.int64),
             k,
             start,
-            np.array([int(centred)], dtype=np.int64),
+            np.array([latent_mode(model, centred, marginal)], dtype=np.int64),
             odata.codes.ravel(),
             np.array([triples.shape[0]], dtype=np.int64),
             triples.ravel(),

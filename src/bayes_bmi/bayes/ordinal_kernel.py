@@ -631,6 +631,80 @@ def _case_loop_centred(z, ints, oi, mats, lo, beta, has_beta, tau, grad, gmats, 
 
 
 @_jitable
+def _marginal_order(lam):
+    """Latent variables with items first, those without (higher-order factors) last."""
+    p, m = lam.shape
+    perm = np.empty(m, dtype=np.int64)
+    q = 0
+    for last in (False, True):
+        for k in range(m):
+            has_items = False
+            for j in range(p):
+                if lam[j, k] != 0.0:
+                    has_items = True
+            if has_items != last:
+                perm[q] = k
+                q += 1
+    return perm
+
+
+@_jitable
+def _case_loop_marginal(z, ints, oi, mats, cov, a_inv, tau, grad, gmats, dtau, dpsi):
+    """:func:`_case_loop` with ``eta[perm] = mu[perm] + C u``, ``C C' = Cov(eta)[perm, perm]``.
+
+    ``perm`` puts the latent variables measured by items first (:func:`_marginal_order`), so
+    their values depend on their own ``u`` only: the values of a higher-order factor, which
+    no item sees, are integrated out (its ``u`` keeps its prior alone), and the per-case
+    direction along which a second-order factor's disturbance and its dimensions' trade off
+    is gone. ``mu = (I - B)^-1 alpha``. The gradients with respect to ``Psi`` (added to
+    ``dpsi``), ``B`` and ``alpha`` follow from ``dl/dCov`` (the Cholesky factor's reverse
+    mode) and ``dl/dmu``: with ``M = (I - B)^-1``, ``dl/dPsi = M' G M``, ``dl/dalpha = M'
+    dmu``, ``dl/dB = 2 M' G Cov + (M' dmu) mu'``. Returns ``(ll, ok)``; ``ok`` is ``False``
+    when ``Cov(eta)`` is not positive definite.
+    """
+    lam, nu, alpha = mats
+    dlam, dnu, dalpha, dbeta, dlo = gmats
+    m = lam.shape[1]
+    perm = _marginal_order(lam)
+    mu = np.dot(a_inv, alpha)
+    sig = np.empty((m, m))
+    shift = np.empty(m)
+    back = np.zeros((m, m))  # eta = back @ (shift + C u): the permutation undone
+    for r in range(m):
+        shift[r] = mu[perm[r]]
+        back[perm[r], r] = 1.0
+        for c in range(m):
+            sig[r, c] = cov[perm[r], perm[c]]
+    chol, ok = _cholesky(sig)
+    if not ok:
+        return -np.inf, False
+    dshift = np.zeros(m)
+    dchol = np.zeros((m, m))
+    unused = np.zeros((m, m))
+    ll = _case_loop(
+        z, ints, oi, (lam, nu, shift), chol, back, True, tau, grad,
+        (dlam, dnu, dshift, unused, dchol), dtau,
+    )  # fmt: skip
+    gp = _chol_backward(chol, dchol)
+    g = np.empty((m, m))
+    dmu = np.empty(m)
+    for r in range(m):
+        dmu[perm[r]] = dshift[r]
+        for c in range(m):
+            g[perm[r], perm[c]] = gp[r, c]
+    mt = np.ascontiguousarray(a_inv.T)
+    mg = np.dot(mt, g)
+    dpsi += np.dot(mg, a_inv)
+    da = np.dot(mt, dmu)
+    db = np.dot(mg, cov)
+    for r in range(m):
+        dalpha[r] += da[r]
+        for c in range(m):
+            dbeta[r, c] += 2.0 * db[r, c] + da[r] * mu[c]
+    return ll, True
+
+
+@_jitable
 def _logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndarray) -> float:
     """Log posterior density at ``z``; its gradient is written into ``grad``.
 
@@ -696,14 +770,20 @@ def _logp_grad_natural(z, ints, floats, grad):
     dbeta = np.zeros((m, m))
     dlo = np.zeros((m, m))
     mats, gmats = (lam, nu, alpha), (dlam, dnu, dalpha, dbeta, dlo)
-    if ints[oi + 2 + 2 * p] == 1:
+    mode = ints[oi + 2 + 2 * p]
+    dpsi = np.zeros((m, m))
+    if mode == 1:
         ll = _case_loop_centred(z, ints, oi, mats, lo, beta, has_beta, tau, grad, gmats, dtau)
+    elif mode == 2:
+        ll, ok = _case_loop_marginal(z, ints, oi, mats, cov, a_inv, tau, grad, gmats, dtau, dpsi)
+        if not ok:
+            return -np.inf
     else:
         ll = _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau)
     if not math.isfinite(ll):
         return -np.inf
     dscale = _thresholds_grad(z, ints, oi, nparam, scale, t, dtau, grad)
-    dpsi = _chol_backward(lo, dlo) + _scales_grad(
+    dpsi += _chol_backward(lo, dlo) + _scales_grad(
         lam, cov, a_inv, scale, dscale, dlam, dbeta, has_beta
     )
     grows = np.zeros(nrow)

@@ -45,6 +45,8 @@ from bayes_bmi.bayes.ordinal import (
     OrdinalData,
     ThetaStart,
     from_sampler,
+    latent_mode,
+    marginal_order,
     ordered_names,
     ordinal_data,
     pack_ordinal,
@@ -80,6 +82,12 @@ __all__ = ["CENTRED", "fit_bayes_ordinal", "start_point"]
 
 #: Default sampling of the latent values (see :func:`fit_bayes_ordinal`).
 CENTRED = False
+#: ``diagnostics["latent_values"]`` per :func:`~bayes_bmi.bayes.ordinal.latent_mode`
+LATENT_VALUES = {
+    0: "non-centred",
+    1: "centred",
+    2: "non-centred, higher-order factors integrated out",
+}
 
 
 def start_point(
@@ -89,6 +97,7 @@ def start_point(
     base: np.ndarray,
     wlsmv: ThetaStart | None = None,
     centred: bool = CENTRED,
+    marginal: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Start values of ``z`` (natural coordinates) and the scale of their jitter.
 
@@ -105,7 +114,7 @@ def start_point(
         rows = rows_from_z(spec, z, base)
         tau = wlsmv.thresholds
         w = _w_from_thresholds(tau, odata, _response_sd(model, rows))
-        latent = _start_latent(model, rows, odata, tau, centred)
+        latent = _start_latent(model, rows, odata, tau, latent_mode(model, centred, marginal))
         scale_u = 0.3
     else:
         kinds = np.array(spec.kinds)
@@ -147,14 +156,15 @@ def _w_from_thresholds(tau: np.ndarray, odata: OrdinalData, sd: np.ndarray) -> n
 
 
 def _start_latent(
-    model: Model, rows: np.ndarray, odata: OrdinalData, tau: np.ndarray, centred: bool
+    model: Model, rows: np.ndarray, odata: OrdinalData, tau: np.ndarray, mode: int
 ) -> np.ndarray:
     """Each case's latent values at their regression factor scores (``n * m``, flattened).
 
     The latent responses are taken at their means within the observed category under the
     model's marginal normal distribution (0 where missing); the scores are
     ``Cov(eta) Lambda' Sigma^-1 y*`` and, non-centred, ``u = chol(Psi)^-1 ((I - B) eta -
-    alpha)``.
+    alpha)`` (:func:`~bayes_bmi.bayes.ordinal.latent_mode` 0) or ``u = C^-1 (eta - mu)[perm]``
+    (mode 2, :func:`_marginal_factor`).
     """
     rep = model.representation
     mats = fill_matrices(rep, rows)
@@ -175,8 +185,11 @@ def _start_latent(
         ystar[obs, j] = sd[j] * (sps.norm.pdf(lo) - sps.norm.pdf(hi)) / mass
     weights = cov_eta @ mats.lambda_.T @ np.linalg.inv(sigma)
     eta = ystar @ weights.T
-    if centred:
+    if mode == 1:
         return eta.ravel()
+    if mode == 2:
+        perm, shift, chol = _marginal_factor(mats)
+        return np.linalg.solve(chol, (eta[:, perm] - shift).T).T.ravel()
     lo = np.linalg.cholesky(mats.psi)
     u = np.linalg.solve(lo, (eta @ a.T - mats.alpha).T).T
     return u.ravel()
@@ -270,9 +283,27 @@ def _thresholds_from_w(w: np.ndarray, odata: OrdinalData) -> np.ndarray:
     return out
 
 
-def _factor_scores(rep, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """``eta = (I - B)^-1 (alpha + chol(Psi) u)`` per draw and case (float32)."""
+def _marginal_factor(mats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mode 2's order, ``mu[perm]`` and ``C = chol(Cov(eta)[perm, perm])`` (the kernel's)."""
+    a_inv = np.linalg.inv(np.eye(mats.beta.shape[-1]) - mats.beta)
+    cov = a_inv @ mats.psi @ np.swapaxes(a_inv, -1, -2)
+    mu = (a_inv @ mats.alpha[..., None])[..., 0]
+    lam = mats.lambda_.reshape(-1, *mats.lambda_.shape[-2:])[0]  # the structure: draw-free
+    perm = marginal_order(lam)
+    return perm, mu[..., perm], np.linalg.cholesky(cov[..., perm, :][..., :, perm])
+
+
+def _factor_scores(rep, rows: np.ndarray, u: np.ndarray, mode: int) -> np.ndarray:
+    """The latent values per draw and case (float32) from the sampled ``u``.
+
+    ``eta = (I - B)^-1 (alpha + chol(Psi) u)``; mode 2: ``eta[perm] = mu[perm] + C u``.
+    """
     mats = fill_matrices(rep, rows)
+    if mode == 2:
+        perm, shift, chol = _marginal_factor(mats)
+        eta = np.empty(u.shape)
+        eta[..., perm] = shift[..., None, :] + np.einsum("...rc,...ic->...ir", chol, u)
+        return eta.astype(np.float32)
     lo = np.linalg.cholesky(mats.psi)
     a_inv = np.linalg.inv(np.eye(rep.m) - mats.beta)
     zeta = mats.alpha[..., None, :] + np.einsum("...rc,...ic->...ir", lo, u)
@@ -295,6 +326,7 @@ def fit_bayes_ordinal(
     factor_scores: bool = False,
     source: str = "data",
     centred: bool = CENTRED,
+    marginal: bool = True,
 ) -> BayesResult:
     """Fit a model whose observed variables are ordered categories (cumulative probit).
 
@@ -318,6 +350,12 @@ def fit_bayes_ordinal(
     centred : bool
         Sample the latent values themselves (``True``) or standardised ones (``False``,
         ``eta_i = (I - B)^-1 (alpha + chol(Psi) u_i)``); see :data:`CENTRED`.
+    marginal : bool
+        Non-centred, with a higher-order factor (no item loads on it): sample
+        ``eta[perm] = mu[perm] + C u`` with ``C`` the Cholesky factor of ``Cov(eta)``, the
+        latent variables measured by items first, so that the higher-order factor's values are
+        integrated out (:func:`~bayes_bmi.bayes.ordinal.latent_mode`; ``False``: the form
+        above).
 
     Returns
     -------
@@ -355,10 +393,11 @@ def fit_bayes_ordinal(
     )
     mdata = model_data(tm, spec, stats_cc)
     base = mdata.values["fixed_values"]
-    kd = pack_ordinal(tm, spec, mdata, odata, prior_tau, centred)
+    kd = pack_ordinal(tm, spec, mdata, odata, prior_tau, centred, marginal)
+    mode = latent_mode(tm, centred, marginal)
     nthr = int(odata.n_thresholds.sum())
     wl, wl_info = _wlsmv_start(model, tm, data.loc[odata.case_index], base, source)
-    z0, scale = start_point(tm, spec, odata, base, wl, centred)
+    z0, scale = start_point(tm, spec, odata, base, wl, centred, marginal)
     triples = np.zeros((0, 3), dtype=int) if centred else rescaled_coefficients(tm, spec)
     z0 = to_sampler(z0, triples)  # the sampler's coordinates: b * sd_p / sd_o
 
@@ -384,7 +423,7 @@ def fit_bayes_ordinal(
     t0 = time.perf_counter()
     zs = from_sampler(trace["posterior"]["z"].transpose("chain", "draw", ...).values, triples)
     idata, sum_idx, pt_ext = _posterior(
-        tm, spec, odata, base, zs, trace, (factor_scores, centred), stats
+        tm, spec, odata, base, zs, trace, (factor_scores, mode), stats
     )
     post_s = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -419,7 +458,7 @@ def fit_bayes_ordinal(
             "missing": "observed cells",
             "ordered": list(names),
             "parameterization": "theta",
-            "latent_values": "centred" if centred else "non-centred",
+            "latent_values": LATENT_VALUES[mode],
             "tau_prior": str(prior_tau),
             "n_latent_values": odata.n * tm.representation.m,
             **wl_info,
@@ -456,7 +495,7 @@ def _ml_columns(tm: Model, wl: ThetaStart | None, nrow: int) -> SimpleNamespace:
 
 def _posterior(tm, spec, odata, base, zs, trace, latent, stats):
     """The DataTree of an ordinal fit; also the summarised rows and the extended table."""
-    factor_scores, centred = latent
+    factor_scores, mode = latent
     pt, rep = tm.partable, tm.representation
     nthr = int(odata.n_thresholds.sum())
     z = zs[..., : spec.size]
@@ -496,7 +535,7 @@ def _posterior(tm, spec, odata, base, zs, trace, latent, stats):
         m = rep.m
         u = zs[..., spec.size + nthr :].reshape(*zs.shape[:2], odata.n, m)
         post["factor_scores"] = xr.DataArray(
-            u.astype(np.float32) if centred else _factor_scores(rep, rows, u),
+            u.astype(np.float32) if mode == 1 else _factor_scores(rep, rows, u, mode),
             dims=(*cd, "case", "latent"),
             coords={"case": odata.case_index, "latent": list(rep.lv_names)},
         )
