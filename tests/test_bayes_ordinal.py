@@ -167,6 +167,49 @@ def _cases(hs_ordinal):
     ]
 
 
+def test_higher_order_factors_are_integrated_out_by_default(hs_ordinal):
+    from bayes_bmi.bayes.ordinal import latent_mode, marginal_order
+    from bayes_bmi.bayes.ordinal_sampling import _factor_scores, _start_latent
+
+    hs = theta_model(
+        bayesian_model(read_model(MODELS / "hs_cfa.lav")), [f"x{i}" for i in range(1, 10)]
+    )
+    assert itemless_latents(hs) == [] and latent_mode(hs) == 0  # nothing to integrate out
+    names = [f"y{i}" for i in range(1, 10)]
+    tm = theta_model(bayesian_model(specify(SECOND_TEXT)), names)
+    assert itemless_latents(tm) == ["g"]
+    assert latent_mode(tm) == 2
+    assert latent_mode(tm, marginal=False) == 0 and latent_mode(tm, centred=True) == 1
+    # the kernel's order (items' factors first) is the one the start values and scores use
+    lvs = list(tm.representation.lv_names)
+    mats = fill_matrices(tm.representation, _start_rows(tm))
+    order = marginal_order(mats.lambda_)
+    assert [lvs[k] for k in order[-1:]] == ["g"]
+    assert sorted(order) == list(range(len(lvs)))
+    # u of the start values maps back to the same latent values (the scores' inverse)
+    df = hs_ordinal[[f"x{i}" for i in range(1, 10)]].set_axis(names, axis=1)
+    odata = ordinal_data(df, names, "test")
+    tau = np.concatenate([np.linspace(-1.0, 1.0, k) for k in odata.n_thresholds])
+    rows_ = _start_rows(tm)
+    eta0 = _start_latent(tm, rows_, odata, tau, 1).reshape(odata.n, -1)
+    u = _start_latent(tm, rows_, odata, tau, 2).reshape(odata.n, -1)
+    np.testing.assert_allclose(
+        _factor_scores(tm.representation, rows_, u, 2), eta0, rtol=1e-4, atol=1e-5
+    )
+
+
+def _start_rows(tm) -> np.ndarray:
+    """Parameter rows with loadings and regressions 0.7, variances 1, covariances 0.2."""
+    pt = tm.partable
+    rows = np.asarray(pt["ustart"].fillna(0.0), dtype=float).copy()
+    free = pt["free"].to_numpy() > 0
+    op, lhs, rhs = pt["op"].to_numpy(), pt["lhs"].to_numpy(), pt["rhs"].to_numpy()
+    rows[free & np.isin(op, ["=~", "~"])] = 0.7
+    rows[free & (op == "~~") & (lhs == rhs)] = 1.0
+    rows[free & (op == "~~") & (lhs != rhs)] = 0.2
+    return rows
+
+
 @pytest.mark.parametrize(
     ("centred", "marginal"),
     [(False, True), (False, False), (True, False)],
