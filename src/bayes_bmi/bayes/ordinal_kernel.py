@@ -649,59 +649,70 @@ def _marginal_order(lam):
 
 
 @_jitable
-def _case_loop_marginal(z, ints, oi, mats, cov, a_inv, tau, grad, gmats, dtau, dpsi):
-    """:func:`_case_loop` with ``eta[perm] = mu[perm] + C u``, ``C C' = Cov(eta)[perm, perm]``.
+def _marginal_setup(lam, cov, a_inv, alpha):
+    """Mode 2's ``perm``, ``mu = (I - B)^-1 alpha``, ``mu[perm]``, ``C`` and the permutation.
 
-    ``perm`` puts the latent variables measured by items first (:func:`_marginal_order`), so
-    their values depend on their own ``u`` only: the values of a higher-order factor, which
-    no item sees, are integrated out (its ``u`` keeps its prior alone), and the per-case
-    direction along which a second-order factor's disturbance and its dimensions' trade off
-    is gone. ``mu = (I - B)^-1 alpha``. The gradients with respect to ``Psi`` (added to
-    ``dpsi``), ``B`` and ``alpha`` follow from ``dl/dCov`` (the Cholesky factor's reverse
-    mode) and ``dl/dmu``: with ``M = (I - B)^-1``, ``dl/dPsi = M' G M``, ``dl/dalpha = M'
-    dmu``, ``dl/dB = 2 M' G Cov + (M' dmu) mu'``. Returns ``(ll, ok)``; ``ok`` is ``False``
-    when ``Cov(eta)`` is not positive definite.
+    The case loop then runs with ``alpha := mu[perm]``, ``L := C`` (``C C' =
+    Cov(eta)[perm, perm]``) and ``(I - B)^-1 :=`` the matrix that undoes ``perm``, so that
+    ``eta[perm] = mu[perm] + C u``: ``perm`` puts the latent variables measured by items first
+    (:func:`_marginal_order`), so their values depend on their own ``u`` only, and the values
+    of a higher-order factor, which no item sees, are integrated out (its ``u`` keeps its prior
+    alone). ``ok`` is ``False`` when ``Cov(eta)`` is not positive definite.
     """
-    lam, nu, alpha = mats
-    dlam, dnu, dalpha, dbeta, dlo = gmats
     m = lam.shape[1]
     perm = _marginal_order(lam)
-    mu = np.dot(a_inv, alpha)
+    mu = np.zeros(m)
+    for r in range(m):
+        for c in range(m):
+            mu[r] += a_inv[r, c] * alpha[c]
     sig = np.empty((m, m))
     shift = np.empty(m)
-    back = np.zeros((m, m))  # eta = back @ (shift + C u): the permutation undone
+    back = np.zeros((m, m))
     for r in range(m):
         shift[r] = mu[perm[r]]
         back[perm[r], r] = 1.0
         for c in range(m):
             sig[r, c] = cov[perm[r], perm[c]]
     chol, ok = _cholesky(sig)
-    if not ok:
-        return -np.inf, False
-    dshift = np.zeros(m)
-    dchol = np.zeros((m, m))
-    unused = np.zeros((m, m))
-    ll = _case_loop(
-        z, ints, oi, (lam, nu, shift), chol, back, True, tau, grad,
-        (dlam, dnu, dshift, unused, dchol), dtau,
-    )  # fmt: skip
-    gp = _chol_backward(chol, dchol)
+    return perm, mu, shift, chol, back, ok
+
+
+@_jitable
+def _marginal_grad(perm, mu, chol, cov, a_inv, dalpha, dbeta, dlo, dpsi):
+    """Turn the case loop's accumulators of mode 2 into gradients of ``Psi``, ``B``, ``alpha``.
+
+    On entry ``dalpha`` holds ``dl/dmu[perm]`` and ``dlo`` holds ``dl/dC`` (``dbeta`` the loop's
+    unused products); on exit ``dalpha``, ``dbeta`` the gradients and ``dlo`` zero, with
+    ``dl/dPsi`` added to ``dpsi``. With ``G = dl/dCov(eta)`` (the Cholesky factor's reverse
+    mode, permuted back) and ``M = (I - B)^-1``: ``dl/dPsi = M' G M``, ``dl/dalpha = M' dmu``,
+    ``dl/dB = 2 M' G Cov + (M' dmu) mu'``.
+    """
+    m = mu.shape[0]
+    gp = _chol_backward(chol, dlo)
     g = np.empty((m, m))
     dmu = np.empty(m)
     for r in range(m):
-        dmu[perm[r]] = dshift[r]
+        dmu[perm[r]] = dalpha[r]
         for c in range(m):
             g[perm[r], perm[c]] = gp[r, c]
-    mt = np.ascontiguousarray(a_inv.T)
-    mg = np.dot(mt, g)
-    dpsi += np.dot(mg, a_inv)
-    da = np.dot(mt, dmu)
-    db = np.dot(mg, cov)
+    # plain loops (m is small): each new np.dot signature would add to the compile time
+    mg = np.zeros((m, m))  # M' G
+    da = np.zeros(m)  # M' dmu
     for r in range(m):
-        dalpha[r] += da[r]
+        for k in range(m):
+            da[r] += a_inv[k, r] * dmu[k]
+            for c in range(m):
+                mg[r, c] += a_inv[k, r] * g[k, c]
+    for r in range(m):
+        dalpha[r] = da[r]
         for c in range(m):
-            dbeta[r, c] += 2.0 * db[r, c] + da[r] * mu[c]
-    return ll, True
+            psi_rc, b_rc = 0.0, 0.0
+            for k in range(m):
+                psi_rc += mg[r, k] * a_inv[k, c]
+                b_rc += mg[r, k] * cov[k, c]
+            dpsi[r, c] += psi_rc
+            dbeta[r, c] = 2.0 * b_rc + da[r] * mu[c]
+            dlo[r, c] = 0.0
 
 
 @_jitable
@@ -769,17 +780,27 @@ def _logp_grad_natural(z, ints, floats, grad):
     dalpha = np.zeros(m)
     dbeta = np.zeros((m, m))
     dlo = np.zeros((m, m))
-    mats, gmats = (lam, nu, alpha), (dlam, dnu, dalpha, dbeta, dlo)
+    gmats = (dlam, dnu, dalpha, dbeta, dlo)
     mode = ints[oi + 2 + 2 * p]
     dpsi = np.zeros((m, m))
+    # mode 2 runs the non-centred loop with other matrices (:func:`_marginal_setup`); one call
+    # site, so that numba compiles the loop once
+    perm, mu, loop_alpha, loop_lo, loop_inv, ok = _marginal_setup(lam, cov, a_inv, alpha)
+    if mode != 2:
+        loop_alpha, loop_lo, loop_inv = alpha, lo, a_inv
+    elif not ok:
+        return -np.inf
     if mode == 1:
-        ll = _case_loop_centred(z, ints, oi, mats, lo, beta, has_beta, tau, grad, gmats, dtau)
-    elif mode == 2:
-        ll, ok = _case_loop_marginal(z, ints, oi, mats, cov, a_inv, tau, grad, gmats, dtau, dpsi)
-        if not ok:
-            return -np.inf
+        ll = _case_loop_centred(
+            z, ints, oi, (lam, nu, alpha), lo, beta, has_beta, tau, grad, gmats, dtau
+        )
     else:
-        ll = _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau)
+        ll = _case_loop(
+            z, ints, oi, (lam, nu, loop_alpha), loop_lo, loop_inv, has_beta or mode == 2,
+            tau, grad, gmats, dtau,
+        )  # fmt: skip
+    if mode == 2:
+        _marginal_grad(perm, mu, loop_lo, cov, a_inv, dalpha, dbeta, dlo, dpsi)
     if not math.isfinite(ll):
         return -np.inf
     dscale = _thresholds_grad(z, ints, oi, nparam, scale, t, dtau, grad)
