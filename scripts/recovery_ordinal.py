@@ -138,7 +138,11 @@ def main() -> None:
     t0 = time.perf_counter()
     fit = SimpleNamespace(
         result=fit_bayes_ordinal(
-            model, data, True, config=config, source="bmi_survey.csv",
+            model,
+            data,
+            True,
+            config=config,
+            source="bmi_survey.csv",
             marginal=not args.no_marginal,
         )  # fmt: skip
     )

@@ -352,8 +352,10 @@ def group_kwargs(group: str | None, equal: str | None, partial: str | None) -> d
 def check_group_column(
     data: Path, group: str, sheet: str | None = None, missing_codes: Iterable[float] = ()
 ) -> None:
-    """Refuse a ``--group`` that is not a column of the data file, before a command announces
-    its fits (the fit itself checks it again on the data it reads).
+    """Refuse a ``--group`` that is not a column of the data file.
+
+    Called before a command announces its fits; the fit itself checks the column again on the
+    data it reads.
 
     Raises
     ------
