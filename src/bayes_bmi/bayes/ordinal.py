@@ -322,7 +322,7 @@ def latent_mode(model: Model, centred: bool = False, marginal: bool = True) -> i
     ``1``: centred, ``eta_i`` itself. ``2``: non-centred through the Cholesky factor of
     ``Cov(eta)`` with the latent variables measured by items first, so that the values of
     higher-order factors, which no item sees, are integrated out (used when the model has such
-    a factor and ``marginal``; see :func:`~bayes_bmi.bayes.ordinal_kernel._case_loop_marginal`).
+    a factor and ``marginal``; see :func:`~bayes_bmi.bayes.ordinal_kernel._marginal_setup`).
     ``0``: non-centred, ``eta_i = (I - B)^-1 (alpha + chol(Psi) u_i)``.
     """
     if centred:
