@@ -44,8 +44,9 @@ Buffers: the continuous kernel's buffers of the same model (without missing-data
 its data summaries are not read), followed by the ordinal part. Integers: ``n, nthr``, per
 item its number of thresholds ``K_j`` (``p``) and the start of its thresholds in the
 threshold vector (``p``), a flag (1: the latent values are sampled centred, ``eta_i``
-itself, see :func:`_case_loop_centred`; 0: non-centred, ``u_i``), then the data as category
-codes ``0..K_j`` (``n * p``, case by case; ``-1`` for a missing cell, which is skipped: the
+itself, see :func:`_case_loop_centred`; 0: non-centred, ``u_i``; 2: non-centred with the
+values of higher-order factors integrated out, see :func:`_marginal_setup`), then the data as
+category codes ``0..K_j`` (``n * p``, case by case; ``-1`` for a missing cell, which is skipped: the
 likelihood of the observed cells), then the number of rescaled coefficients and for each the
 index in ``z`` of the coefficient, of the predictor's and of the outcome's log-sd (``-1``: a
 fixed unit sd). Floats:
