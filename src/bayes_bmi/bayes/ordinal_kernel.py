@@ -786,11 +786,12 @@ def _logp_grad_natural(z, ints, floats, grad):
     dpsi = np.zeros((m, m))
     # mode 2 runs the non-centred loop with other matrices (:func:`_marginal_setup`); one call
     # site, so that numba compiles the loop once
-    perm, mu, loop_alpha, loop_lo, loop_inv, ok = _marginal_setup(lam, cov, a_inv, alpha)
-    if mode != 2:
-        loop_alpha, loop_lo, loop_inv = alpha, lo, a_inv
-    elif not ok:
-        return -np.inf
+    perm, mu = np.zeros(m, dtype=np.int64), alpha
+    loop_alpha, loop_lo, loop_inv = alpha, lo, a_inv
+    if mode == 2:
+        perm, mu, loop_alpha, loop_lo, loop_inv, ok = _marginal_setup(lam, cov, a_inv, alpha)
+        if not ok:
+            return -np.inf
     if mode == 1:
         ll = _case_loop_centred(
             z, ints, oi, (lam, nu, alpha), lo, beta, has_beta, tau, grad, gmats, dtau
@@ -805,9 +806,9 @@ def _logp_grad_natural(z, ints, floats, grad):
     if not math.isfinite(ll):
         return -np.inf
     dscale = _thresholds_grad(z, ints, oi, nparam, scale, t, dtau, grad)
-    dpsi += _chol_backward(lo, dlo) + _scales_grad(
-        lam, cov, a_inv, scale, dscale, dlam, dbeta, has_beta
-    )
+    if mode != 2:  # mode 2's dl/dPsi is in dpsi already (dlo is zero)
+        dpsi += _chol_backward(lo, dlo)
+    dpsi += _scales_grad(lam, cov, a_inv, scale, dscale, dlam, dbeta, has_beta)
     grows = np.zeros(nrow)
     o = off[2]
     for j in range(ncell):
