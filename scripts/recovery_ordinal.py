@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--target-accept", type=float, default=None, help="NUTS's target")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
         "--model", type=Path, default=ROOT / "models" / "bmi_drivers.lav", help="model file"
@@ -134,6 +135,7 @@ def main() -> None:
     config = SamplerConfig(
         draws=args.draws, tune=args.tune, chains=args.chains, cores=2, seed=args.seed,
         progress=False,
+        **({} if args.target_accept is None else {"target_accept": args.target_accept}),
     )  # fmt: skip
     t0 = time.perf_counter()
     fit = SimpleNamespace(
@@ -156,7 +158,8 @@ def main() -> None:
         f"wall {wall:.0f} s (sampling {d['sampling_seconds']:.0f} s), "
         f"{args.chains} x ({args.tune} + {args.draws}); max R-hat {d['max_r_hat']:.3f}, "
         f"min ESS bulk {d['min_ess_bulk']:.0f}, tail {d['min_ess_tail']:.0f}, "
-        f"divergences {d['divergences']}, mean tree depth {depth.mean():.2f}"
+        f"divergences {d['divergences']}, mean tree depth {depth.mean():.2f}, "
+        f"target_accept {config.target_accept}"
     )
     slow = fit.result.summary.sort_values("r_hat", ascending=False).head(8)
     with pd.option_context("display.width", 120, "display.precision", 3):

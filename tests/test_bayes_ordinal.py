@@ -17,8 +17,10 @@ from bayes_bmi.bayes.ordinal import (
     ordered_names,
     ordinal_data,
     pack_ordinal,
+    preconditioner,
     rescaled_coefficients,
     theta_model,
+    with_preconditioner,
 )
 from bayes_bmi.bayes.parameters import param_spec, rows_from_z
 from bayes_bmi.bayes.priors import prior_logpdf
@@ -296,6 +298,53 @@ def test_fast_cell_matches_scipy_to_1e12_over_a_wide_range():
         lp, da, _ = cell(t, np.inf, False, True)
         assert abs(lp - special.log_ndtr(-t)) <= 1e-12 * max(1.0, abs(special.log_ndtr(-t))), t
     assert FAST_MAX < 38.5  # exp(-t^2 / 2) stays a normal double inside the fast range
+
+
+def test_preconditioned_kernel_is_the_kernel_at_m_plus_l_x(hs_ordinal):
+    """With ``z[:k] = m + L x[:k]``: the same density, the gradient ``L' dl/dz`` (and FD)."""
+    from bayes_bmi.bayes import ordinal_kernel
+
+    model = specify(SECOND_TEXT)
+    df = hs_ordinal[[f"x{i}" for i in range(1, 10)]].copy()
+    df.columns = [f"y{i}" for i in range(1, 10)]
+    tm, spec, odata, mdata, kd = _setup(model, df)
+    k = spec.size
+    rng = np.random.default_rng(5)
+    # a pilot's draws: correlated, around a valid point
+    centre = _random_z(spec, kd, odata, seed=4)[:k]
+    mix = np.tril(rng.normal(0, 0.05, (k, k))) + 0.1 * np.eye(k)
+    pre = preconditioner(centre + rng.standard_normal((400, k)) @ mix.T)
+    assert np.allclose(pre.to_x(pre.to_z(centre[None, :]))[0], centre)
+    kdp = with_preconditioner(kd, pre)
+    for seed in (6, 7):
+        z = _random_z(spec, kd, odata, seed=seed)
+        x = pre.to_x(z)
+        grad, gradp = np.empty(kd.nparam), np.empty(kd.nparam)
+        value = ordinal_kernel.logp_grad(z, kd.ints, kd.floats, grad)
+        valuep = ordinal_kernel.logp_grad(x, kdp.ints, kdp.floats, gradp)
+        assert valuep == pytest.approx(value, rel=1e-12)
+        assert np.allclose(gradp[:k], pre.chol.T @ grad[:k], rtol=1e-10, atol=1e-10)
+        assert np.allclose(gradp[k:], grad[k:], rtol=1e-10, atol=1e-10)
+        for j in rng.choice(k, 8, replace=False):
+            xp, xm = x.copy(), x.copy()
+            xp[j] += 1e-6
+            xm[j] -= 1e-6
+            g = np.empty(kd.nparam)
+            fd = (
+                ordinal_kernel.logp_grad(xp, kdp.ints, kdp.floats, g)
+                - ordinal_kernel.logp_grad(xm, kdp.ints, kdp.floats, g)
+            ) / 2e-6
+            assert gradp[j] == pytest.approx(fd, rel=1e-5, abs=1e-5)
+    with pytest.raises(ValueError, match="already"):
+        with_preconditioner(kdp, pre)
+
+
+def test_pilot_split_spends_the_warm_up_and_skips_short_ones():
+    from bayes_bmi.bayes.ordinal_sampling import PILOT_MIN_TUNE, pilot_split
+
+    assert pilot_split(500) == (200, 150, 150)
+    assert sum(pilot_split(333)) == 333
+    assert pilot_split(PILOT_MIN_TUNE - 1) is None
 
 
 def test_non_pd_latent_covariance_is_minus_infinity(hs_ordinal):

@@ -47,15 +47,20 @@ __all__ = [
     "latent_mode",
     "marginal_order",
     "pack_ordinal",
+    "Preconditioner",
+    "preconditioner",
     "rescaled_coefficients",
     "theta_model",
     "theta_from_delta",
     "threshold_names",
     "to_sampler",
+    "with_preconditioner",
 ]
 
 MAX_CATEGORIES = 15
 DEFAULT_TAU_PRIOR = Prior("normal", (0.0, 1.5))
+#: Shrinkage of the pilot's covariance toward its diagonal (:func:`preconditioner`).
+PRECONDITION_SHRINKAGE = 0.1
 
 
 @dataclass(frozen=True, eq=False)
@@ -370,12 +375,77 @@ def pack_ordinal(
             odata.codes.ravel(),
             np.array([triples.shape[0]], dtype=np.int64),
             triples.ravel(),
+            np.array([0], dtype=np.int64),  # no preconditioner (see with_preconditioner)
         ]
     ).astype(np.int64)
     mean, sd = prior.params
     floats = np.concatenate([base.floats, np.full(nthr, mean), np.full(nthr, sd)])
     m = model.representation.m
     return KernelData(ints=ints, floats=floats, nparam=spec.size + nthr + odata.n * m)
+
+
+@dataclass(frozen=True, eq=False)
+class Preconditioner:
+    """A linear change of the sampler's coordinates for the model's parameters.
+
+    ``z[:k] = shift + chol @ x[:k]`` (``k = shift.size``), the rest of ``z`` unchanged: with
+    ``chol`` the Cholesky factor of the parameters' posterior covariance (from a pilot run),
+    the parameters are uncorrelated with unit scale in ``x``, and the sampler's diagonal mass
+    matrix acts on them as a dense one.
+
+    Attributes
+    ----------
+    shift : numpy.ndarray
+        ``(k,)``.
+    chol : numpy.ndarray
+        ``(k, k)``, lower triangular with a positive diagonal.
+    """
+
+    shift: np.ndarray
+    chol: np.ndarray
+
+    def to_z(self, x: np.ndarray) -> np.ndarray:
+        """The kernel's ``z`` from the sampler's ``x`` (``..., nparam``)."""
+        k = self.shift.size
+        z = np.array(x, dtype=float, copy=True)
+        z[..., :k] = self.shift + x[..., :k] @ self.chol.T
+        return z
+
+    def to_x(self, z: np.ndarray) -> np.ndarray:
+        """The sampler's ``x`` from ``z`` (inverse of :meth:`to_z`)."""
+        k = self.shift.size
+        x = np.array(z, dtype=float, copy=True)
+        x[..., :k] = np.linalg.solve(self.chol, (z[..., :k] - self.shift).T).T
+        return x
+
+
+def preconditioner(draws: np.ndarray, shrinkage: float = PRECONDITION_SHRINKAGE) -> Preconditioner:
+    """The :class:`Preconditioner` of a pilot run's draws of the parameters (``..., k``).
+
+    The covariance is shrunk toward its diagonal, ``(1 - s) S + s diag(S)``, which keeps it
+    positive definite and damps the noise of correlations estimated from a few hundred
+    autocorrelated draws.
+    """
+    flat = np.asarray(draws, dtype=float).reshape(-1, draws.shape[-1])
+    if not 0.0 <= shrinkage <= 1.0:
+        raise ValueError("shrinkage must lie in [0, 1]")
+    cov = np.atleast_2d(np.cov(flat.T))
+    sd = np.sqrt(np.diag(cov))
+    if flat.shape[0] < 2 or not np.all(np.isfinite(cov)) or np.any(sd <= 0):
+        raise ValueError("the pilot draws do not determine a covariance matrix")
+    cov = (1.0 - shrinkage) * cov + shrinkage * np.diag(np.diag(cov))
+    return Preconditioner(shift=flat.mean(axis=0), chol=np.linalg.cholesky(cov))
+
+
+def with_preconditioner(kd: KernelData, pre: Preconditioner) -> KernelData:
+    """The kernel's buffers of :func:`pack_ordinal` with ``pre`` (its last integer and floats)."""
+    if kd.ints[-1] != 0:
+        raise ValueError("these buffers have a preconditioner already")
+    k = pre.shift.size
+    ints = kd.ints.copy()
+    ints[-1] = k
+    floats = np.concatenate([kd.floats, pre.shift, np.tril(pre.chol).ravel()])
+    return KernelData(ints=ints, floats=floats, nparam=kd.nparam)
 
 
 @dataclass(frozen=True, eq=False)

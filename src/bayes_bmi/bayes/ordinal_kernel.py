@@ -398,19 +398,31 @@ def _cell_fast(a, b, lo_inf, hi_inf):
     eb = 0.0 if hi_inf else math.exp(-0.5 * b * b)
     if lo_inf:
         qb = _upper_tail(b, eb)
-        lp = math.log(qb) if b <= 0.0 else math.log1p(-qb)
+        if b <= 0.0:
+            prob = qb
+            lp = math.log(qb)
+        else:
+            prob = 1.0 - qb
+            lp = math.log1p(-qb)
     elif hi_inf:
         qa = _upper_tail(a, ea)
-        lp = math.log(qa) if a >= 0.0 else math.log1p(-qa)
-    elif a >= 0.0:
-        lp = math.log(_upper_tail(a, ea) - _upper_tail(b, eb))
-    elif b <= 0.0:
-        lp = math.log(_upper_tail(b, eb) - _upper_tail(a, ea))
+        if a >= 0.0:
+            prob = qa
+            lp = math.log(qa)
+        else:
+            prob = 1.0 - qa
+            lp = math.log1p(-qa)
     else:
-        ha = _half_erf(a) if a > -1.4142135623730951 else 0.5 - _upper_tail(a, ea)
-        hb = _half_erf(b) if b < 1.4142135623730951 else 0.5 - _upper_tail(b, eb)
-        lp = math.log(ha + hb)
-    inv = math.exp(-lp) * INV_SQRT_2PI
+        if a >= 0.0:
+            prob = _upper_tail(a, ea) - _upper_tail(b, eb)
+        elif b <= 0.0:
+            prob = _upper_tail(b, eb) - _upper_tail(a, ea)
+        else:
+            ha = _half_erf(a) if a > -1.4142135623730951 else 0.5 - _upper_tail(a, ea)
+            hb = _half_erf(b) if b < 1.4142135623730951 else 0.5 - _upper_tail(b, eb)
+            prob = ha + hb
+        lp = math.log(prob)
+    inv = INV_SQRT_2PI / prob  # a division, not exp(-lp): P is at hand
     return lp, -ea * inv, eb * inv
 
 
@@ -467,13 +479,15 @@ def _case_items(codes, eta, nu, lam, pairs, kvec, start, tau, mu, dmu, dtau, dnu
 
 
 @_jitable
-def _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau):
+def _case_loop(z, ints, oi, mats, lo, a_inv, perm, tau, grad, gmats, dtau):
     """Log-likelihood and log-prior of ``u`` over cases; accumulates every gradient.
 
     ``mats`` = ``(lam, nu, alpha)``; ``gmats`` = ``(dlam, dnu, dalpha, dbeta, dlo)``, the
-    gradient accumulators, added to in place. Its loops cost ``n * (p + nnz(Lambda) + m^2)``
-    plus one difference of normal CDFs per observed cell (about 80 lines: the per-case work is
-    kept in one loop so that nothing is allocated per case).
+    gradient accumulators, added to in place. ``eta_i = a_inv zeta_i``, with ``a_inv`` used
+    as a dense matrix when ``perm`` is empty and as the permutation ``eta[perm] = zeta``
+    (mode 2; ``dbeta`` then not accumulated) otherwise. Its loops cost ``n * (p +
+    nnz(Lambda) + m^2)`` plus one difference of normal CDFs per observed cell (about 80
+    lines: the per-case work is kept in one loop so that nothing is allocated per case).
     """
     lam, nu, alpha = mats
     dlam, dnu, dalpha, dbeta, dlo = gmats
@@ -490,6 +504,8 @@ def _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau):
     dmu = np.empty(p)
     deta = np.empty(m)
     dzeta = np.empty(m)
+    permuted = perm.size > 0
+    has_beta = not permuted and a_inv.shape[0] > 0
     ll = 0.0
     for i in range(n):
         u = z[ou + i * m : ou + (i + 1) * m]
@@ -498,7 +514,10 @@ def _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau):
             for c in range(r + 1):
                 s += lo[r, c] * u[c]
             zeta[r] = s
-        if has_beta:
+        if permuted:
+            for r in range(m):
+                eta[perm[r]] = zeta[r]
+        elif has_beta:
             for r in range(m):
                 s = 0.0
                 for c in range(m):
@@ -527,7 +546,10 @@ def _case_loop(z, ints, oi, mats, lo, a_inv, has_beta, tau, grad, gmats, dtau):
             j, k = pairs[q, 0], pairs[q, 1]
             deta[k] += lam[j, k] * dmu[j]
             dlam[j, k] += dmu[j] * eta[k]
-        if has_beta:
+        if permuted:
+            for r in range(m):
+                dzeta[r] = deta[perm[r]]
+        elif has_beta:
             for r in range(m):
                 s = 0.0
                 for c in range(m):
@@ -651,11 +673,11 @@ def _marginal_order(lam):
 
 @_jitable
 def _marginal_setup(lam, cov, a_inv, alpha):
-    """Mode 2's ``perm``, ``mu = (I - B)^-1 alpha``, ``mu[perm]``, ``C`` and the permutation.
+    """Mode 2's ``perm``, ``mu = (I - B)^-1 alpha``, ``mu[perm]`` and ``C``.
 
     The case loop then runs with ``alpha := mu[perm]``, ``L := C`` (``C C' =
-    Cov(eta)[perm, perm]``) and ``(I - B)^-1 :=`` the matrix that undoes ``perm``, so that
-    ``eta[perm] = mu[perm] + C u``: ``perm`` puts the latent variables measured by items first
+    Cov(eta)[perm, perm]``) and ``perm`` in place of ``(I - B)^-1``, so that ``eta[perm] =
+    mu[perm] + C u``: ``perm`` puts the latent variables measured by items first
     (:func:`_marginal_order`), so their values depend on their own ``u`` only, and the values
     of a higher-order factor, which no item sees, are integrated out (its ``u`` keeps its prior
     alone). ``ok`` is ``False`` when ``Cov(eta)`` is not positive definite.
@@ -668,14 +690,12 @@ def _marginal_setup(lam, cov, a_inv, alpha):
             mu[r] += a_inv[r, c] * alpha[c]
     sig = np.empty((m, m))
     shift = np.empty(m)
-    back = np.zeros((m, m))
     for r in range(m):
         shift[r] = mu[perm[r]]
-        back[perm[r], r] = 1.0
         for c in range(m):
             sig[r, c] = cov[perm[r], perm[c]]
     chol, ok = _cholesky(sig)
-    return perm, mu, shift, chol, back, ok
+    return perm, mu, shift, chol, ok
 
 
 @_jitable
@@ -717,7 +737,57 @@ def _marginal_grad(perm, mu, chol, cov, a_inv, dalpha, dbeta, dlo, dpsi):
 
 
 @_jitable
-def _logp_grad(z: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndarray) -> float:
+def _preconditioner(ints, floats):
+    """``(npre, opre)``: how many leading elements of ``z`` are preconditioned, and where.
+
+    ``floats[opre : opre + npre]`` is the shift ``m`` and the next ``npre * npre`` the
+    lower-triangular ``L`` (row by row) of :func:`_logp_grad`'s ``z[:npre] = m + L x[:npre]``.
+    """
+    off = _offsets(ints)
+    oi, of = _ord_offsets(ints, off)
+    p = ints[2]
+    o_res = oi + 3 + 2 * p + ints[oi] * p
+    return ints[o_res + 1 + 3 * ints[o_res]], of + 2 * ints[oi + 1]
+
+
+@_jitable
+def _precondition(x, floats, opre, npre):
+    """``x`` with its first ``npre`` elements replaced by ``m + L x[:npre]`` (a copy)."""
+    z = x.copy()
+    for r in range(npre):
+        s = floats[opre + r]
+        row = opre + npre + r * npre
+        for c in range(r + 1):
+            s += floats[row + c] * x[c]
+        z[r] = s
+    return z
+
+
+@_jitable
+def _logp_grad(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, grad: np.ndarray) -> float:
+    """Log posterior density at ``x``; its gradient is written into ``grad``.
+
+    Without a preconditioner (``npre = 0``, as packed) ``x`` is ``z``. With one, the model's
+    parameters are ``z[:npre] = m + L x[:npre]`` (``m``, ``L`` from a pilot run's draws:
+    :func:`bayes_bmi.bayes.ordinal.with_preconditioner`), so that a diagonal mass matrix in
+    ``x`` acts as a dense one on the parameters; the gradient is ``L' dl/dz``. The
+    log-Jacobian ``log |L|`` is a constant and left out.
+    """
+    npre, opre = _preconditioner(ints, floats)
+    if npre == 0:
+        return _logp_grad_rescaled(x, ints, floats, grad)
+    total = _logp_grad_rescaled(_precondition(x, floats, opre, npre), ints, floats, grad)
+    gz = grad[:npre].copy()
+    for c in range(npre):
+        s = 0.0
+        for r in range(c, npre):
+            s += floats[opre + npre + r * npre + c] * gz[r]
+        grad[c] = s
+    return total
+
+
+@_jitable
+def _logp_grad_rescaled(z, ints, floats, grad):
     """Log posterior density at ``z``; its gradient is written into ``grad``.
 
     ``z`` holds each rescaled coefficient as ``b* = b * sd_p / sd_o`` (see the module
@@ -786,10 +856,11 @@ def _logp_grad_natural(z, ints, floats, grad):
     dpsi = np.zeros((m, m))
     # mode 2 runs the non-centred loop with other matrices (:func:`_marginal_setup`); one call
     # site, so that numba compiles the loop once
-    perm, mu = np.zeros(m, dtype=np.int64), alpha
-    loop_alpha, loop_lo, loop_inv = alpha, lo, a_inv
+    perm, mu = np.zeros(0, dtype=np.int64), alpha
+    loop_alpha, loop_lo = alpha, lo
+    loop_inv = a_inv if has_beta else np.zeros((0, 0))
     if mode == 2:
-        perm, mu, loop_alpha, loop_lo, loop_inv, ok = _marginal_setup(lam, cov, a_inv, alpha)
+        perm, mu, loop_alpha, loop_lo, ok = _marginal_setup(lam, cov, a_inv, alpha)
         if not ok:
             return -np.inf
     if mode == 1:
@@ -798,9 +869,8 @@ def _logp_grad_natural(z, ints, floats, grad):
         )
     else:
         ll = _case_loop(
-            z, ints, oi, (lam, nu, loop_alpha), loop_lo, loop_inv, has_beta or mode == 2,
-            tau, grad, gmats, dtau,
-        )  # fmt: skip
+            z, ints, oi, (lam, nu, loop_alpha), loop_lo, loop_inv, perm, tau, grad, gmats, dtau
+        )
     if mode == 2:
         _marginal_grad(perm, mu, loop_lo, cov, a_inv, dalpha, dbeta, dlo, dpsi)
     if not math.isfinite(ll):
@@ -856,15 +926,25 @@ def logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):  # pragma: no cove
 
 
 def expand_callback(dim, expanded, x_ptr, out_ptr, user_data):  # pragma: no cover - compiled
-    """C callback: the stored draw is the first ``expanded`` elements of ``z``.
+    """C callback: the stored draw is the first ``expanded`` elements of ``z`` (not ``x``).
 
     Storing the parameters and thresholds only (not ``u``) keeps the trace small; with
     factor scores ``expanded`` is the whole of ``z``.
     """
+    header = carray(user_data, (4,), np.int64)
+    ints = carray(_as_pointer(header[0]), (header[1],), np.int64)
+    floats = carray(_as_pointer(header[2]), (header[3],), np.float64)
     x = carray(x_ptr, (dim,))
     out = carray(out_ptr, (expanded,))
+    npre, opre = _preconditioner(ints, floats)
     for i in range(expanded):
         out[i] = x[i]
+    for r in range(min(npre, expanded)):  # the parameters, not the preconditioned x
+        s = floats[opre + r]
+        row = opre + npre + r * npre
+        for c in range(r + 1):
+            s += floats[row + c] * x[c]
+        out[r] = s
     return 0
 
 

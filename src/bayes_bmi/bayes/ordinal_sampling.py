@@ -32,6 +32,8 @@ for the data and the theta parameterisation). It returns the same :class:`BayesR
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import time
 from types import SimpleNamespace
 
@@ -42,6 +44,7 @@ from scipy import stats as sps
 
 from bayes_bmi.bayes.inputs import model_data
 from bayes_bmi.bayes.ordinal import (
+    PRECONDITION_SHRINKAGE,
     OrdinalData,
     ThetaStart,
     from_sampler,
@@ -50,12 +53,14 @@ from bayes_bmi.bayes.ordinal import (
     ordered_names,
     ordinal_data,
     pack_ordinal,
+    preconditioner,
     rescaled_coefficients,
     tau_prior,
     theta_from_delta,
     theta_model,
     threshold_names,
     to_sampler,
+    with_preconditioner,
 )
 from bayes_bmi.bayes.parameters import ParamSpec, param_spec, rows_from_z, z_from_rows
 from bayes_bmi.bayes.posterior import defined_draws, implied_draws
@@ -78,10 +83,12 @@ from bayes_bmi.lavaan.representation import fill_matrices, implied_moments
 from bayes_bmi.ml.fit import fit_ml, model_stats
 from bayes_bmi.ml.ordinal.wlsmv import fit_wlsmv
 
-__all__ = ["CENTRED", "fit_bayes_ordinal", "start_point"]
+__all__ = ["CENTRED", "PILOT_MIN_TUNE", "fit_bayes_ordinal", "pilot_split", "start_point"]
 
 #: Default sampling of the latent values (see :func:`fit_bayes_ordinal`).
 CENTRED = False
+#: Shortest warm-up (``tune``) that is split into a pilot and the run (:func:`pilot_split`).
+PILOT_MIN_TUNE = 100
 #: ``diagnostics["latent_values"]`` per :func:`~bayes_bmi.bayes.ordinal.latent_mode`
 LATENT_VALUES = {
     0: "non-centred",
@@ -259,6 +266,51 @@ def _stored_model(kernel, kd, names: list[str], stored: int, init):
     )
 
 
+def pilot_split(tune: int) -> tuple[int, int, int] | None:
+    """The warm-up split of a preconditioned run: pilot tune and draws, then the run's tune.
+
+    ``tune`` iterations in all (40%, 30%, 30%); ``None`` (no pilot) below
+    :data:`PILOT_MIN_TUNE`.
+    """
+    if tune < PILOT_MIN_TUNE:
+        return None
+    t1 = round(0.4 * tune)
+    d1 = round(0.3 * tune)
+    return t1, d1, tune - t1 - d1
+
+
+def _pilot(kernel, kd, k: int, config: SamplerConfig, split, init):
+    """Run the pilot; the preconditioned buffers, the run's start values and what was done.
+
+    The pilot samples ``z`` (diagonal mass matrix) for ``split[0]`` warm-up and ``split[1]``
+    stored iterations; the model's ``k`` parameters' draws give the
+    :class:`~bayes_bmi.bayes.ordinal.Preconditioner`, and each chain of the run starts where
+    a chain of the pilot ended (in the new coordinates).
+    """
+    t0 = time.perf_counter()
+    t1, d1, t2 = split
+    names = [f"z[{i}]" for i in range(kd.nparam)]
+    pilot_config = dataclasses.replace(config, tune=t1, draws=d1)
+    zp = _sample(kernel, kd, names, kd.nparam, pilot_config, init)["posterior"]["z"]
+    zp = zp.transpose("chain", "draw", ...).values
+    pre = preconditioner(zp[..., :k])
+    ends = pre.to_x(zp[:, -1, :])
+    chain = itertools.count()
+
+    def init_run(seed: int) -> np.ndarray:
+        return ends[next(chain) % ends.shape[0]].copy()
+
+    info = {
+        "preconditioner": "dense on the model's parameters, from a pilot run",
+        "pilot_tune": t1,
+        "pilot_draws": d1,
+        "run_tune": t2,
+        "preconditioner_shrinkage": PRECONDITION_SHRINKAGE,
+        "pilot_seconds": time.perf_counter() - t0,
+    }
+    return with_preconditioner(kd, pre), init_run, info
+
+
 def _kernel(cache: CompileCache, config: SamplerConfig):
     key = ("nutpie-ordinal-kernel", config.disk_cache)
     entry = cache.get(key)
@@ -327,6 +379,7 @@ def fit_bayes_ordinal(
     source: str = "data",
     centred: bool = CENTRED,
     marginal: bool = True,
+    precondition: bool = True,
 ) -> BayesResult:
     """Fit a model whose observed variables are ordered categories (cumulative probit).
 
@@ -356,6 +409,13 @@ def fit_bayes_ordinal(
         latent variables measured by items first, so that the higher-order factor's values are
         integrated out (:func:`~bayes_bmi.bayes.ordinal.latent_mode`; ``False``: the form
         above).
+    precondition : bool
+        Spend the warm-up in two runs (:func:`pilot_split`): a pilot whose draws give the
+        model's parameters' posterior covariance, then the run in coordinates where that
+        covariance is the identity (:class:`~bayes_bmi.bayes.ordinal.Preconditioner`), so
+        that the diagonal mass matrix acts on the parameters as a dense one. ``config.tune``
+        counts both warm-ups and the pilot's draws; below :data:`PILOT_MIN_TUNE` there is no
+        pilot.
 
     Returns
     -------
@@ -417,7 +477,14 @@ def fit_bayes_ordinal(
         return z0 + config.jitter * scale * rng.standard_normal(z0.size)
 
     t0 = time.perf_counter()
-    trace = _sample(kernel, kd, names_z, stored, config, init)
+    split = pilot_split(config.tune) if precondition else None
+    pre_info: dict = {"preconditioner": "none"}
+    if split is None:
+        trace = _sample(kernel, kd, names_z, stored, config, init)
+    else:
+        kd_run, init, pre_info = _pilot(kernel, kd, spec.size, config, split, init)
+        run_config = dataclasses.replace(config, tune=split[2])
+        trace = _sample(kernel, kd_run, names_z, stored, run_config, init)
     sample_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -449,6 +516,7 @@ def fit_bayes_ordinal(
             "kernel_cache_dir": str(kernel.cache_dir) if kernel.cache_dir else None,
             "kernel_load_seconds": kernel.seconds,
             "sampling_seconds": sample_s,
+            **pre_info,
             "postprocess_seconds": post_s,
             "ml_seconds": ml_s,
             "summary_seconds": summary_s,
