@@ -19,6 +19,7 @@ from bayes_bmi.bayes.ordinal import (
     pack_ordinal,
     preconditioner,
     rescaled_coefficients,
+    sampler_triples,
     theta_model,
     with_preconditioner,
 )
@@ -76,7 +77,7 @@ def _reference_logp(tm, spec, odata, mdata, z, centred=False, marginal=True):
     npar = spec.size
     lp = 0.0
     if not centred:  # coefficients sampled as b * sd_pred / sd_out
-        triples = rescaled_coefficients(tm, spec)
+        triples = sampler_triples(tm, spec, centred, marginal)
         nat = from_sampler(z[:npar], triples)
         for _, kp, ko in triples:  # log-Jacobian log(sd_out / sd_pred)
             lp += (z[ko] if ko >= 0 else 0.0) - (z[kp] if kp >= 0 else 0.0)
@@ -443,6 +444,19 @@ def test_theta_model_fixes_item_scale_and_refuses_what_it_cannot_fit():
     sem_tm = theta_model(sem, list(sem.ov_names))
     sem_rows = named(sem_tm, param_spec(sem_tm))
     assert ("f2~f1", "f1~~f1", "f2~~f2") in sem_rows
+    # a higher-order factor integrated out (mode 2): its sd scales none of its coefficients
+    sec = bayesian_model(specify(SECOND_TEXT))
+    sec_tm = theta_model(sec, list(sec.ov_names))
+    sec_spec = param_spec(sec_tm)
+    both = rescaled_coefficients(sec_tm, sec_spec)
+    marg = sampler_triples(sec_tm, sec_spec, centred=False, marginal=True)
+    assert np.array_equal(sampler_triples(sec_tm, sec_spec, False, False), both)
+    assert sampler_triples(sec_tm, sec_spec, centred=True).size == 0
+    g_sd = sec_spec.names.index("g~~g")
+    assert (both[:, 1:] == g_sd).any() and not (marg[:, 1:] == g_sd).any()
+    assert ("g~f1", "f1~~f1", None) in [
+        tuple(sec_spec.names[k] if k >= 0 else None for k in row) for row in marg
+    ]
     assert ("f3~f2", "f2~~f2", "f3~~f3") in sem_rows
     assert ("f3=~y8", "f3~~f3", None) in sem_rows and len(sem_rows) == 9
     assert sorted(pt["free"][pt["free"] > 0]) == list(range(1, tm.nparam + 1))

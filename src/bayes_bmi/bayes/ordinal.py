@@ -50,6 +50,7 @@ __all__ = [
     "Preconditioner",
     "preconditioner",
     "rescaled_coefficients",
+    "sampler_triples",
     "theta_model",
     "theta_from_delta",
     "threshold_names",
@@ -254,7 +255,26 @@ def _own_log_sd(model: Model, spec: ParamSpec, counts: np.ndarray) -> dict[str, 
     return out
 
 
-def rescaled_coefficients(model: Model, spec: ParamSpec) -> np.ndarray:
+def sampler_triples(
+    model: Model, spec: ParamSpec, centred: bool = False, marginal: bool = True
+) -> np.ndarray:
+    """The rescaled coefficients of :func:`latent_mode`'s coordinates.
+
+    None when the latent values are centred; without the sds of higher-order factors when
+    their values are integrated out (mode 2): their incoming and outgoing coefficients are
+    then sampled as they are (a higher-order factor that the predictors explain well has a
+    small, poorly determined residual sd, and coefficients scaled by it made a funnel toward
+    ``BMI ~~ BMI = 0`` on the thesis model).
+    """
+    if centred:
+        return np.zeros((0, 3), dtype=np.int64)
+    skip = itemless_latents(model) if latent_mode(model, centred, marginal) == 2 else []
+    return rescaled_coefficients(model, spec, skip)
+
+
+def rescaled_coefficients(
+    model: Model, spec: ParamSpec, skip: list[str] | tuple[str, ...] = ()
+) -> np.ndarray:
     """``(coefficient, log-sd of the predictor, log-sd of the outcome)`` indices in ``z``.
 
     Every free loading and regression coefficient that is its own parameter is sampled on
@@ -263,13 +283,13 @@ def rescaled_coefficients(model: Model, spec: ParamSpec) -> np.ndarray:
     latent regressor's) own sd parameter, ``sd_out`` the outcome's residual sd parameter
     (an ordered item's is fixed to 1); ``-1`` where the variable has no such parameter. Rows
     with neither are left out. Loadings come as ``f =~ y`` (predictor ``f``), regressions as
-    ``y ~ x`` (predictor ``x``).
+    ``y ~ x`` (predictor ``x``). The sds of the latent variables in ``skip`` are not used.
     """
     pt = model.partable
     lhs, op, rhs = pt["lhs"].to_numpy(), pt["op"].to_numpy(), pt["rhs"].to_numpy()
     free = pt["free"].to_numpy()
     counts = np.bincount(spec.free.k, minlength=spec.size)
-    sd = _own_log_sd(model, spec, counts)
+    sd = {f: k for f, k in _own_log_sd(model, spec, counts).items() if f not in skip}
     out = []
     for i in range(len(pt)):
         if op[i] not in ("=~", "~") or free[i] == 0:
@@ -361,7 +381,7 @@ def pack_ordinal(
     if "pattern_totals" in mdata.values:
         raise ValueError("the ordinal kernel takes no missingness patterns (it skips cells)")
     base = pack(model, spec, mdata)
-    triples = np.zeros((0, 3), dtype=np.int64) if centred else rescaled_coefficients(model, spec)
+    triples = sampler_triples(model, spec, centred, marginal)
     k = odata.n_thresholds
     nthr = int(k.sum())
     start = np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)

@@ -49,8 +49,10 @@ values of higher-order factors integrated out, see :func:`_marginal_setup`), the
 category codes ``0..K_j`` (``n * p``, case by case; ``-1`` for a missing cell, which is skipped: the
 likelihood of the observed cells), then the number of rescaled coefficients and for each the
 index in ``z`` of the coefficient, of the predictor's and of the outcome's log-sd (``-1``: a
-fixed unit sd). Floats:
-each threshold's prior mean and sd (``nthr`` each). One compiled program serves every
+fixed unit sd), then ``npre``, the number of preconditioned parameters (0: none). Floats:
+each threshold's prior mean and sd (``nthr`` each), then with a preconditioner its shift
+``m`` (``npre``) and lower-triangular ``L`` (``npre * npre``): the sampler's ``x`` gives
+``z[:npre] = m + L x[:npre]`` (:func:`_logp_grad`). One compiled program serves every
 ordinal model and data set.
 
 Gradient: with ``D_ij = dl/dmu_ij``, ``zeta_i = alpha + L u_i`` and ``eta_i = A^-1 zeta_i``

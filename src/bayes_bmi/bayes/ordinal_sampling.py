@@ -54,7 +54,7 @@ from bayes_bmi.bayes.ordinal import (
     ordinal_data,
     pack_ordinal,
     preconditioner,
-    rescaled_coefficients,
+    sampler_triples,
     tau_prior,
     theta_from_delta,
     theta_model,
@@ -458,7 +458,7 @@ def fit_bayes_ordinal(
     nthr = int(odata.n_thresholds.sum())
     wl, wl_info = _wlsmv_start(model, tm, data.loc[odata.case_index], base, source)
     z0, scale = start_point(tm, spec, odata, base, wl, centred, marginal)
-    triples = np.zeros((0, 3), dtype=int) if centred else rescaled_coefficients(tm, spec)
+    triples = sampler_triples(tm, spec, centred, marginal)
     z0 = to_sampler(z0, triples)  # the sampler's coordinates: b * sd_p / sd_o
 
     cache = cache if cache is not None else CompileCache()
