@@ -21,6 +21,7 @@ from bayes_bmi.bayes.ordinal import (
     rescaled_coefficients,
     sampler_triples,
     theta_model,
+    to_sampler,
     with_preconditioner,
 )
 from bayes_bmi.bayes.parameters import param_spec, rows_from_z
@@ -338,6 +339,44 @@ def test_preconditioned_kernel_is_the_kernel_at_m_plus_l_x(hs_ordinal):
             assert gradp[j] == pytest.approx(fd, rel=1e-5, abs=1e-5)
     with pytest.raises(ValueError, match="already"):
         with_preconditioner(kdp, pre)
+
+
+def test_preconditioned_run_stores_z_at_the_log_density_it_sampled(hs_ordinal):
+    """The compiled callbacks of a pilot-preconditioned run: draws stored as ``z``, not ``x``.
+
+    nutpie records each draw's log density in ``x``; the kernel without the preconditioner,
+    at the stored ``z``, must give the same value (up to the omitted log-Jacobian, a
+    constant: compared as differences between draws).
+    """
+    from bayes_bmi.bayes import ordinal_kernel
+    from bayes_bmi.bayes.compiled import load_kernel
+    from bayes_bmi.bayes.ordinal_sampling import _pilot, _sample, start_point
+    from bayes_bmi.bayes.sampling import SamplerConfig
+
+    model = specify(SECOND_TEXT)
+    df = hs_ordinal[[f"x{i}" for i in range(1, 10)]].copy()
+    df.columns = [f"y{i}" for i in range(1, 10)]
+    tm, spec, odata, mdata, kd = _setup(model, df)
+    z0, scale = start_point(tm, spec, odata, mdata.values["fixed_values"])
+    z0 = to_sampler(z0, sampler_triples(tm, spec))
+    kernel = load_kernel(kind="ordinal")
+    config = SamplerConfig(draws=15, tune=100, chains=2, seed=3, progress=False)
+
+    def init(seed):
+        return z0 + 0.1 * scale * np.random.default_rng(seed % 1000).standard_normal(z0.size)
+
+    kd_run, init_run, info = _pilot(kernel, kd, spec.size, config, (40, 30, 30), init)
+    assert kd_run.ints[-1] == spec.size and info["pilot_draws"] == 30
+    names = [f"z{i}" for i in range(kd.nparam)]
+    run = SamplerConfig(draws=15, tune=30, chains=2, seed=4, progress=False)
+    trace = _sample(kernel, kd_run, names, kd.nparam, run, init_run)
+    z = trace["posterior"]["z"].transpose("chain", "draw", ...).values.reshape(-1, kd.nparam)
+    lp = trace["sample_stats"]["logp"].values.ravel()
+    mine = np.array(
+        [ordinal_kernel.logp_grad(zi, kd.ints, kd.floats, np.empty(kd.nparam)) for zi in z]
+    )
+    assert np.ptp(lp) > 1.0  # the draws differ
+    np.testing.assert_allclose(mine - mine[0], lp - lp[0], atol=1e-6)
 
 
 def test_pilot_split_spends_the_warm_up_and_skips_short_ones():
