@@ -59,7 +59,7 @@ f5 ~ g
 """
 
 
-def _setup(model, df, centred=False, marginal=True):
+def _setup(model, df, marginal=True):
     """Model in the theta parameterisation, its spec and its kernel buffers."""
     model = bayesian_model(model)
     names = ordered_names(model, True)
@@ -68,21 +68,20 @@ def _setup(model, df, centred=False, marginal=True):
     odata = ordinal_data(df, names, "test")
     stats_ = model_stats(tm, df[list(names)].astype(float), "test")
     mdata = model_data(tm, spec, stats_)
-    kd = pack_ordinal(tm, spec, mdata, odata, DEFAULT_TAU_PRIOR, centred, marginal)
+    kd = pack_ordinal(tm, spec, mdata, odata, DEFAULT_TAU_PRIOR, marginal)
     return tm, spec, odata, mdata, kd
 
 
-def _reference_logp(tm, spec, odata, mdata, z, centred=False, marginal=True):
+def _reference_logp(tm, spec, odata, mdata, z, marginal=True):
     """The log posterior by scipy: priors, thresholds, u and the CDF differences."""
     base = mdata.values["fixed_values"]
     npar = spec.size
     lp = 0.0
-    if not centred:  # coefficients sampled as b * sd_pred / sd_out
-        triples = sampler_triples(tm, spec, centred, marginal)
-        nat = from_sampler(z[:npar], triples)
-        for _, kp, ko in triples:  # log-Jacobian log(sd_out / sd_pred)
-            lp += (z[ko] if ko >= 0 else 0.0) - (z[kp] if kp >= 0 else 0.0)
-        z = np.concatenate([nat, z[npar:]])
+    triples = sampler_triples(tm, spec, marginal)  # coefficients as b * sd_pred / sd_out
+    nat = from_sampler(z[:npar], triples)
+    for _, kp, ko in triples:  # log-Jacobian log(sd_out / sd_pred)
+        lp += (z[ko] if ko >= 0 else 0.0) - (z[kp] if kp >= 0 else 0.0)
+    z = np.concatenate([nat, z[npar:]])
     rows = rows_from_z(spec, z[:npar], base)
     mats = fill_matrices(tm.representation, rows)
     for k, prior in enumerate(spec.priors):
@@ -109,10 +108,7 @@ def _reference_logp(tm, spec, odata, mdata, z, centred=False, marginal=True):
         pos += kj
     lp += stats.norm(0, 1.5).logpdf(np.concatenate(taus)).sum()
     latent = z[npar + nthr :].reshape(odata.n, m)
-    if centred:
-        eta = latent
-        lp += stats.multivariate_normal(a_inv @ mats.alpha, cov).logpdf(eta).sum()
-    elif itemless_latents(tm) and marginal:  # eta[perm] = mu[perm] + chol(Cov[perm, perm]) u
+    if itemless_latents(tm) and marginal:  # eta[perm] = mu[perm] + chol(Cov[perm, perm]) u
         lp += stats.norm.logpdf(latent).sum()
         measured = [
             k for k, f in enumerate(tm.representation.lv_names) if f not in itemless_latents(tm)
@@ -183,7 +179,7 @@ def test_higher_order_factors_are_integrated_out_by_default(hs_ordinal):
     tm = theta_model(bayesian_model(specify(SECOND_TEXT)), names)
     assert itemless_latents(tm) == ["g"]
     assert latent_mode(tm) == 2
-    assert latent_mode(tm, marginal=False) == 0 and latent_mode(tm, centred=True) == 1
+    assert latent_mode(tm, marginal=False) == 0
     # the kernel's order (items' factors first) is the one the start values and scores use
     lvs = list(tm.representation.lv_names)
     mats = fill_matrices(tm.representation, _start_rows(tm))
@@ -195,7 +191,8 @@ def test_higher_order_factors_are_integrated_out_by_default(hs_ordinal):
     odata = ordinal_data(df, names, "test")
     tau = np.concatenate([np.linspace(-1.0, 1.0, k) for k in odata.n_thresholds])
     rows_ = _start_rows(tm)
-    eta0 = _start_latent(tm, rows_, odata, tau, 1).reshape(odata.n, -1)
+    u0 = _start_latent(tm, rows_, odata, tau, 0).reshape(odata.n, -1)
+    eta0 = _factor_scores(tm.representation, rows_, u0, 0)
     u = _start_latent(tm, rows_, odata, tau, 2).reshape(odata.n, -1)
     np.testing.assert_allclose(
         _factor_scores(tm.representation, rows_, u, 2), eta0, rtol=1e-4, atol=1e-5
@@ -214,21 +211,17 @@ def _start_rows(tm) -> np.ndarray:
     return rows
 
 
-@pytest.mark.parametrize(
-    ("centred", "marginal"),
-    [(False, True), (False, False), (True, False)],
-    ids=["non-centred-marginal", "non-centred", "centred"],
-)
-def test_kernel_equals_scipy_reference_and_finite_differences(hs_ordinal, centred, marginal):
+@pytest.mark.parametrize("marginal", [True, False], ids=["non-centred-marginal", "non-centred"])
+def test_kernel_equals_scipy_reference_and_finite_differences(hs_ordinal, marginal):
     from bayes_bmi.bayes import ordinal_kernel
 
     for case, (model, df) in enumerate(_cases(hs_ordinal)):
-        tm, spec, odata, mdata, kd = _setup(model, df, centred, marginal)
+        tm, spec, odata, mdata, kd = _setup(model, df, marginal)
         for point in range(2):
             z = _random_z(spec, kd, odata, seed=10 * case + point)
             grad = np.empty(kd.nparam)
             value = ordinal_kernel.logp_grad(z, kd.ints, kd.floats, grad)
-            ref = _reference_logp(tm, spec, odata, mdata, z, centred, marginal)
+            ref = _reference_logp(tm, spec, odata, mdata, z, marginal)
             assert value == pytest.approx(ref, rel=1e-10, abs=1e-8)
             rng = np.random.default_rng(point)
             # every model parameter and threshold, and a sample of the latent values
@@ -488,9 +481,8 @@ def test_theta_model_fixes_item_scale_and_refuses_what_it_cannot_fit():
     sec_tm = theta_model(sec, list(sec.ov_names))
     sec_spec = param_spec(sec_tm)
     both = rescaled_coefficients(sec_tm, sec_spec)
-    marg = sampler_triples(sec_tm, sec_spec, centred=False, marginal=True)
-    assert np.array_equal(sampler_triples(sec_tm, sec_spec, False, False), both)
-    assert sampler_triples(sec_tm, sec_spec, centred=True).size == 0
+    marg = sampler_triples(sec_tm, sec_spec, marginal=True)
+    assert np.array_equal(sampler_triples(sec_tm, sec_spec, marginal=False), both)
     g_sd = sec_spec.names.index("g~~g")
     assert (both[:, 1:] == g_sd).any() and not (marg[:, 1:] == g_sd).any()
     assert ("g~f1", "f1~~f1", None) in [

@@ -255,20 +255,16 @@ def _own_log_sd(model: Model, spec: ParamSpec, counts: np.ndarray) -> dict[str, 
     return out
 
 
-def sampler_triples(
-    model: Model, spec: ParamSpec, centred: bool = False, marginal: bool = True
-) -> np.ndarray:
+def sampler_triples(model: Model, spec: ParamSpec, marginal: bool = True) -> np.ndarray:
     """The rescaled coefficients of :func:`latent_mode`'s coordinates.
 
-    None when the latent values are centred; without the sds of higher-order factors when
-    their values are integrated out (mode 2): their incoming and outgoing coefficients are
+    Without the sds of higher-order factors when their values are integrated out (mode 2):
+    their incoming and outgoing coefficients are
     then sampled as they are (a higher-order factor that the predictors explain well has a
     small, poorly determined residual sd, and coefficients scaled by it made a funnel toward
     ``BMI ~~ BMI = 0`` on the thesis model).
     """
-    if centred:
-        return np.zeros((0, 3), dtype=np.int64)
-    skip = itemless_latents(model) if latent_mode(model, centred, marginal) == 2 else []
+    skip = itemless_latents(model) if latent_mode(model, marginal) == 2 else []
     return rescaled_coefficients(model, spec, skip)
 
 
@@ -341,17 +337,16 @@ def itemless_latents(model: Model) -> list[str]:
     return [f for f in model.representation.lv_names if f not in measured]
 
 
-def latent_mode(model: Model, centred: bool = False, marginal: bool = True) -> int:
+def latent_mode(model: Model, marginal: bool = True) -> int:
     """How the kernel samples the latent values (its flag).
 
-    ``1``: centred, ``eta_i`` itself. ``2``: non-centred through the Cholesky factor of
+    ``2``: non-centred through the Cholesky factor of
     ``Cov(eta)`` with the latent variables measured by items first, so that the values of
     higher-order factors, which no item sees, are integrated out (used when the model has such
     a factor and ``marginal``; see :func:`~bayes_bmi.bayes.ordinal_kernel._marginal_setup`).
-    ``0``: non-centred, ``eta_i = (I - B)^-1 (alpha + chol(Psi) u_i)``.
+    ``0``: non-centred, ``eta_i = (I - B)^-1 (alpha + chol(Psi) u_i)``. (``1``, centred,
+    ``eta_i`` itself, was removed: it mixed worse on both models it was measured on.)
     """
-    if centred:
-        return 1
     return 2 if marginal and itemless_latents(model) else 0
 
 
@@ -367,21 +362,19 @@ def pack_ordinal(
     mdata: ModelData,
     odata: OrdinalData,
     prior: Prior,
-    centred: bool = False,
     marginal: bool = True,
 ) -> KernelData:
     """The ordinal kernel's buffers (see :mod:`bayes_bmi.bayes.ordinal_kernel`).
 
     ``KernelData.nparam`` is the length of ``z``: the model's parameters, the thresholds and
-    ``n * m`` latent values (standardised ``u``, or ``eta`` itself when ``centred``; the
-    coordinates are :func:`latent_mode`'s).
+    ``n * m`` standardised latent values ``u`` (the coordinates are :func:`latent_mode`'s).
     """
     if tuple(odata.names) != tuple(model.ov_names):
         raise ValueError("the ordinal data are not in the model's variable order")
     if "pattern_totals" in mdata.values:
         raise ValueError("the ordinal kernel takes no missingness patterns (it skips cells)")
     base = pack(model, spec, mdata)
-    triples = sampler_triples(model, spec, centred, marginal)
+    triples = sampler_triples(model, spec, marginal)
     k = odata.n_thresholds
     nthr = int(k.sum())
     start = np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)
@@ -391,7 +384,7 @@ def pack_ordinal(
             np.array([odata.n, nthr], dtype=np.int64),
             k,
             start,
-            np.array([latent_mode(model, centred, marginal)], dtype=np.int64),
+            np.array([latent_mode(model, marginal)], dtype=np.int64),
             odata.codes.ravel(),
             np.array([triples.shape[0]], dtype=np.int64),
             triples.ravel(),

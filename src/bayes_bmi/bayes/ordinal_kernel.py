@@ -43,9 +43,9 @@ left only in the fixed marker loadings. The priors stay on ``b``; the log-Jacobi
 Buffers: the continuous kernel's buffers of the same model (without missing-data patterns;
 its data summaries are not read), followed by the ordinal part. Integers: ``n, nthr``, per
 item its number of thresholds ``K_j`` (``p``) and the start of its thresholds in the
-threshold vector (``p``), a flag (1: the latent values are sampled centred, ``eta_i``
-itself, see :func:`_case_loop_centred`; 0: non-centred, ``u_i``; 2: non-centred with the
-values of higher-order factors integrated out, see :func:`_marginal_setup`), then the data as
+threshold vector (``p``), a flag (0: non-centred, ``u_i``; 2: non-centred with the values
+of higher-order factors integrated out, see :func:`_marginal_setup`; 1, centred, was removed
+with its loop: it mixed worse and took 4 s of the compilation), then the data as
 category codes ``0..K_j`` (``n * p``, case by case; ``-1`` for a missing cell, which is skipped: the
 likelihood of the observed cells), then the number of rescaled coefficients and for each the
 index in ``z`` of the coefficient, of the predictor's and of the outcome's log-sd (``-1``: a
@@ -577,85 +577,6 @@ def _case_loop(z, ints, oi, mats, lo, a_inv, perm, tau, grad, gmats, dtau):
 
 
 @_jitable
-def _case_loop_centred(z, ints, oi, mats, lo, beta, has_beta, tau, grad, gmats, dtau):
-    """:func:`_case_loop` with the latent values themselves sampled (centred).
-
-    ``z``'s latent block holds ``eta_i``; its prior is ``zeta_i = (I - B) eta_i - alpha ~
-    N(0, Psi)``. With ``v_i = L^-1 zeta_i`` and ``w_i = L^-T v_i``: ``dl/deta_i`` gains
-    ``-(I - B)' w_i``, ``dl/dalpha`` ``w_i``, ``dl/dB`` ``w_i eta_i'`` and ``dl/dL``
-    ``lower(w_i v_i') - diag(1 / L_rr)``.
-    """
-    lam, nu, alpha = mats
-    dlam, dnu, dalpha, dbeta, dlo = gmats
-    p, m, nparam = ints[2], ints[3], ints[0]
-    n, nthr = ints[oi], ints[oi + 1]
-    kvec = ints[oi + 2 : oi + 2 + p]
-    start = ints[oi + 2 + p : oi + 2 + 2 * p]
-    oy = oi + 3 + 2 * p
-    ou = nparam + nthr
-    pairs = _loadings(lam)
-    zeta = np.empty(m)
-    v = np.empty(m)
-    w = np.empty(m)
-    mu = np.empty(p)
-    dmu = np.empty(p)
-    logdet = 0.0
-    for r in range(m):
-        logdet += math.log(lo[r, r])
-    ll = -n * (logdet + m * HALF_LOG_2PI)
-    for i in range(n):
-        eta = z[ou + i * m : ou + (i + 1) * m]
-        for r in range(m):
-            s = eta[r] - alpha[r]
-            if has_beta:
-                for c in range(m):
-                    s -= beta[r, c] * eta[c]
-            zeta[r] = s
-        for r in range(m):  # v = L^-1 zeta
-            s = zeta[r]
-            for c in range(r):
-                s -= lo[r, c] * v[c]
-            v[r] = s / lo[r, r]
-        for r in range(m - 1, -1, -1):  # w = L^-T v
-            s = v[r]
-            for c in range(r + 1, m):
-                s -= lo[c, r] * w[c]
-            w[r] = s / lo[r, r]
-        for r in range(m):
-            ll -= 0.5 * v[r] * v[r]
-            dalpha[r] += w[r]
-            for c in range(r + 1):
-                dlo[r, c] += w[r] * v[c]
-            g = -w[r]
-            if has_beta:
-                for c in range(m):
-                    dbeta[r, c] += w[r] * eta[c]
-                    g += beta[c, r] * w[c]
-            grad[ou + i * m + r] += g
-        ll += _case_items(
-            ints[oy + i * p : oy + (i + 1) * p],
-            eta,
-            nu,
-            lam,
-            pairs,
-            kvec,
-            start,
-            tau,
-            mu,
-            dmu,
-            dtau,
-            dnu,
-        )
-        for q in range(pairs.shape[0]):
-            j, k = pairs[q, 0], pairs[q, 1]
-            grad[ou + i * m + k] += lam[j, k] * dmu[j]
-            dlam[j, k] += dmu[j] * eta[k]
-    for r in range(m):
-        dlo[r, r] -= n / lo[r, r]
-    return ll
-
-
-@_jitable
 def _marginal_order(lam):
     """Latent variables with items first, those without (higher-order factors) last."""
     p, m = lam.shape
@@ -865,14 +786,9 @@ def _logp_grad_natural(z, ints, floats, grad):
         perm, mu, loop_alpha, loop_lo, ok = _marginal_setup(lam, cov, a_inv, alpha)
         if not ok:
             return -np.inf
-    if mode == 1:
-        ll = _case_loop_centred(
-            z, ints, oi, (lam, nu, alpha), lo, beta, has_beta, tau, grad, gmats, dtau
-        )
-    else:
-        ll = _case_loop(
-            z, ints, oi, (lam, nu, loop_alpha), loop_lo, loop_inv, perm, tau, grad, gmats, dtau
-        )
+    ll = _case_loop(
+        z, ints, oi, (lam, nu, loop_alpha), loop_lo, loop_inv, perm, tau, grad, gmats, dtau
+    )
     if mode == 2:
         _marginal_grad(perm, mu, loop_lo, cov, a_inv, dalpha, dbeta, dlo, dpsi)
     if not math.isfinite(ll):

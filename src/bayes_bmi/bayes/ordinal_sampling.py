@@ -83,16 +83,13 @@ from bayes_bmi.lavaan.representation import fill_matrices, implied_moments
 from bayes_bmi.ml.fit import fit_ml, model_stats
 from bayes_bmi.ml.ordinal.wlsmv import fit_wlsmv
 
-__all__ = ["CENTRED", "PILOT_MIN_TUNE", "fit_bayes_ordinal", "pilot_split", "start_point"]
+__all__ = ["PILOT_MIN_TUNE", "fit_bayes_ordinal", "pilot_split", "start_point"]
 
-#: Default sampling of the latent values (see :func:`fit_bayes_ordinal`).
-CENTRED = False
 #: Shortest warm-up (``tune``) that is split into a pilot and the run (:func:`pilot_split`).
 PILOT_MIN_TUNE = 100
 #: ``diagnostics["latent_values"]`` per :func:`~bayes_bmi.bayes.ordinal.latent_mode`
 LATENT_VALUES = {
     0: "non-centred",
-    1: "centred",
     2: "non-centred, higher-order factors integrated out",
 }
 
@@ -103,7 +100,6 @@ def start_point(
     odata: OrdinalData,
     base: np.ndarray,
     wlsmv: ThetaStart | None = None,
-    centred: bool = CENTRED,
     marginal: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Start values of ``z`` (natural coordinates) and the scale of their jitter.
@@ -121,7 +117,7 @@ def start_point(
         rows = rows_from_z(spec, z, base)
         tau = wlsmv.thresholds
         w = _w_from_thresholds(tau, odata, _response_sd(model, rows))
-        latent = _start_latent(model, rows, odata, tau, latent_mode(model, centred, marginal))
+        latent = _start_latent(model, rows, odata, tau, latent_mode(model, marginal))
         scale_u = 0.3
     else:
         kinds = np.array(spec.kinds)
@@ -192,8 +188,6 @@ def _start_latent(
         ystar[obs, j] = sd[j] * (sps.norm.pdf(lo) - sps.norm.pdf(hi)) / mass
     weights = cov_eta @ mats.lambda_.T @ np.linalg.inv(sigma)
     eta = ystar @ weights.T
-    if mode == 1:
-        return eta.ravel()
     if mode == 2:
         perm, shift, chol = _marginal_factor(mats)
         return np.linalg.solve(chol, (eta[:, perm] - shift).T).T.ravel()
@@ -377,7 +371,6 @@ def fit_bayes_ordinal(
     cache: CompileCache | None = None,
     factor_scores: bool = False,
     source: str = "data",
-    centred: bool = CENTRED,
     marginal: bool = True,
     precondition: bool = True,
 ) -> BayesResult:
@@ -400,15 +393,12 @@ def fit_bayes_ordinal(
         Store the latent values of every case and draw (``posterior/factor_scores``).
     source : str
         Name of the data, for messages.
-    centred : bool
-        Sample the latent values themselves (``True``) or standardised ones (``False``,
-        ``eta_i = (I - B)^-1 (alpha + chol(Psi) u_i)``); see :data:`CENTRED`.
     marginal : bool
         Non-centred, with a higher-order factor (no item loads on it): sample
         ``eta[perm] = mu[perm] + C u`` with ``C`` the Cholesky factor of ``Cov(eta)``, the
         latent variables measured by items first, so that the higher-order factor's values are
-        integrated out (:func:`~bayes_bmi.bayes.ordinal.latent_mode`; ``False``: the form
-        above).
+        integrated out (:func:`~bayes_bmi.bayes.ordinal.latent_mode`; ``False``: ``eta_i =
+        (I - B)^-1 (alpha + chol(Psi) u_i)``, also the form without such a factor).
     precondition : bool
         Spend the warm-up in two runs (:func:`pilot_split`): a pilot whose draws give the
         model's parameters' posterior covariance, then the run in coordinates where that
@@ -453,12 +443,12 @@ def fit_bayes_ordinal(
     )
     mdata = model_data(tm, spec, stats_cc)
     base = mdata.values["fixed_values"]
-    kd = pack_ordinal(tm, spec, mdata, odata, prior_tau, centred, marginal)
-    mode = latent_mode(tm, centred, marginal)
+    kd = pack_ordinal(tm, spec, mdata, odata, prior_tau, marginal)
+    mode = latent_mode(tm, marginal)
     nthr = int(odata.n_thresholds.sum())
     wl, wl_info = _wlsmv_start(model, tm, data.loc[odata.case_index], base, source)
-    z0, scale = start_point(tm, spec, odata, base, wl, centred, marginal)
-    triples = sampler_triples(tm, spec, centred, marginal)
+    z0, scale = start_point(tm, spec, odata, base, wl, marginal)
+    triples = sampler_triples(tm, spec, marginal)
     z0 = to_sampler(z0, triples)  # the sampler's coordinates: b * sd_p / sd_o
 
     cache = cache if cache is not None else CompileCache()
@@ -603,7 +593,7 @@ def _posterior(tm, spec, odata, base, zs, trace, latent, stats):
         m = rep.m
         u = zs[..., spec.size + nthr :].reshape(*zs.shape[:2], odata.n, m)
         post["factor_scores"] = xr.DataArray(
-            u.astype(np.float32) if mode == 1 else _factor_scores(rep, rows, u, mode),
+            _factor_scores(rep, rows, u, mode),
             dims=(*cd, "case", "latent"),
             coords={"case": odata.case_index, "latent": list(rep.lv_names)},
         )
