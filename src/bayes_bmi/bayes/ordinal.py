@@ -259,10 +259,10 @@ def sampler_triples(model: Model, spec: ParamSpec, marginal: bool = True) -> np.
     """The rescaled coefficients of :func:`latent_mode`'s coordinates.
 
     Without the sds of higher-order factors when their values are integrated out (mode 2):
-    their incoming and outgoing coefficients are
-    then sampled as they are (a higher-order factor that the predictors explain well has a
-    small, poorly determined residual sd, and coefficients scaled by it made a funnel toward
-    ``BMI ~~ BMI = 0`` on the thesis model).
+    their incoming and outgoing coefficients are then sampled as they are (a higher-order
+    factor that the predictors explain well has a small, poorly determined residual sd, and
+    coefficients scaled by it made a funnel toward a residual variance of 0 on a
+    second-order model with eight predictors).
     """
     skip = itemless_latents(model) if latent_mode(model, marginal) == 2 else []
     return rescaled_coefficients(model, spec, skip)
