@@ -372,6 +372,34 @@ def test_preconditioned_run_stores_z_at_the_log_density_it_sampled(hs_ordinal):
     np.testing.assert_allclose(mine - mine[0], lp - lp[0], atol=1e-6)
 
 
+def test_pilot_without_a_covariance_runs_on_unpreconditioned(hs_ordinal, monkeypatch):
+    """Pilot draws that give no covariance: the run keeps the plain buffers and says so."""
+    import bayes_bmi.bayes.ordinal_sampling as osm
+    from bayes_bmi.bayes.compiled import load_kernel
+    from bayes_bmi.bayes.sampling import SamplerConfig
+
+    df = hs_ordinal[[f"x{i}" for i in range(1, 10)]].copy()
+    df.columns = [f"y{i}" for i in range(1, 10)]
+    tm, spec, odata, mdata, kd = _setup(specify(SECOND_TEXT), df)
+    z0, scale = osm.start_point(tm, spec, odata, mdata.values["fixed_values"])
+    z0 = to_sampler(z0, sampler_triples(tm, spec))
+
+    def init(seed):  # jittered: nutpie refuses a start with a zero gradient element
+        return z0 + 0.1 * scale * np.random.default_rng(seed % 1000).standard_normal(z0.size)
+
+    def constant(draws, *args, **kwargs):
+        return preconditioner(np.zeros_like(draws))  # every parameter "never moved"
+
+    monkeypatch.setattr(osm, "preconditioner", constant)
+    config = SamplerConfig(draws=5, tune=100, chains=2, seed=3, progress=False)
+    kernel = load_kernel(kind="ordinal")
+    kd_run, init_run, info = osm._pilot(kernel, kd, spec.size, config, (10, 5, 5), init)
+    assert kd_run is kd and info["preconditioner"].startswith("none (the pilot's draws")
+    assert init_run(0).shape == z0.shape and np.isfinite(init_run(1)).all()
+    with pytest.raises(ValueError, match="no covariance|do not determine"):
+        preconditioner(np.ones((10, 3)))
+
+
 def test_pilot_split_spends_the_warm_up_and_skips_short_ones():
     from bayes_bmi.bayes.ordinal_sampling import PILOT_MIN_TUNE, pilot_split
 

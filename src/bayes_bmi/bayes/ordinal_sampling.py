@@ -279,7 +279,8 @@ def _pilot(kernel, kd, k: int, config: SamplerConfig, split, init):
     The pilot samples ``z`` (diagonal mass matrix) for ``split[0]`` warm-up and ``split[1]``
     stored iterations; the model's ``k`` parameters' draws give the
     :class:`~bayes_bmi.bayes.ordinal.Preconditioner`, and each chain of the run starts where
-    a chain of the pilot ended (in the new coordinates).
+    a chain of the pilot ended (in the new coordinates). Draws that give no covariance leave
+    the buffers as they are (the run then continues the pilot's chains without it).
     """
     t0 = time.perf_counter()
     t1, d1, t2 = split
@@ -287,22 +288,27 @@ def _pilot(kernel, kd, k: int, config: SamplerConfig, split, init):
     pilot_config = dataclasses.replace(config, tune=t1, draws=d1)
     zp = _sample(kernel, kd, names, kd.nparam, pilot_config, init)["posterior"]["z"]
     zp = zp.transpose("chain", "draw", ...).values
-    pre = preconditioner(zp[..., :k])
-    ends = pre.to_x(zp[:, -1, :])
+    try:
+        pre = preconditioner(zp[..., :k])
+    except (ValueError, np.linalg.LinAlgError) as exc:  # e.g. a parameter that never moved
+        pre, what = None, f"none (the pilot's draws gave no covariance: {exc})"
+    else:
+        what = "dense on the model's parameters, from a pilot run"
+    ends = zp[:, -1, :] if pre is None else pre.to_x(zp[:, -1, :])
     chain = itertools.count()
 
     def init_run(seed: int) -> np.ndarray:
         return ends[next(chain) % ends.shape[0]].copy()
 
     info = {
-        "preconditioner": "dense on the model's parameters, from a pilot run",
+        "preconditioner": what,
         "pilot_tune": t1,
         "pilot_draws": d1,
         "run_tune": t2,
         "preconditioner_shrinkage": PRECONDITION_SHRINKAGE,
         "pilot_seconds": time.perf_counter() - t0,
     }
-    return with_preconditioner(kd, pre), init_run, info
+    return (kd if pre is None else with_preconditioner(kd, pre)), init_run, info
 
 
 def _kernel(cache: CompileCache, config: SamplerConfig):
