@@ -396,8 +396,9 @@ def test_pilot_without_a_covariance_runs_on_unpreconditioned(hs_ordinal, monkeyp
     kd_run, init_run, info = osm._pilot(kernel, kd, spec.size, config, (10, 5, 5), init)
     assert kd_run is kd and info["preconditioner"].startswith("none (the pilot's draws")
     assert init_run(0).shape == z0.shape and np.isfinite(init_run(1)).all()
-    with pytest.raises(ValueError, match="no covariance|do not determine"):
-        preconditioner(np.ones((10, 3)))
+    for bad in (np.ones((10, 3)), np.zeros((1, 3)), np.full((10, 3), np.nan)):
+        with pytest.raises(ValueError, match="do not determine"):
+            preconditioner(bad)
 
 
 def test_pilot_split_spends_the_warm_up_and_skips_short_ones():

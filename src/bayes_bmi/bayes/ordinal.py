@@ -442,9 +442,10 @@ def preconditioner(draws: np.ndarray, shrinkage: float = PRECONDITION_SHRINKAGE)
     flat = np.asarray(draws, dtype=float).reshape(-1, draws.shape[-1])
     if not 0.0 <= shrinkage <= 1.0:
         raise ValueError("shrinkage must lie in [0, 1]")
+    if flat.shape[0] < 2 or not np.all(np.isfinite(flat)):
+        raise ValueError("the pilot draws do not determine a covariance matrix")
     cov = np.atleast_2d(np.cov(flat.T))
-    sd = np.sqrt(np.diag(cov))
-    if flat.shape[0] < 2 or not np.all(np.isfinite(cov)) or np.any(sd <= 0):
+    if np.any(np.diag(cov) <= 0):
         raise ValueError("the pilot draws do not determine a covariance matrix")
     cov = (1.0 - shrinkage) * cov + shrinkage * np.diag(np.diag(cov))
     return Preconditioner(shift=flat.mean(axis=0), chol=np.linalg.cholesky(cov))
