@@ -855,14 +855,9 @@ def expand_callback(dim, expanded, x_ptr, out_ptr, user_data):  # pragma: no cov
     x = carray(x_ptr, (dim,))
     out = carray(out_ptr, (expanded,))
     npre, opre = _preconditioner(ints, floats)
+    z = _precondition(x, floats, opre, npre)  # the parameters, not the preconditioned x
     for i in range(expanded):
-        out[i] = x[i]
-    for r in range(min(npre, expanded)):  # the parameters, not the preconditioned x
-        s = floats[opre + r]
-        row = opre + npre + r * npre
-        for c in range(r + 1):
-            s += floats[row + c] * x[c]
-        out[r] = s
+        out[i] = z[i]
     return 0
 
 
